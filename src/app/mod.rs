@@ -1,0 +1,346 @@
+//! The desktop application: panels on the left, live plots in the middle, run controls on top.
+//!
+//! Panels only read and edit plain state and return [`AppCommand`]s; [`WorkbenchApp`] applies
+//! those after layout. All talk with the training thread goes through [`TrainWorker`]'s bounded
+//! channels, drained each frame under a small time budget.
+
+mod dataset_panel;
+mod hyper_panel;
+mod model_panel;
+mod plot;
+mod run_bar;
+pub mod state;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::data::{Dataset, DatasetSource, loader::PendingLoad};
+use crate::experiment::{ExperimentConfig, record};
+use crate::train::message::Command;
+use crate::train::worker::{StartRequest, TrainWorker};
+use state::{Phase, RunView};
+
+/// Longest time a frame spends draining worker events.
+const EVENT_BUDGET: Duration = Duration::from_millis(4);
+/// Storage key of the last configuration.
+const CONFIG_KEY: &str = "experiment_config";
+
+/// Something a panel asks the app to do after this frame's layout.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AppCommand {
+    /// Start training with the current configuration.
+    Start,
+    /// Pause the run.
+    Pause,
+    /// Resume the paused run.
+    Resume,
+    /// Stop the run.
+    Stop,
+    /// Switch to another dataset (resets dataset-specific defaults).
+    SelectDataset(DatasetSource),
+}
+
+/// The CNN Workbench window.
+pub struct WorkbenchApp {
+    /// The configuration the next run will use (edited by the panels).
+    pub config: ExperimentConfig,
+    /// The current (or last) run.
+    pub run: RunView,
+    /// The loaded dataset shown in the Dataset panel.
+    pub dataset: Option<Arc<Dataset>>,
+    /// A dataset being loaded.
+    pending: Option<PendingLoad>,
+    /// An error to show in the status bar (bad setting, failed load).
+    pub error: Option<String>,
+    /// Where runs are recorded.
+    pub runs_root: PathBuf,
+    /// Start a run as soon as the dataset has loaded (the `--start` option).
+    pub start_when_loaded: bool,
+    worker: Option<TrainWorker>,
+    ctx: egui::Context,
+    dataset_view: dataset_panel::DatasetView,
+}
+
+impl WorkbenchApp {
+    /// Builds the app: restores the last configuration (if `storage` has one), starts the training
+    /// thread and begins loading the dataset.
+    pub fn new(
+        ctx: &egui::Context,
+        storage: Option<&dyn eframe::Storage>,
+        runs_root: PathBuf,
+    ) -> Self {
+        let config: ExperimentConfig = storage
+            .and_then(|s| eframe::get_value(s, CONFIG_KEY))
+            .unwrap_or_default();
+        let waker = {
+            let ctx = ctx.clone();
+            Arc::new(move || ctx.request_repaint_after(Duration::from_millis(16)))
+        };
+        let (worker, error) = match TrainWorker::spawn(waker) {
+            Ok(worker) => (Some(worker), None),
+            Err(e) => (None, Some(format!("cannot start the training thread: {e}"))),
+        };
+        let mut app = Self {
+            config,
+            run: RunView::default(),
+            dataset: None,
+            pending: None,
+            error,
+            runs_root,
+            start_when_loaded: false,
+            worker,
+            ctx: ctx.clone(),
+            dataset_view: dataset_panel::DatasetView::default(),
+        };
+        app.load_dataset(app.config.dataset.source.clone());
+        app
+    }
+
+    fn load_dataset(&mut self, source: DatasetSource) {
+        let ctx = self.ctx.clone();
+        self.pending = Some(PendingLoad::spawn(source, move || ctx.request_repaint()));
+    }
+
+    /// Whether a dataset is still loading.
+    pub fn is_loading(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Per-frame work that draws nothing: finished loads and worker events.
+    pub fn poll(&mut self) {
+        if let Some(result) = self.pending.as_ref().and_then(PendingLoad::poll) {
+            self.pending = None;
+            match result {
+                Ok(data) => {
+                    self.dataset_view.invalidate();
+                    self.dataset = Some(data);
+                    if std::mem::take(&mut self.start_when_loaded) {
+                        self.start();
+                    }
+                }
+                Err(message) => self.error = Some(message),
+            }
+        }
+        let Some(worker) = &self.worker else { return };
+        let deadline = Instant::now() + EVENT_BUDGET;
+        while Instant::now() < deadline {
+            match worker.events().try_recv() {
+                Ok(event) => self.run.apply(event),
+                Err(_) => break,
+            }
+        }
+        if !worker.events().is_empty() {
+            // More news than fits in one frame's budget: come back next frame.
+            self.ctx.request_repaint();
+        }
+    }
+
+    /// Draws the whole window and applies what the panels asked for.
+    pub fn draw(&mut self, ui: &mut egui::Ui) {
+        let mut commands = Vec::new();
+        egui::Panel::top("run_bar").show(ui, |ui| {
+            commands.extend(run_bar::run_bar_ui(ui, &self.run, self.dataset.is_some()));
+        });
+        egui::Panel::bottom("status_bar").show(ui, |ui| self.status_bar_ui(ui));
+        egui::Panel::left("settings")
+            .resizable(true)
+            .default_size(300.0)
+            .size_range(240.0..=480.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical()
+                    .auto_shrink([false; 2])
+                    .show(ui, |ui| {
+                        let editable = !self.run.is_active();
+                        egui::CollapsingHeader::new("Dataset")
+                            .default_open(true)
+                            .show(ui, |ui| {
+                                commands.extend(self.dataset_view.dataset_ui(
+                                    ui,
+                                    &mut self.config,
+                                    self.dataset.as_deref(),
+                                    self.pending.is_some(),
+                                    editable,
+                                ));
+                            });
+                        egui::CollapsingHeader::new("Model")
+                            .default_open(true)
+                            .show(ui, |ui| {
+                                model_panel::model_ui(
+                                    ui,
+                                    &mut self.config,
+                                    self.dataset.as_deref(),
+                                    editable,
+                                );
+                            });
+                        egui::CollapsingHeader::new("Hyperparameters")
+                            .default_open(true)
+                            .show(ui, |ui| {
+                                hyper_panel::hyper_ui(ui, &mut self.config, editable);
+                            });
+                    });
+            });
+        egui::CentralPanel::default().show(ui, |ui| plot::plots_ui(ui, &self.run));
+        for command in commands {
+            self.apply(command);
+        }
+    }
+
+    fn status_bar_ui(&self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            if let Some(error) = &self.error {
+                ui.colored_label(ui.visuals().error_fg_color, error);
+            } else if let Some(message) = &self.run.message {
+                let color = match self.run.phase {
+                    Phase::Ended(crate::train::message::RunStatus::Failed) => {
+                        ui.visuals().error_fg_color
+                    }
+                    _ => ui.visuals().text_color(),
+                };
+                ui.colored_label(color, message);
+            } else if let Some(dir) = self.run.info.as_ref().and_then(|i| i.run_dir.as_ref()) {
+                ui.label(format!("Recording to {}", dir.display()));
+            } else {
+                ui.label(format!("Runs are saved under {}", self.runs_root.display()));
+            }
+        });
+    }
+
+    /// Carries out a command from a panel (also used by tests and keyboard shortcuts).
+    pub fn apply(&mut self, command: AppCommand) {
+        match command {
+            AppCommand::Start => self.start(),
+            AppCommand::Pause => self.send(Command::Pause),
+            AppCommand::Resume => self.send(Command::Resume),
+            AppCommand::Stop => self.send(Command::Stop),
+            AppCommand::SelectDataset(source) => {
+                let model = self.config.model.clone();
+                let seed = self.config.seed;
+                let device = self.config.device;
+                self.config = ExperimentConfig::for_source(source.clone());
+                self.config.model = model;
+                self.config.seed = seed;
+                self.config.device = device;
+                self.dataset = None;
+                self.error = None;
+                self.load_dataset(source);
+            }
+        }
+    }
+
+    fn start(&mut self) {
+        if self.run.is_active() {
+            return;
+        }
+        if let Err(e) = self.config.train.validate() {
+            self.error = Some(e.to_string());
+            return;
+        }
+        let Some(worker) = &self.worker else {
+            self.error = Some("the training thread is not running; restart the app".to_owned());
+            return;
+        };
+        let run_dir = record::new_run_dir(&self.runs_root, &self.config);
+        match worker.start(StartRequest {
+            config: self.config.clone(),
+            run_dir: Some(run_dir),
+        }) {
+            Ok(()) => {
+                self.error = None;
+                self.run = RunView::starting();
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    fn send(&mut self, command: Command) {
+        if let Some(worker) = &self.worker
+            && let Err(e) = worker.send(command)
+        {
+            self.error = Some(e);
+        }
+    }
+
+    /// Stops any run and joins the training thread (also done on drop).
+    pub fn shutdown(&mut self) {
+        // Dropping the handle raises the stop flag and joins the thread.
+        self.worker = None;
+    }
+}
+
+impl eframe::App for WorkbenchApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.poll();
+        handle_shortcuts(self, ctx);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.draw(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, CONFIG_KEY, &self.config);
+    }
+
+    fn on_exit(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Space starts, pauses or resumes; Escape stops.
+fn handle_shortcuts(app: &mut WorkbenchApp, ctx: &egui::Context) {
+    if ctx.egui_wants_keyboard_input() {
+        return;
+    }
+    let (space, escape) = ctx.input(|i| {
+        (
+            i.key_pressed(egui::Key::Space),
+            i.key_pressed(egui::Key::Escape),
+        )
+    });
+    if space {
+        let command = match app.run.phase {
+            Phase::Running => AppCommand::Pause,
+            Phase::Paused => AppCommand::Resume,
+            Phase::Starting => return,
+            Phase::Idle | Phase::Ended(_) => AppCommand::Start,
+        };
+        app.apply(command);
+    }
+    if escape && app.run.is_active() {
+        app.apply(AppCommand::Stop);
+    }
+}
+
+/// Start-up options of the window (from the command line).
+#[derive(Debug, Clone, Default)]
+pub struct GuiOptions {
+    /// Open with this dataset instead of the last one used.
+    pub dataset: Option<DatasetSource>,
+    /// Start training as soon as the dataset is loaded.
+    pub start: bool,
+}
+
+/// Opens the window (blocking until it is closed).
+pub fn run_gui(options: GuiOptions) -> eframe::Result {
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("CNN Workbench")
+            .with_app_id("cnn-workbench")
+            .with_inner_size([1280.0, 800.0])
+            .with_min_inner_size([900.0, 560.0]),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "CNN Workbench",
+        native,
+        Box::new(move |cc| {
+            let mut app = WorkbenchApp::new(&cc.egui_ctx, cc.storage, record::default_runs_root());
+            if let Some(source) = options.dataset {
+                app.apply(AppCommand::SelectDataset(source));
+            }
+            app.start_when_loaded = options.start;
+            Ok(Box::new(app))
+        }),
+    )
+}

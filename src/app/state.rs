@@ -1,0 +1,238 @@
+//! What the UI knows about the current run: plain numbers received from the worker, ready to plot.
+
+use std::time::{Duration, Instant};
+
+use crate::train::message::{EpochMetrics, Event, RunInfo, RunStatus};
+
+/// Where the current run stands, as far as the UI knows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Phase {
+    /// No run yet.
+    Idle,
+    /// Start was sent; waiting for the worker to load data and build the model.
+    Starting,
+    /// Training.
+    Running,
+    /// Paused by the user.
+    Paused,
+    /// Ended (completed, stopped or failed).
+    Ended(RunStatus),
+}
+
+/// The live record of one run: metrics per epoch, losses per step, progress.
+#[derive(Debug)]
+pub struct RunView {
+    /// Where the run stands.
+    pub phase: Phase,
+    /// Sizes of the run, from the `Started` event.
+    pub info: Option<RunInfo>,
+    /// One entry per finished epoch.
+    pub epochs: Vec<EpochMetrics>,
+    /// Per-step training loss as `[fractional epoch, loss]`.
+    pub steps: Vec<[f64; 2]>,
+    /// Latest step position: (epoch, step).
+    pub position: (usize, usize),
+    /// Latest training throughput.
+    pub samples_per_sec: f64,
+    /// Message from the end of the run (saved where, or what failed).
+    pub message: Option<String>,
+    started: Option<Instant>,
+    paused_at: Option<Instant>,
+    paused_total: Duration,
+}
+
+impl Default for RunView {
+    fn default() -> Self {
+        Self {
+            phase: Phase::Idle,
+            info: None,
+            epochs: Vec::new(),
+            steps: Vec::new(),
+            position: (0, 0),
+            samples_per_sec: 0.0,
+            message: None,
+            started: None,
+            paused_at: None,
+            paused_total: Duration::ZERO,
+        }
+    }
+}
+
+impl RunView {
+    /// A fresh view for a run that was just requested.
+    pub fn starting() -> Self {
+        Self {
+            phase: Phase::Starting,
+            ..Self::default()
+        }
+    }
+
+    /// Whether a run is in progress (its buttons: Pause/Stop rather than Start).
+    pub fn is_active(&self) -> bool {
+        matches!(self.phase, Phase::Starting | Phase::Running | Phase::Paused)
+    }
+
+    /// Folds one worker event into the view.
+    pub fn apply(&mut self, event: Event) {
+        match event {
+            Event::Started(info) => {
+                self.info = Some(info);
+                self.phase = Phase::Running;
+                self.started = Some(Instant::now());
+            }
+            Event::Step {
+                epoch,
+                step,
+                loss,
+                samples_per_sec,
+            } => {
+                let per_epoch = self.info.as_ref().map_or(1, |i| i.steps_per_epoch.max(1));
+                let x = (epoch - 1) as f64 + step as f64 / per_epoch as f64;
+                self.steps.push([x, loss]);
+                self.position = (epoch, step);
+                self.samples_per_sec = samples_per_sec;
+            }
+            Event::Epoch(metrics) => self.epochs.push(metrics),
+            Event::Paused => {
+                self.phase = Phase::Paused;
+                self.paused_at = Some(Instant::now());
+            }
+            Event::Resumed => {
+                self.phase = Phase::Running;
+                if let Some(at) = self.paused_at.take() {
+                    self.paused_total += at.elapsed();
+                }
+            }
+            Event::Finished { status, message } => {
+                self.phase = Phase::Ended(status);
+                self.message = Some(message);
+            }
+            Event::Failed { message } => {
+                self.phase = Phase::Ended(RunStatus::Failed);
+                self.message = Some(message);
+            }
+        }
+    }
+
+    /// Fraction of the run done, in 0..=1.
+    pub fn fraction_done(&self) -> f32 {
+        let Some(info) = &self.info else { return 0.0 };
+        if matches!(self.phase, Phase::Ended(RunStatus::Completed)) {
+            return 1.0;
+        }
+        let (epoch, step) = self.position;
+        let done_epochs = self.epochs.len().max(epoch.saturating_sub(1));
+        let partial = if epoch > self.epochs.len() {
+            step as f64 / info.steps_per_epoch.max(1) as f64
+        } else {
+            0.0
+        };
+        ((done_epochs as f64 + partial) / info.epochs.max(1) as f64).clamp(0.0, 1.0) as f32
+    }
+
+    /// Seconds left, extrapolated from the time spent so far (pauses excluded).
+    pub fn eta_secs(&self) -> Option<f64> {
+        let started = self.started?;
+        let fraction = f64::from(self.fraction_done());
+        if !(0.001..1.0).contains(&fraction) || self.phase != Phase::Running {
+            return None;
+        }
+        let elapsed = (started.elapsed() - self.paused_total).as_secs_f64();
+        Some(elapsed * (1.0 - fraction) / fraction)
+    }
+
+    /// The epoch with the lowest validation loss (1-based) and that loss.
+    pub fn best_epoch(&self) -> Option<(usize, f64)> {
+        self.epochs
+            .iter()
+            .filter(|m| m.val_loss.is_finite())
+            .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
+            .map(|m| (m.epoch, m.val_loss))
+    }
+}
+
+/// `m:ss` (or `h:mm:ss`) for an ETA.
+pub fn format_duration(secs: f64) -> String {
+    let total = secs.max(0.0).round() as u64;
+    let (h, m, s) = (total / 3600, (total / 60) % 60, total % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> RunInfo {
+        RunInfo {
+            epochs: 4,
+            steps_per_epoch: 10,
+            train_samples: 100,
+            val_samples: 20,
+            num_params: 1,
+            device: "cpu".into(),
+            run_dir: None,
+        }
+    }
+
+    fn epoch(n: usize, val_loss: f64) -> EpochMetrics {
+        EpochMetrics {
+            epoch: n,
+            train_loss: 1.0,
+            val_loss,
+            train_acc: 0.5,
+            val_acc: 0.5,
+            lr: 1e-3,
+            train_secs: 1.0,
+            val_secs: 0.1,
+        }
+    }
+
+    #[test]
+    fn steps_are_placed_at_fractional_epochs_and_progress_follows() {
+        let mut view = RunView::starting();
+        view.apply(Event::Started(info()));
+        view.apply(Event::Step {
+            epoch: 1,
+            step: 5,
+            loss: 2.0,
+            samples_per_sec: 100.0,
+        });
+        assert_eq!(view.steps, vec![[0.5, 2.0]]);
+        assert!((view.fraction_done() - 0.125).abs() < 1e-6);
+        view.apply(Event::Step {
+            epoch: 1,
+            step: 10,
+            loss: 1.5,
+            samples_per_sec: 100.0,
+        });
+        view.apply(Event::Epoch(epoch(1, 1.2)));
+        view.apply(Event::Step {
+            epoch: 2,
+            step: 10,
+            loss: 1.0,
+            samples_per_sec: 100.0,
+        });
+        view.apply(Event::Epoch(epoch(2, 0.9)));
+        view.apply(Event::Epoch(epoch(3, 1.1)));
+        assert_eq!(view.steps.last(), Some(&[2.0, 1.0]));
+        assert!((view.fraction_done() - 0.75).abs() < 1e-6);
+        assert_eq!(view.best_epoch(), Some((2, 0.9)));
+        view.apply(Event::Finished {
+            status: RunStatus::Stopped,
+            message: "saved".into(),
+        });
+        assert_eq!(view.phase, Phase::Ended(RunStatus::Stopped));
+        assert!(!view.is_active());
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(format_duration(5.4), "0:05");
+        assert_eq!(format_duration(125.0), "2:05");
+        assert_eq!(format_duration(3725.0), "1:02:05");
+    }
+}

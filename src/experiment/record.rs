@@ -1,0 +1,290 @@
+//! The run directory: `config.toml`, `metrics.csv` and `run.json`, written as the run goes.
+//!
+//! `metrics.csv` gets one row per finished epoch, appended and flushed at once; `run.json` and
+//! `config.toml` are replaced atomically (temporary file + rename), so a killed process leaves
+//! every file readable and loses at most the epoch in progress.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use super::ExperimentConfig;
+use crate::train::message::{EpochMetrics, RunStatus};
+
+/// Header line of `metrics.csv`.
+pub const METRICS_HEADER: &str =
+    "epoch,train_loss,val_loss,train_acc,val_acc,lr,train_secs,val_secs";
+
+/// Failure to write a run's files. Each names the file.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {path}: {message}")]
+pub struct RecordError {
+    path: String,
+    message: String,
+}
+
+impl RecordError {
+    fn new(path: &Path, message: impl std::fmt::Display) -> Self {
+        Self {
+            path: path.display().to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// The content of `run.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// `running`, `completed`, `stopped` or `failed`.
+    pub status: RunStatus,
+    /// Epochs finished and recorded.
+    pub epochs_done: usize,
+    /// Epochs the run was configured for.
+    pub epochs_planned: usize,
+    /// Training samples.
+    pub train_samples: usize,
+    /// Validation samples.
+    pub val_samples: usize,
+    /// Epoch with the lowest validation loss so far (1-based), if any epoch finished.
+    pub best_epoch: Option<usize>,
+    /// That lowest validation loss.
+    pub best_val_loss: Option<f64>,
+    /// Dataset short name.
+    pub dataset: String,
+    /// Model short name.
+    pub model: String,
+    /// Device description.
+    pub device: String,
+    /// Start time, RFC 3339 UTC.
+    pub started_at: String,
+    /// End time, RFC 3339 UTC, once the run has ended.
+    pub finished_at: Option<String>,
+    /// A note on how it ended (the error, for a failed run).
+    pub message: Option<String>,
+}
+
+/// Writes one run's directory as the run progresses.
+#[derive(Debug)]
+pub struct RunRecorder {
+    dir: PathBuf,
+    metrics: File,
+    summary: RunSummary,
+}
+
+impl RunRecorder {
+    /// Creates (or reuses) `dir`, writes `config.toml`, a fresh `metrics.csv` header and a `running`
+    /// `run.json`.
+    pub fn create(
+        dir: &Path,
+        config: &ExperimentConfig,
+        summary: RunSummary,
+    ) -> Result<Self, RecordError> {
+        std::fs::create_dir_all(dir).map_err(|e| RecordError::new(dir, e))?;
+        let toml = config
+            .to_toml()
+            .map_err(|e| RecordError::new(&dir.join("config.toml"), e))?;
+        write_atomic(&dir.join("config.toml"), toml.as_bytes())?;
+        let path = dir.join("metrics.csv");
+        let mut metrics = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| RecordError::new(&path, e))?;
+        writeln!(metrics, "{METRICS_HEADER}")
+            .and_then(|()| metrics.flush())
+            .map_err(|e| RecordError::new(&path, e))?;
+        let recorder = Self {
+            dir: dir.to_owned(),
+            metrics,
+            summary,
+        };
+        recorder.write_summary()?;
+        Ok(recorder)
+    }
+
+    /// The run directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The summary as last written.
+    pub fn summary(&self) -> &RunSummary {
+        &self.summary
+    }
+
+    /// Appends one epoch's row to `metrics.csv` (flushed) and updates `run.json`.
+    pub fn record_epoch(&mut self, m: &EpochMetrics) -> Result<(), RecordError> {
+        let path = self.dir.join("metrics.csv");
+        writeln!(
+            self.metrics,
+            "{},{},{},{},{},{},{:.3},{:.3}",
+            m.epoch,
+            m.train_loss,
+            m.val_loss,
+            m.train_acc,
+            m.val_acc,
+            m.lr,
+            m.train_secs,
+            m.val_secs
+        )
+        .and_then(|()| self.metrics.flush())
+        .map_err(|e| RecordError::new(&path, e))?;
+        self.summary.epochs_done = m.epoch;
+        let better = self
+            .summary
+            .best_val_loss
+            .is_none_or(|best| m.val_loss < best);
+        if m.val_loss.is_finite() && better {
+            self.summary.best_epoch = Some(m.epoch);
+            self.summary.best_val_loss = Some(m.val_loss);
+        }
+        self.write_summary()
+    }
+
+    /// Marks the run as ended and writes the final `run.json`.
+    pub fn finish(
+        &mut self,
+        status: RunStatus,
+        message: Option<String>,
+    ) -> Result<(), RecordError> {
+        self.summary.status = status;
+        self.summary.message = message;
+        self.summary.finished_at = Some(now_rfc3339());
+        self.write_summary()
+    }
+
+    fn write_summary(&self) -> Result<(), RecordError> {
+        let path = self.dir.join("run.json");
+        let json =
+            serde_json::to_string_pretty(&self.summary).map_err(|e| RecordError::new(&path, e))?;
+        write_atomic(&path, json.as_bytes())
+    }
+}
+
+/// Writes a file so that readers see either the old or the new content, never a partial one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RecordError> {
+    let tmp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        // Best effort: a leftover temporary file would only confuse; the error is reported below.
+        std::fs::remove_file(&tmp).ok();
+        RecordError::new(path, e)
+    })
+}
+
+/// The current time as RFC 3339 UTC, seconds precision.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// A fresh directory name for a run under `root`: time stamp plus dataset and model.
+pub fn new_run_dir(root: &Path, config: &ExperimentConfig) -> PathBuf {
+    let stamp = now_rfc3339()
+        .replace([':', '-'], "")
+        .trim_end_matches('Z')
+        .to_owned();
+    let base = format!("{stamp}-{}", config.short_name());
+    let mut dir = root.join(&base);
+    let mut n = 2;
+    while dir.exists() {
+        dir = root.join(format!("{base}-{n}"));
+        n += 1;
+    }
+    dir
+}
+
+/// Where the GUI keeps its runs: the platform's data directory (e.g.
+/// `~/.local/share/cnn-workbench/runs` on Linux), or `./runs` where none is known.
+pub fn default_runs_root() -> PathBuf {
+    directories::ProjectDirs::from("", "", "cnn-workbench").map_or_else(
+        || PathBuf::from("runs"),
+        |dirs| dirs.data_dir().join("runs"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary() -> RunSummary {
+        RunSummary {
+            status: RunStatus::Running,
+            epochs_done: 0,
+            epochs_planned: 2,
+            train_samples: 10,
+            val_samples: 5,
+            best_epoch: None,
+            best_val_loss: None,
+            dataset: "noise".into(),
+            model: "simple-cnn".into(),
+            device: "cpu".into(),
+            started_at: now_rfc3339(),
+            finished_at: None,
+            message: None,
+        }
+    }
+
+    fn metrics(epoch: usize, val_loss: f64) -> EpochMetrics {
+        EpochMetrics {
+            epoch,
+            train_loss: 1.0,
+            val_loss,
+            train_acc: 0.5,
+            val_acc: 0.25,
+            lr: 0.001,
+            train_secs: 0.5,
+            val_secs: 0.1,
+        }
+    }
+
+    #[test]
+    fn files_are_written_as_epochs_finish() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run");
+        let config = ExperimentConfig::noise();
+        let mut rec = RunRecorder::create(&dir, &config, summary()).unwrap();
+        let read_json = || -> serde_json::Value {
+            serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap()
+        };
+        assert_eq!(read_json()["status"], "running");
+        rec.record_epoch(&metrics(1, 2.0)).unwrap();
+        rec.record_epoch(&metrics(2, 2.5)).unwrap();
+        let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], METRICS_HEADER);
+        assert_eq!(lines.len(), 3);
+        assert!(
+            lines[2].starts_with("2,1,2.5,0.5,0.25,0.001,"),
+            "{}",
+            lines[2]
+        );
+        rec.finish(RunStatus::Completed, None).unwrap();
+        let json = read_json();
+        assert_eq!(json["status"], "completed");
+        assert_eq!(json["epochs_done"], 2);
+        assert_eq!(json["best_epoch"], 1);
+        let config_back =
+            ExperimentConfig::from_toml(&std::fs::read_to_string(dir.join("config.toml")).unwrap())
+                .unwrap();
+        assert_eq!(config_back, config);
+    }
+
+    #[test]
+    fn unwritable_directory_is_a_clear_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("not-a-dir");
+        std::fs::write(&file, b"x").unwrap();
+        let err = RunRecorder::create(&file.join("run"), &ExperimentConfig::noise(), summary())
+            .unwrap_err();
+        assert!(err.to_string().contains("not-a-dir"), "{err}");
+    }
+}

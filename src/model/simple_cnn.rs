@@ -1,0 +1,112 @@
+//! The seed's `SimpleCNN`: conv 3×3 (16 channels, padding 1) → ReLU → max-pool 2 → linear.
+//!
+//! The seed's PyTorch code sizes the linear layer as `16·7·7` and flattens with
+//! `x.view(-1, 16·7·7)`. After one 2×2 pool a 28×28 input is 14×14, so that view silently packs
+//! four samples' features into one row and mixes samples across the batch. Here the linear layer
+//! takes `channels · (H/2) · (W/2)` features (16·14·14 for 28×28 inputs) and each sample is
+//! flattened on its own. For 1-channel 28×28 input and 10 classes that is 31,530 parameters,
+//! PyTorch's count for the corrected model.
+
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{InputShape, LayerInfo, ModelError};
+
+/// Settings of [`SimpleCnn`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SimpleCnnConfig {
+    /// Output channels of the convolution (the seed uses 16).
+    pub conv_channels: usize,
+}
+
+impl Default for SimpleCnnConfig {
+    fn default() -> Self {
+        Self { conv_channels: 16 }
+    }
+}
+
+impl SimpleCnnConfig {
+    /// Layer table for `input`.
+    pub fn layers(&self, input: InputShape) -> Result<Vec<LayerInfo>, ModelError> {
+        let err = |message: String| ModelError {
+            model: "SimpleCNN",
+            message,
+        };
+        if input.height < 2 || input.width < 2 {
+            return Err(err(format!(
+                "images must be at least 2×2 pixels for the 2×2 pooling, found {}×{}",
+                input.height, input.width
+            )));
+        }
+        if input.classes < 2 || input.channels == 0 || self.conv_channels == 0 {
+            return Err(err(format!(
+                "needs at least 2 classes and 1 channel, found {} classes and {} channels",
+                input.classes, input.channels
+            )));
+        }
+        let c = self.conv_channels;
+        let (h, w) = (input.height / 2, input.width / 2);
+        let features = c * h * w;
+        Ok(vec![
+            LayerInfo {
+                name: "conv (3×3, pad 1)".into(),
+                output: vec![c, input.height, input.width],
+                params: c * input.channels * 9 + c,
+            },
+            LayerInfo {
+                name: "relu".into(),
+                output: vec![c, input.height, input.width],
+                params: 0,
+            },
+            LayerInfo {
+                name: "pool (max 2×2)".into(),
+                output: vec![c, h, w],
+                params: 0,
+            },
+            LayerInfo {
+                name: "fc".into(),
+                output: vec![input.classes],
+                params: features * input.classes + input.classes,
+            },
+        ])
+    }
+
+    /// Builds the model on `device` (call [`Self::layers`] first to validate `input`).
+    pub fn init(&self, input: InputShape, device: &Device) -> SimpleCnn {
+        let c = self.conv_channels;
+        SimpleCnn {
+            conv: Conv2dConfig::new([input.channels, c], [3, 3])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device),
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            relu: Relu::new(),
+            fc: LinearConfig::new(c * (input.height / 2) * (input.width / 2), input.classes)
+                .init(device),
+        }
+    }
+}
+
+/// conv → ReLU → max-pool → linear.
+#[derive(Module, Debug)]
+pub struct SimpleCnn {
+    conv: Conv2d,
+    pool: MaxPool2d,
+    relu: Relu,
+    fc: Linear,
+}
+
+impl SimpleCnn {
+    /// Logits `[batch, classes]` for images `[batch, channels, height, width]`.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let x = self
+            .pool
+            .forward(self.relu.forward(self.conv.forward(images)));
+        // Flatten each sample on its own: [batch, c, h, w] → [batch, c·h·w].
+        let x: Tensor<2> = x.flatten(1, 3);
+        self.fc.forward(x)
+    }
+}

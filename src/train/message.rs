@@ -1,0 +1,129 @@
+//! What goes into the training worker ([`Command`]) and what comes out of it ([`Event`]).
+//!
+//! Events carry plain numbers and small owned values, never tensors, so the UI thread can hold
+//! them without touching the backend.
+
+use serde::{Deserialize, Serialize};
+
+use crate::experiment::ExperimentConfig;
+
+/// A request to the training worker.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Start a run with this configuration (ignored while a run is active).
+    Start(Box<ExperimentConfig>),
+    /// Pause between two batches; model and optimizer state are kept.
+    Pause,
+    /// Continue a paused run.
+    Resume,
+    /// End the current run after the batch in progress; it is recorded as `stopped`.
+    Stop,
+}
+
+/// How a run ended (or that it has not yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    /// Still training.
+    Running,
+    /// All epochs done.
+    Completed,
+    /// Stopped by the user (or a signal) before the last epoch.
+    Stopped,
+    /// An error ended it; the message says which.
+    Failed,
+}
+
+impl RunStatus {
+    /// The word used in `run.json`, the CLI and the UI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Stopped => "stopped",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything measured in one epoch; one row of `metrics.csv`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches (weighted by batch size).
+    pub train_loss: f64,
+    /// Mean validation loss at the end of the epoch.
+    pub val_loss: f64,
+    /// Training accuracy over the epoch, measured as the batches went by.
+    pub train_acc: f64,
+    /// Validation accuracy at the end of the epoch.
+    pub val_acc: f64,
+    /// Learning rate used in the epoch.
+    pub lr: f64,
+    /// Seconds spent training in the epoch.
+    pub train_secs: f64,
+    /// Seconds spent evaluating the validation set.
+    pub val_secs: f64,
+}
+
+/// Sizes of a run, known once its data is loaded and split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Epochs the run will train.
+    pub epochs: usize,
+    /// Optimizer steps per epoch.
+    pub steps_per_epoch: usize,
+    /// Training samples.
+    pub train_samples: usize,
+    /// Validation samples.
+    pub val_samples: usize,
+    /// Trainable parameters of the model.
+    pub num_params: usize,
+    /// Backend and device the run trains on, e.g. "CPU (flex)".
+    pub device: String,
+    /// Directory the run is recorded in, if any.
+    pub run_dir: Option<std::path::PathBuf>,
+}
+
+/// Something the worker reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A run has started training.
+    Started(RunInfo),
+    /// One optimizer step finished.
+    Step {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based step within the epoch.
+        step: usize,
+        /// The batch's training loss.
+        loss: f64,
+        /// Training throughput over the epoch so far.
+        samples_per_sec: f64,
+    },
+    /// One epoch finished, validation included.
+    Epoch(EpochMetrics),
+    /// The run is paused (after a `Pause` command).
+    Paused,
+    /// The run continues (after a `Resume` command).
+    Resumed,
+    /// The run ended; no more events for it.
+    Finished {
+        /// How it ended.
+        status: RunStatus,
+        /// A note for the user, e.g. where the run was saved.
+        message: String,
+    },
+    /// The run could not start or broke; no more events for it.
+    Failed {
+        /// What went wrong, readable as is.
+        message: String,
+    },
+}

@@ -1,0 +1,196 @@
+//! The training worker: a named thread that runs the engine and talks only through channels.
+//!
+//! Commands go in over a bounded channel, events come out over another; the thread never touches
+//! widgets. After sending, it calls the `waker` (the GUI passes one that asks egui for a repaint),
+//! so the UI wakes up only when there is news.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+
+use super::engine::{self, Control};
+use super::message::{Command, Event};
+use crate::experiment::ExperimentConfig;
+
+/// Capacity of the event channel. Per-step events are dropped (not waited for) when it is full;
+/// epoch and end-of-run events always get through.
+const EVENT_CAPACITY: usize = 4096;
+/// Capacity of the command channel; the UI never blocks on it.
+const COMMAND_CAPACITY: usize = 64;
+
+/// Called after the worker sends events, e.g. to ask the GUI for a repaint.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// A request to start a run, with the directory to record it in.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    /// What to train.
+    pub config: ExperimentConfig,
+    /// Where `config.toml`, `metrics.csv` and `run.json` go (`None`: not recorded).
+    pub run_dir: Option<PathBuf>,
+}
+
+/// Handle to the training thread. Dropping it stops any run and joins the thread.
+pub struct TrainWorker {
+    commands: Sender<WorkerCommand>,
+    events: Receiver<Event>,
+    stop: Arc<AtomicBool>,
+    busy: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What travels on the command channel: the public [`Command`]s plus the run directory.
+#[derive(Debug)]
+pub(crate) enum WorkerCommand {
+    Start(Box<StartRequest>),
+    Control(Command),
+}
+
+impl TrainWorker {
+    /// Spawns the `train-worker` thread.
+    pub fn spawn(waker: Waker) -> std::io::Result<Self> {
+        let (cmd_tx, cmd_rx) = bounded(COMMAND_CAPACITY);
+        let (event_tx, event_rx) = bounded(EVENT_CAPACITY);
+        let stop = Arc::new(AtomicBool::new(false));
+        let busy = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            let busy = Arc::clone(&busy);
+            std::thread::Builder::new()
+                .name("train-worker".to_owned())
+                .spawn(move || {
+                    worker_loop(
+                        &cmd_rx,
+                        &EventSink {
+                            tx: event_tx,
+                            waker,
+                        },
+                        &stop,
+                        &busy,
+                    );
+                })?
+        };
+        Ok(Self {
+            commands: cmd_tx,
+            events: event_rx,
+            stop,
+            busy,
+            thread: Some(thread),
+        })
+    }
+
+    /// Sends a command without blocking. `Stop` also raises a flag the engine checks between
+    /// batches, so it takes effect even if the channel is full.
+    pub fn send(&self, command: Command) -> Result<(), String> {
+        if matches!(command, Command::Stop) {
+            self.stop.store(true, Ordering::SeqCst);
+        }
+        let command = match command {
+            Command::Start(config) => WorkerCommand::Start(Box::new(StartRequest {
+                config: *config,
+                run_dir: None,
+            })),
+            other => WorkerCommand::Control(other),
+        };
+        self.try_send(command)
+    }
+
+    /// Starts a run recorded in `run_dir`.
+    pub fn start(&self, request: StartRequest) -> Result<(), String> {
+        self.try_send(WorkerCommand::Start(Box::new(request)))
+    }
+
+    fn try_send(&self, command: WorkerCommand) -> Result<(), String> {
+        self.commands.try_send(command).map_err(|e| match e {
+            TrySendError::Full(_) => "the training worker is busy; try again".to_owned(),
+            TrySendError::Disconnected(_) => "the training worker has stopped".to_owned(),
+        })
+    }
+
+    /// The event stream. Drain it with `try_recv` from a UI, or `recv` from a CLI.
+    pub fn events(&self) -> &Receiver<Event> {
+        &self.events
+    }
+
+    /// Whether a run is in progress (loading, training or paused).
+    pub fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::SeqCst)
+    }
+
+    /// Whether the thread is still alive.
+    pub fn is_alive(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+}
+
+impl Drop for TrainWorker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Closing the command channel ends the worker loop once the run (if any) has stopped.
+        let (closed_tx, _) = bounded(1);
+        drop(std::mem::replace(&mut self.commands, closed_tx));
+        if let Some(thread) = self.thread.take() {
+            // A panic has already been reported as a `Failed` event; nothing more to do here.
+            thread.join().ok();
+        }
+    }
+}
+
+/// The sending side of the event channel, with the waker.
+pub(crate) struct EventSink {
+    tx: Sender<Event>,
+    waker: Waker,
+}
+
+impl EventSink {
+    /// Sends an event that must arrive (epoch, end of run). Waits while the channel is full, but
+    /// gives up when the receiver is gone.
+    pub(crate) fn send(&self, event: Event) {
+        // An Err means the receiver is gone (window closed): nobody is left to tell.
+        self.tx.send(event).ok();
+        (self.waker)();
+    }
+
+    /// Sends an event that may be dropped when the UI is behind (per-step losses).
+    pub(crate) fn send_lossy(&self, event: Event) {
+        if self.tx.try_send(event).is_ok() {
+            (self.waker)();
+        }
+    }
+}
+
+fn worker_loop(
+    commands: &Receiver<WorkerCommand>,
+    events: &EventSink,
+    stop: &Arc<AtomicBool>,
+    busy: &AtomicBool,
+) {
+    while let Ok(command) = commands.recv() {
+        let WorkerCommand::Start(request) = command else {
+            // Pause/Resume/Stop with no run in progress: nothing to do.
+            continue;
+        };
+        stop.store(false, Ordering::SeqCst);
+        busy.store(true, Ordering::SeqCst);
+        let control = Control {
+            stop: Arc::clone(stop),
+            commands: commands.clone(),
+        };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            engine::run(
+                &request.config,
+                request.run_dir.as_deref(),
+                &control,
+                events,
+            );
+        }));
+        if let Err(panic) = outcome {
+            let message = format!("training crashed: {}", engine::panic_text(&*panic));
+            events.send(Event::Failed { message });
+        }
+        busy.store(false, Ordering::SeqCst);
+    }
+}
