@@ -1,0 +1,55 @@
+//! Helpers shared by the integration tests.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cnn_workbench::experiment::ExperimentConfig;
+use cnn_workbench::train::message::{EpochMetrics, Event, RunInfo, RunStatus};
+use cnn_workbench::train::worker::{StartRequest, TrainWorker};
+
+/// What a finished run reported.
+#[derive(Debug)]
+pub struct Outcome {
+    pub info: Option<RunInfo>,
+    pub epochs: Vec<EpochMetrics>,
+    pub steps: usize,
+    pub status: RunStatus,
+    pub message: String,
+}
+
+/// Trains `config` on a worker thread and collects its events until the run ends.
+pub fn train(config: ExperimentConfig, run_dir: Option<std::path::PathBuf>) -> Outcome {
+    let worker = TrainWorker::spawn(Arc::new(|| {})).unwrap();
+    worker.start(StartRequest { config, run_dir }).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut outcome = Outcome {
+        info: None,
+        epochs: Vec::new(),
+        steps: 0,
+        status: RunStatus::Running,
+        message: String::new(),
+    };
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match worker
+            .events()
+            .recv_timeout(left)
+            .expect("the run did not end in time")
+        {
+            Event::Started(info) => outcome.info = Some(info),
+            Event::Step { .. } => outcome.steps += 1,
+            Event::Epoch(m) => outcome.epochs.push(m),
+            Event::Paused | Event::Resumed => {}
+            Event::Finished { status, message } => {
+                outcome.status = status;
+                outcome.message = message;
+                return outcome;
+            }
+            Event::Failed { message } => {
+                outcome.status = RunStatus::Failed;
+                outcome.message = message;
+                return outcome;
+            }
+        }
+    }
+}

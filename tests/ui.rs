@@ -1,0 +1,105 @@
+//! The real app in a headless egui harness: Start trains and plots, Stop ends the run.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+use std::time::{Duration, Instant};
+
+use cnn_workbench::app::WorkbenchApp;
+use cnn_workbench::app::state::Phase;
+use cnn_workbench::experiment::ExperimentConfig;
+use cnn_workbench::train::message::RunStatus;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+
+/// Steps frames (with real time passing, since training runs on its own thread) until `done`.
+fn step_until(
+    harness: &mut Harness<'_, WorkbenchApp>,
+    what: &str,
+    done: impl Fn(&WorkbenchApp) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done(harness.state()) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+        harness.step();
+    }
+    harness.step();
+}
+
+fn progress_label(harness: &Harness<'_, WorkbenchApp>) -> String {
+    harness
+        .query_by_label_contains("Epoch ")
+        .or_else(|| harness.query_by_label_contains("Ready"))
+        .and_then(|node| node.value())
+        .unwrap_or_default()
+}
+
+#[test]
+fn start_plots_epochs_and_stop_ends_the_run() {
+    let runs = tempfile::tempdir().unwrap();
+    let mut app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
+    app.apply(cnn_workbench::app::AppCommand::SelectDataset(
+        ExperimentConfig::noise().dataset.source,
+    ));
+    let mut harness = Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_ui_state(
+            |ui, app: &mut WorkbenchApp| {
+                app.poll();
+                app.draw(ui);
+            },
+            app,
+        );
+
+    step_until(&mut harness, "the dataset to load", |app| {
+        app.dataset.is_some()
+    });
+    assert_eq!(
+        harness.state().config.train.batch_size,
+        10,
+        "noise defaults apply"
+    );
+    assert!(
+        harness.query_by_label_contains("Training on 100").is_some(),
+        "split summary shown"
+    );
+    let before = progress_label(&harness);
+    assert!(before.contains("Ready"), "{before}");
+
+    harness.get_by_label("Start").click();
+    harness.step();
+    step_until(&mut harness, "two epochs on the plot", |app| {
+        app.run.epochs.len() >= 2
+    });
+    let app = harness.state();
+    assert!(
+        app.run.steps.len() >= 20,
+        "per-step losses reach the plot data"
+    );
+    assert!(
+        app.run
+            .epochs
+            .iter()
+            .all(|m| m.train_loss.is_finite() && m.val_loss.is_finite())
+    );
+    let during = progress_label(&harness);
+    assert!(
+        during.starts_with("Epoch "),
+        "progress label changes: {during}"
+    );
+    assert_ne!(during, before);
+
+    harness.get_by_label("Stop").click();
+    harness.step();
+    step_until(&mut harness, "the run to end", |app| !app.run.is_active());
+    assert_eq!(harness.state().run.phase, Phase::Ended(RunStatus::Stopped));
+    let recorded = harness
+        .state()
+        .run
+        .info
+        .as_ref()
+        .and_then(|i| i.run_dir.clone())
+        .unwrap();
+    let json = std::fs::read_to_string(recorded.join("run.json")).unwrap();
+    assert!(json.contains("\"stopped\""), "{json}");
+    assert!(recorded.starts_with(runs.path()));
+}
