@@ -103,3 +103,28 @@ fn start_plots_epochs_and_stop_ends_the_run() {
     assert!(json.contains("\"stopped\""), "{json}");
     assert!(recorded.starts_with(runs.path()));
 }
+
+#[test]
+fn closing_the_window_mid_epoch_stops_and_joins_the_worker() {
+    let runs = tempfile::tempdir().unwrap();
+    let mut app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
+    app.config.train.epochs = 100;
+    let mut harness = Harness::builder().with_size([1280.0, 800.0]).build_ui_state(
+        |ui, app: &mut WorkbenchApp| {
+            app.poll();
+            app.draw(ui);
+        },
+        app,
+    );
+    step_until(&mut harness, "the dataset to load", |app| app.dataset.is_some());
+    harness.get_by_label("Start").click();
+    step_until(&mut harness, "training to be under way", |app| app.run.position.1 >= 5);
+    let mut app = harness.into_state();
+    let dir = app.run.info.as_ref().and_then(|i| i.run_dir.clone()).unwrap();
+    let closing = Instant::now();
+    // What eframe calls when the window closes.
+    eframe::App::on_exit(&mut app);
+    assert!(closing.elapsed() < Duration::from_secs(1), "took {:?}", closing.elapsed());
+    let json = std::fs::read_to_string(dir.join("run.json")).unwrap();
+    assert!(json.contains("\"stopped\""), "the run is recorded as stopped: {json}");
+}

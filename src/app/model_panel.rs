@@ -56,14 +56,16 @@ pub fn model_ui(
             let params: usize = layers.iter().map(|l| l.params).sum();
             ui.label(format!("{} trainable parameters", group_digits(params)));
             let per_sample = params as f64 / data.train.len().max(1) as f64;
+            let cue = if per_sample >= 10.0 {
+                "easily enough capacity to memorise every training image"
+            } else if per_sample >= 1.0 {
+                "enough capacity to memorise much of the training set: watch the validation curve"
+            } else {
+                "little room to memorise"
+            };
             ui.label(
                 egui::RichText::new(format!(
-                    "≈ {per_sample:.0} parameters per training image: {}",
-                    if per_sample > 10.0 {
-                        "plenty of capacity to memorise"
-                    } else {
-                        "little room to memorise"
-                    }
+                    "≈ {per_sample:.1} parameters per training image: {cue}"
                 ))
                 .weak(),
             );

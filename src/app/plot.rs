@@ -4,7 +4,9 @@
 //! fractional epochs, so each epoch's point lands where its steps end.
 
 use egui::Color32;
-use egui_plot::{HoverPosition, Legend, Line, LineStyle, Plot, PlotPoints, PlotUi, Points, VLine};
+use egui_plot::{
+    Corner, HoverPosition, Legend, Line, LineStyle, Plot, PlotPoints, PlotUi, Points, VLine,
+};
 
 use super::state::RunView;
 use crate::train::message::EpochMetrics;
@@ -67,13 +69,13 @@ pub fn plots_ui(ui: &mut egui::Ui, run: &RunView) {
     ui.strong("Accuracy");
     Plot::new("accuracy_plot")
         .height((ui.available_height() - 4.0).max(80.0))
-        .legend(Legend::default())
         .link_axis(link, [true, false])
         .link_cursor(link, [true, false])
         .include_x(0.0)
         .include_x(max_epoch)
         .include_y(0.0)
         .include_y(1.0)
+        .legend(Legend::default().position(Corner::RightBottom))
         .x_axis_label("epoch")
         .y_axis_formatter(|mark, _| format!("{:.0} %", mark.value * 100.0))
         .label_formatter(|pos| hover_label(pos, true))
