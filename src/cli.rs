@@ -12,6 +12,7 @@ use crate::experiment::{DeviceKind, ExperimentConfig};
 use crate::model::ModelConfig;
 use crate::train::message::{Event, RunStatus};
 use crate::train::worker::{StartRequest, TrainWorker};
+use crate::train::{GradClip, Monitor, OptimizerConfig, Schedule};
 
 /// CNN Workbench: train CNNs on image data and watch overfitting happen.
 ///
@@ -40,25 +41,12 @@ impl Cli {
     }
 }
 
-fn dataset_source(arg: DatasetArg) -> anyhow::Result<DatasetSource> {
-    Ok(match arg {
-        DatasetArg::Embedded => DatasetSource::Embedded,
-        DatasetArg::Noise => DatasetSource::Noise(NoiseConfig::default()),
-        DatasetArg::FashionMnist => DatasetSource::system_fashion_mnist().with_context(|| {
-            format!(
-                "the full Fashion-MNIST is not installed (looked in {}); install Debian's \
-                 dataset-fashion-mnist package or use --dataset embedded",
-                crate::data::SYSTEM_FASHION_MNIST_DIR
-            )
-        })?,
-    })
-}
-
 /// The headless commands.
 #[derive(Debug, Subcommand)]
 pub enum CliCommand {
-    /// Train a model without the window; writes metrics.csv, config.toml and run.json to --out.
-    Train(TrainArgs),
+    /// Train a model without the window; writes metrics.csv, config.toml, run.json and weights
+    /// to --out (or continues the run in --resume DIR).
+    Train(Box<TrainArgs>),
 }
 
 /// Datasets selectable on the command line.
@@ -88,6 +76,43 @@ pub enum DeviceArg {
     Gpu,
 }
 
+/// Optimizers selectable on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerArg {
+    /// Stochastic gradient descent (with --momentum, --nesterov).
+    Sgd,
+    /// Adam.
+    Adam,
+    /// Adam with decoupled weight decay.
+    Adamw,
+    /// RMSprop (with --momentum).
+    Rmsprop,
+}
+
+/// Learning-rate schedules selectable on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScheduleArg {
+    /// The same rate throughout.
+    Constant,
+    /// ×0.1 every 10 epochs.
+    Step,
+    /// ×0.9 per epoch.
+    Exp,
+    /// One epoch of warm-up, then cosine decay to 0.
+    Cosine,
+    /// One cycle: warm up over 30 % of the run, then anneal.
+    Onecycle,
+}
+
+/// What early stopping watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MonitorArg {
+    /// Validation loss (lower is better).
+    ValLoss,
+    /// Validation accuracy (higher is better).
+    ValAcc,
+}
+
 /// Options of `cnn-workbench train`.
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
@@ -97,15 +122,51 @@ pub struct TrainArgs {
     /// Model architecture.
     #[arg(long, value_enum, default_value = "simple-cnn")]
     pub model: ModelArg,
-    /// Number of epochs (default: 10, or 50 on noise).
+    /// Number of epochs (default: 10, or 50 on noise; with --resume: the recorded plan).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Mini-batch size (default: 64, or 10 on noise).
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Learning rate of the Adam optimizer.
+    /// Base learning rate.
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Optimizer.
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerArg>,
+    /// Momentum for SGD and RMSprop.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// Nesterov momentum (SGD).
+    #[arg(long)]
+    pub nesterov: bool,
+    /// Learning-rate schedule.
+    #[arg(long, value_enum)]
+    pub schedule: Option<ScheduleArg>,
+    /// Weight decay (L2 penalty; decoupled for AdamW).
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Clip each parameter's gradient to this L2 norm.
+    #[arg(long, conflicts_with = "clip_grad_value")]
+    pub clip_grad: Option<f32>,
+    /// Clip every gradient element to [-F, F].
+    #[arg(long)]
+    pub clip_grad_value: Option<f32>,
+    /// Label smoothing for the cross-entropy loss.
+    #[arg(long)]
+    pub label_smoothing: Option<f64>,
+    /// Dropout before the classifier.
+    #[arg(long)]
+    pub dropout: Option<f64>,
+    /// Stop after this many epochs without improvement (and restore the best weights).
+    #[arg(long)]
+    pub early_stopping_patience: Option<usize>,
+    /// What early stopping watches.
+    #[arg(long, value_enum, default_value = "val-loss")]
+    pub early_stopping_monitor: MonitorArg,
+    /// Smallest change that counts as an improvement for early stopping.
+    #[arg(long, default_value_t = 0.0)]
+    pub min_delta: f64,
     /// Seed for initialisation, the split and the batch order.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -116,31 +177,96 @@ pub struct TrainArgs {
     /// Train on CPU or GPU.
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: DeviceArg,
-    /// Directory for metrics.csv, config.toml and run.json.
-    #[arg(long)]
-    pub out: PathBuf,
+    /// Directory for the run's files.
+    #[arg(long, required_unless_present = "resume")]
+    pub out: Option<PathBuf>,
+    /// Continue the run in this directory from its last finished epoch (its config.toml applies;
+    /// --epochs sets a new total).
+    #[arg(long, conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
 }
 
+fn dataset_source(arg: DatasetArg) -> anyhow::Result<DatasetSource> {
+    Ok(match arg {
+        DatasetArg::Embedded => DatasetSource::Embedded,
+        DatasetArg::Noise => DatasetSource::Noise(NoiseConfig::default()),
+        DatasetArg::FashionMnist => DatasetSource::system_fashion_mnist().with_context(|| {
+            format!(
+                "the full Fashion-MNIST is not installed (looked in {}); install Debian's \
+                 dataset-fashion-mnist package or use --dataset embedded",
+                crate::data::SYSTEM_FASHION_MNIST_DIR
+            )
+        })?,
+    })
+}
+
 impl TrainArgs {
     /// The experiment these options describe.
     pub fn to_config(&self) -> anyhow::Result<ExperimentConfig> {
-        let source = dataset_source(self.dataset)?;
-        let mut config = ExperimentConfig::for_source(source);
+        let mut config = ExperimentConfig::for_source(dataset_source(self.dataset)?);
         config.model = match self.model {
             ModelArg::SimpleCnn => ModelConfig::default(),
         };
+        let ModelConfig::SimpleCnn(cnn) = &mut config.model;
+        if let Some(dropout) = self.dropout {
+            cnn.dropout = dropout;
+        }
+        let train = &mut config.train;
         if let Some(epochs) = self.epochs {
-            config.train.epochs = epochs;
+            train.epochs = epochs;
         }
         if let Some(batch_size) = self.batch_size {
-            config.train.batch_size = batch_size;
+            train.batch_size = batch_size;
         }
         if let Some(lr) = self.lr {
-            config.train.lr = lr;
+            train.lr = lr;
         }
+        if let Some(optimizer) = self.optimizer {
+            train.optimizer = match optimizer {
+                OptimizerArg::Sgd => OptimizerConfig::Sgd {
+                    momentum: self.momentum,
+                    nesterov: self.nesterov,
+                },
+                OptimizerArg::Adam => OptimizerConfig::Adam,
+                OptimizerArg::Adamw => OptimizerConfig::AdamW,
+                OptimizerArg::Rmsprop => OptimizerConfig::RmsProp {
+                    momentum: self.momentum,
+                },
+            };
+        }
+        if let Some(schedule) = self.schedule {
+            let name = match schedule {
+                ScheduleArg::Constant => "constant",
+                ScheduleArg::Step => "step",
+                ScheduleArg::Exp => "exp",
+                ScheduleArg::Cosine => "cosine",
+                ScheduleArg::Onecycle => "onecycle",
+            };
+            train.schedule = Schedule::from_name(name).unwrap_or_default();
+        }
+        if let Some(weight_decay) = self.weight_decay {
+            train.weight_decay = weight_decay;
+        }
+        train.clip_grad = match (self.clip_grad, self.clip_grad_value) {
+            (Some(max), _) => Some(GradClip::Norm { max }),
+            (None, Some(max)) => Some(GradClip::Value { max }),
+            (None, None) => None,
+        };
+        if let Some(smoothing) = self.label_smoothing {
+            train.label_smoothing = smoothing;
+        }
+        if let Some(patience) = self.early_stopping_patience {
+            train.early_stopping.enabled = true;
+            train.early_stopping.patience = patience;
+        }
+        train.early_stopping.monitor = match self.early_stopping_monitor {
+            MonitorArg::ValLoss => Monitor::ValLoss,
+            MonitorArg::ValAcc => Monitor::ValAcc,
+        };
+        train.early_stopping.min_delta = self.min_delta;
         if let Some(seed) = self.seed {
             config.seed = seed;
         }
@@ -164,16 +290,26 @@ pub fn run(command: CliCommand) -> anyhow::Result<()> {
 }
 
 fn train(args: &TrainArgs) -> anyhow::Result<()> {
-    let config = args.to_config()?;
     let worker = TrainWorker::spawn(std::sync::Arc::new(|| {}))
         .context("cannot start the training thread")?;
-    worker
-        .start(StartRequest {
-            config: config.clone(),
-            run_dir: Some(args.out.clone()),
-        })
-        .map_err(anyhow::Error::msg)?;
-    let bar = if args.quiet {
+    match (&args.resume, &args.out) {
+        (Some(dir), _) => worker.resume_dir(dir.clone(), args.epochs),
+        (None, Some(out)) => {
+            let config = args.to_config()?;
+            worker.start(StartRequest {
+                config,
+                run_dir: Some(out.clone()),
+            })
+        }
+        (None, None) => bail!("give --out DIR for a new run or --resume DIR to continue one"),
+    }
+    .map_err(anyhow::Error::msg)?;
+    follow(&worker, args.quiet)
+}
+
+/// Shows a run's progress until it ends; the run's failure or divergence is the error.
+fn follow(worker: &TrainWorker, quiet: bool) -> anyhow::Result<()> {
+    let bar = if quiet {
         ProgressBar::hidden()
     } else {
         ProgressBar::new(0)
@@ -184,7 +320,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
             .progress_chars("=> "),
     );
     bar.enable_steady_tick(Duration::from_millis(250));
-    let mut epochs = config.train.epochs;
+    let mut epochs = 0;
     loop {
         let Ok(event) = worker.events().recv() else {
             bail!("the training thread ended without a result");
@@ -193,51 +329,58 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
             Event::Started(info) => {
                 epochs = info.epochs;
                 bar.set_length(info.steps_per_epoch as u64);
-                bar.set_prefix(format!("epoch 1/{epochs}"));
-                if !args.quiet {
-                    bar.suspend(|| println!(
-                        "Training {} on {} ({} training, {} validation samples, {} parameters) on {}",
-                        config.model.short_name(),
-                        config.dataset.source.short_name(),
-                        info.train_samples,
-                        info.val_samples,
-                        info.num_params,
-                        info.device,
-                    ));
+                if !quiet {
+                    bar.suspend(|| {
+                        println!(
+                            "Training on {} training and {} validation samples ({} parameters) on {}",
+                            info.train_samples, info.val_samples, info.num_params, info.device
+                        );
+                    });
                 }
             }
             Event::Step {
                 epoch,
                 step,
                 loss,
+                lr,
                 samples_per_sec,
             } => {
                 bar.set_prefix(format!("epoch {epoch}/{epochs}"));
                 bar.set_position(step as u64);
-                bar.set_message(format!("loss {loss:.4}  {samples_per_sec:.0} samples/s"));
-            }
-            Event::Epoch(m) if !args.quiet => {
-                bar.suspend(|| println!(
-                    "epoch {:>3}  train loss {:.4}  val loss {:.4}  train acc {:5.1}%  val acc {:5.1}%  ({:.1}s)",
-                    m.epoch,
-                    m.train_loss,
-                    m.val_loss,
-                    m.train_acc * 100.0,
-                    m.val_acc * 100.0,
-                    m.train_secs + m.val_secs
+                bar.set_message(format!(
+                    "loss {loss:.4}  lr {lr:.2e}  {samples_per_sec:.0} samples/s"
                 ));
+            }
+            Event::Epoch(m) => {
+                if !quiet {
+                    bar.suspend(|| {
+                        println!(
+                            "epoch {:>3}  train loss {:.4}  val loss {:.4}  train acc {:5.1}%  val acc {:5.1}%  lr {:.2e}  ({:.1}s)",
+                            m.epoch,
+                            m.train_loss,
+                            m.val_loss,
+                            m.train_acc * 100.0,
+                            m.val_acc * 100.0,
+                            m.lr,
+                            m.train_secs + m.val_secs
+                        );
+                    });
+                }
                 bar.set_position(0);
             }
-            Event::Epoch(_) => {}
-            Event::Paused | Event::Resumed => {}
-            Event::Finished { status, message } => {
+            Event::Paused | Event::Resumed | Event::Changed(_) => {}
+            Event::Finished {
+                status, message, ..
+            } => {
                 bar.finish_and_clear();
-                if !args.quiet {
-                    println!("{status}: {message}");
-                }
                 return match status {
-                    RunStatus::Failed => bail!("{message}"),
-                    _ => Ok(()),
+                    RunStatus::Failed | RunStatus::Diverged => bail!("{status}: {message}"),
+                    _ => {
+                        if !quiet {
+                            println!("{status}: {message}");
+                        }
+                        Ok(())
+                    }
                 };
             }
             Event::Failed { message } => {

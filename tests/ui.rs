@@ -25,6 +25,19 @@ fn step_until(
     harness.step();
 }
 
+/// The real app in a headless harness, drawn and polled each frame as eframe would.
+fn harness<'a>(app: WorkbenchApp) -> Harness<'a, WorkbenchApp> {
+    Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_ui_state(
+            |ui, app: &mut WorkbenchApp| {
+                app.poll();
+                app.draw(ui);
+            },
+            app,
+        )
+}
+
 fn progress_label(harness: &Harness<'_, WorkbenchApp>) -> String {
     harness
         .query_by_label_contains("Epoch ")
@@ -40,15 +53,7 @@ fn start_plots_epochs_and_stop_ends_the_run() {
     app.apply(cnn_workbench::app::AppCommand::SelectDataset(
         ExperimentConfig::noise().dataset.source,
     ));
-    let mut harness = Harness::builder()
-        .with_size([1280.0, 800.0])
-        .build_ui_state(
-            |ui, app: &mut WorkbenchApp| {
-                app.poll();
-                app.draw(ui);
-            },
-            app,
-        );
+    let mut harness = harness(app);
 
     step_until(&mut harness, "the dataset to load", |app| {
         app.dataset.is_some()
@@ -109,22 +114,32 @@ fn closing_the_window_mid_epoch_stops_and_joins_the_worker() {
     let runs = tempfile::tempdir().unwrap();
     let mut app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
     app.config.train.epochs = 100;
-    let mut harness = Harness::builder().with_size([1280.0, 800.0]).build_ui_state(
-        |ui, app: &mut WorkbenchApp| {
-            app.poll();
-            app.draw(ui);
-        },
-        app,
-    );
-    step_until(&mut harness, "the dataset to load", |app| app.dataset.is_some());
+    let mut harness = harness(app);
+    step_until(&mut harness, "the dataset to load", |app| {
+        app.dataset.is_some()
+    });
     harness.get_by_label("Start").click();
-    step_until(&mut harness, "training to be under way", |app| app.run.position.1 >= 5);
+    step_until(&mut harness, "training to be under way", |app| {
+        app.run.position.1 >= 5
+    });
     let mut app = harness.into_state();
-    let dir = app.run.info.as_ref().and_then(|i| i.run_dir.clone()).unwrap();
+    let dir = app
+        .run
+        .info
+        .as_ref()
+        .and_then(|i| i.run_dir.clone())
+        .unwrap();
     let closing = Instant::now();
     // What eframe calls when the window closes.
     eframe::App::on_exit(&mut app);
-    assert!(closing.elapsed() < Duration::from_secs(1), "took {:?}", closing.elapsed());
+    assert!(
+        closing.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        closing.elapsed()
+    );
     let json = std::fs::read_to_string(dir.join("run.json")).unwrap();
-    assert!(json.contains("\"stopped\""), "the run is recorded as stopped: {json}");
+    assert!(
+        json.contains("\"stopped\""),
+        "the run is recorded as stopped: {json}"
+    );
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::train::message::{EpochMetrics, Event, RunInfo, RunStatus};
+use crate::train::message::{ConfigChange, EpochMetrics, Event, Restored, RunInfo, RunStatus};
 
 /// Where the current run stands, as far as the UI knows.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +30,12 @@ pub struct RunView {
     pub epochs: Vec<EpochMetrics>,
     /// Per-step training loss as `[fractional epoch, loss]`.
     pub steps: Vec<[f64; 2]>,
+    /// Per-step learning rate as `[fractional epoch, lr]`.
+    pub lrs: Vec<[f64; 2]>,
+    /// Learning-rate and schedule changes made while paused.
+    pub changes: Vec<ConfigChange>,
+    /// The best weights restored when the run ended.
+    pub restored: Option<Restored>,
     /// Latest step position: (epoch, step).
     pub position: (usize, usize),
     /// Latest training throughput.
@@ -48,6 +54,9 @@ impl Default for RunView {
             info: None,
             epochs: Vec::new(),
             steps: Vec::new(),
+            lrs: Vec::new(),
+            changes: Vec::new(),
+            restored: None,
             position: (0, 0),
             samples_per_sec: 0.0,
             message: None,
@@ -76,6 +85,10 @@ impl RunView {
     pub fn apply(&mut self, event: Event) {
         match event {
             Event::Started(info) => {
+                // A continued run ("+N epochs") re-sends its earlier epochs after this.
+                self.epochs.clear();
+                self.restored = None;
+                self.message = None;
                 self.info = Some(info);
                 self.phase = Phase::Running;
                 self.started = Some(Instant::now());
@@ -84,11 +97,13 @@ impl RunView {
                 epoch,
                 step,
                 loss,
+                lr,
                 samples_per_sec,
             } => {
                 let per_epoch = self.info.as_ref().map_or(1, |i| i.steps_per_epoch.max(1));
                 let x = (epoch - 1) as f64 + step as f64 / per_epoch as f64;
                 self.steps.push([x, loss]);
+                self.lrs.push([x, lr]);
                 self.position = (epoch, step);
                 self.samples_per_sec = samples_per_sec;
             }
@@ -103,9 +118,15 @@ impl RunView {
                     self.paused_total += at.elapsed();
                 }
             }
-            Event::Finished { status, message } => {
+            Event::Changed(change) => self.changes.push(change),
+            Event::Finished {
+                status,
+                message,
+                restored,
+            } => {
                 self.phase = Phase::Ended(status);
                 self.message = Some(message);
+                self.restored = restored;
             }
             Event::Failed { message } => {
                 self.phase = Phase::Ended(RunStatus::Failed);
@@ -199,6 +220,7 @@ mod tests {
             epoch: 1,
             step: 5,
             loss: 2.0,
+            lr: 1e-3,
             samples_per_sec: 100.0,
         });
         assert_eq!(view.steps, vec![[0.5, 2.0]]);
@@ -207,6 +229,7 @@ mod tests {
             epoch: 1,
             step: 10,
             loss: 1.5,
+            lr: 1e-3,
             samples_per_sec: 100.0,
         });
         view.apply(Event::Epoch(epoch(1, 1.2)));
@@ -214,6 +237,7 @@ mod tests {
             epoch: 2,
             step: 10,
             loss: 1.0,
+            lr: 1e-3,
             samples_per_sec: 100.0,
         });
         view.apply(Event::Epoch(epoch(2, 0.9)));
@@ -224,6 +248,7 @@ mod tests {
         view.apply(Event::Finished {
             status: RunStatus::Stopped,
             message: "saved".into(),
+            restored: None,
         });
         assert_eq!(view.phase, Phase::Ended(RunStatus::Stopped));
         assert!(!view.is_active());

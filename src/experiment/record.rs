@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::ExperimentConfig;
-use crate::train::message::{EpochMetrics, RunStatus};
+use crate::train::message::{ConfigChange, EpochMetrics, RunStatus};
 
 /// Header line of `metrics.csv`.
 pub const METRICS_HEADER: &str =
@@ -52,6 +52,9 @@ pub struct RunSummary {
     pub best_epoch: Option<usize>,
     /// That lowest validation loss.
     pub best_val_loss: Option<f64>,
+    /// The epoch whose weights the run ended with (the best one, restored), if any.
+    #[serde(default)]
+    pub restored_epoch: Option<usize>,
     /// Dataset short name.
     pub dataset: String,
     /// Model short name.
@@ -64,6 +67,9 @@ pub struct RunSummary {
     pub finished_at: Option<String>,
     /// A note on how it ended (the error, for a failed run).
     pub message: Option<String>,
+    /// Learning-rate and schedule changes made while paused.
+    #[serde(default)]
+    pub changes: Vec<ConfigChange>,
 }
 
 /// Writes one run's directory as the run progresses.
@@ -83,10 +89,7 @@ impl RunRecorder {
         summary: RunSummary,
     ) -> Result<Self, RecordError> {
         std::fs::create_dir_all(dir).map_err(|e| RecordError::new(dir, e))?;
-        let toml = config
-            .to_toml()
-            .map_err(|e| RecordError::new(&dir.join("config.toml"), e))?;
-        write_atomic(&dir.join("config.toml"), toml.as_bytes())?;
+        write_config(dir, config)?;
         let path = dir.join("metrics.csv");
         let mut metrics = OpenOptions::new()
             .create(true)
@@ -104,6 +107,66 @@ impl RunRecorder {
         };
         recorder.write_summary()?;
         Ok(recorder)
+    }
+
+    /// Reopens an existing run directory to continue it: keeps `metrics.csv` up to the rows of
+    /// `history` (dropping a partial last line, if any) and marks the run as running again.
+    pub fn reopen(
+        dir: &Path,
+        config: &ExperimentConfig,
+        history: &[EpochMetrics],
+    ) -> Result<Self, RecordError> {
+        let json_path = dir.join("run.json");
+        let text =
+            std::fs::read_to_string(&json_path).map_err(|e| RecordError::new(&json_path, e))?;
+        let mut summary: RunSummary =
+            serde_json::from_str(&text).map_err(|e| RecordError::new(&json_path, e))?;
+        summary.status = RunStatus::Running;
+        summary.finished_at = None;
+        summary.message = None;
+        summary.epochs_done = history.len();
+        summary.epochs_planned = config.train.epochs;
+        write_config(dir, config)?;
+        // Rewrite the metrics from the parsed rows, so a torn last line cannot survive.
+        let path = dir.join("metrics.csv");
+        let mut csv = format!("{METRICS_HEADER}\n");
+        for m in history {
+            csv.push_str(&metrics_row(m));
+            csv.push('\n');
+        }
+        write_atomic(&path, csv.as_bytes())?;
+        let metrics = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(|e| RecordError::new(&path, e))?;
+        let recorder = Self {
+            dir: dir.to_owned(),
+            metrics,
+            summary,
+        };
+        recorder.write_summary()?;
+        Ok(recorder)
+    }
+
+    /// Updates the planned epoch count (after "+N epochs").
+    pub fn set_planned(&mut self, epochs: usize) {
+        self.summary.epochs_planned = epochs;
+    }
+
+    /// Notes which epoch's weights the run ended with.
+    pub fn set_restored(&mut self, epoch: Option<usize>) {
+        self.summary.restored_epoch = epoch;
+    }
+
+    /// Records a change made while paused: the new `config.toml` and the change in `run.json`.
+    pub fn record_change(
+        &mut self,
+        config: &ExperimentConfig,
+        change: ConfigChange,
+    ) -> Result<(), RecordError> {
+        self.summary.changes.push(change);
+        write_config(&self.dir, config)?;
+        self.write_summary()
     }
 
     /// The run directory.
@@ -165,6 +228,69 @@ impl RunRecorder {
     }
 }
 
+/// Writes `config.toml` atomically.
+fn write_config(dir: &Path, config: &ExperimentConfig) -> Result<(), RecordError> {
+    let path = dir.join("config.toml");
+    let toml = config.to_toml().map_err(|e| RecordError::new(&path, e))?;
+    write_atomic(&path, toml.as_bytes())
+}
+
+/// One `metrics.csv` row (without the line break).
+fn metrics_row(m: &EpochMetrics) -> String {
+    format!(
+        "{},{},{},{},{},{},{:.3},{:.3}",
+        m.epoch, m.train_loss, m.val_loss, m.train_acc, m.val_acc, m.lr, m.train_secs, m.val_secs
+    )
+}
+
+/// Reads the complete rows of a `metrics.csv` (a torn last line, as a kill can leave, is
+/// ignored). Epochs must run 1, 2, 3… without gaps.
+pub fn read_metrics(path: &Path) -> Result<Vec<EpochMetrics>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    // Only lines ended by a line break are complete.
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    let mut lines = complete.lines();
+    if lines.next() != Some(METRICS_HEADER) {
+        return Err(format!(
+            "{} does not start with the header {METRICS_HEADER}",
+            path.display()
+        ));
+    }
+    let mut history = Vec::new();
+    for line in lines {
+        let values: Vec<f64> = line
+            .split(',')
+            .filter_map(|v| v.trim().parse().ok())
+            .collect();
+        if values.len() != 8 {
+            return Err(format!(
+                "{}: the row {line:?} does not have 8 numbers",
+                path.display()
+            ));
+        }
+        let epoch = values[0] as usize;
+        if epoch != history.len() + 1 {
+            return Err(format!(
+                "{}: epoch {epoch} follows epoch {}",
+                path.display(),
+                history.len()
+            ));
+        }
+        history.push(EpochMetrics {
+            epoch,
+            train_loss: values[1],
+            val_loss: values[2],
+            train_acc: values[3],
+            val_acc: values[4],
+            lr: values[5],
+            train_secs: values[6],
+            val_secs: values[7],
+        });
+    }
+    Ok(history)
+}
+
 /// Writes a file so that readers see either the old or the new content, never a partial one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RecordError> {
     let tmp = path.with_extension("tmp");
@@ -224,12 +350,14 @@ mod tests {
             val_samples: 5,
             best_epoch: None,
             best_val_loss: None,
+            restored_epoch: None,
             dataset: "noise".into(),
             model: "simple-cnn".into(),
             device: "cpu".into(),
             started_at: now_rfc3339(),
             finished_at: None,
             message: None,
+            changes: Vec::new(),
         }
     }
 
@@ -276,6 +404,39 @@ mod tests {
             ExperimentConfig::from_toml(&std::fs::read_to_string(dir.join("config.toml")).unwrap())
                 .unwrap();
         assert_eq!(config_back, config);
+    }
+
+    #[test]
+    fn reopening_keeps_complete_rows_and_drops_a_torn_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run");
+        let config = ExperimentConfig::noise();
+        let mut rec = RunRecorder::create(&dir, &config, summary()).unwrap();
+        rec.record_epoch(&metrics(1, 2.0)).unwrap();
+        rec.record_epoch(&metrics(2, 1.5)).unwrap();
+        drop(rec);
+        // A kill in the middle of writing the third row.
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.join("metrics.csv"))
+            .unwrap();
+        write!(f, "3,0.9,1.").unwrap();
+        drop(f);
+        let history = read_metrics(&dir.join("metrics.csv")).unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[1].val_loss, 1.5);
+        let mut rec = RunRecorder::reopen(&dir, &config, &history).unwrap();
+        rec.record_epoch(&metrics(3, 1.7)).unwrap();
+        let again = read_metrics(&dir.join("metrics.csv")).unwrap();
+        assert_eq!(
+            again.iter().map(|m| m.epoch).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        assert_eq!(
+            rec.summary().best_epoch,
+            Some(2),
+            "the best epoch survives the reopen"
+        );
     }
 
     #[test]

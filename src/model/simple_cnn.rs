@@ -9,23 +9,28 @@
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{InputShape, LayerInfo, ModelError};
 
 /// Settings of [`SimpleCnn`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SimpleCnnConfig {
     /// Output channels of the convolution (the seed uses 16).
     pub conv_channels: usize,
+    /// Dropout probability before the linear layer (the seed uses none).
+    pub dropout: f64,
 }
 
 impl Default for SimpleCnnConfig {
     fn default() -> Self {
-        Self { conv_channels: 16 }
+        Self {
+            conv_channels: 16,
+            dropout: 0.0,
+        }
     }
 }
 
@@ -40,6 +45,12 @@ impl SimpleCnnConfig {
             return Err(err(format!(
                 "images must be at least 2×2 pixels for the 2×2 pooling, found {}×{}",
                 input.height, input.width
+            )));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(err(format!(
+                "dropout must be in [0, 1), found {}",
+                self.dropout
             )));
         }
         if input.classes < 2 || input.channels == 0 || self.conv_channels == 0 {
@@ -84,6 +95,7 @@ impl SimpleCnnConfig {
                 .init(device),
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             relu: Relu::new(),
+            dropout: DropoutConfig::new(self.dropout).init(),
             fc: LinearConfig::new(c * (input.height / 2) * (input.width / 2), input.classes)
                 .init(device),
         }
@@ -96,6 +108,7 @@ pub struct SimpleCnn {
     conv: Conv2d,
     pool: MaxPool2d,
     relu: Relu,
+    dropout: Dropout,
     fc: Linear,
 }
 
@@ -107,6 +120,6 @@ impl SimpleCnn {
             .forward(self.relu.forward(self.conv.forward(images)));
         // Flatten each sample on its own: [batch, c, h, w] → [batch, c·h·w].
         let x: Tensor<2> = x.flatten(1, 3);
-        self.fc.forward(x)
+        self.fc.forward(self.dropout.forward(x))
     }
 }

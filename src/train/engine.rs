@@ -1,8 +1,9 @@
 //! The training loop shared by the GUI and the CLI.
 //!
-//! One call of [`run`] is one run: load and split the data, build the model, then for each epoch
-//! train on shuffled mini-batches and evaluate on the validation samples. Every step and epoch is
-//! reported as an [`Event`]; every epoch is appended to the run directory as it ends.
+//! A [`Session`] is one run: data, split, model, optimizer, history and run record. [`start`]
+//! builds one and trains it; [`extend`] trains a finished session for more epochs; [`resume`]
+//! rebuilds one from a run directory. Every step and epoch is reported as an [`Event`]; every
+//! epoch is appended to the run directory (metrics, weights, optimizer state) as it ends.
 
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
@@ -11,15 +12,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
 
-use super::message::{Command, EpochMetrics, Event, RunInfo, RunStatus};
+use super::checkpoint;
+use super::message::{Command, ConfigChange, EpochMetrics, Event, Restored, RunInfo, RunStatus};
 use super::worker::{EventSink, WorkerCommand};
 use crate::data::batch::{Normalizer, make_batch};
 use crate::data::{self, Dataset, Split, Subset};
@@ -29,6 +31,8 @@ use crate::model::{InputShape, Model};
 
 /// Validation batch size: larger than training batches since no gradients are kept.
 const EVAL_BATCH: usize = 500;
+/// A batch loss this many times the first one counts as divergence.
+const DIVERGENCE_FACTOR: f64 = 100.0;
 
 /// How the worker steers a run: a stop flag checked between batches and the command channel.
 pub(crate) struct Control {
@@ -43,207 +47,339 @@ enum Flow {
     Stop,
 }
 
-impl Control {
-    /// Handles pending commands between two batches; blocks while paused.
-    fn between_batches(&self, events: &EventSink) -> Flow {
-        let mut paused = false;
-        loop {
-            if self.stop.load(Ordering::SeqCst) {
-                return Flow::Stop;
-            }
-            let command = if paused {
-                match self.commands.recv_timeout(Duration::from_millis(50)) {
-                    Ok(c) => c,
-                    Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => return Flow::Stop,
-                }
-            } else {
-                match self.commands.try_recv() {
-                    Ok(c) => c,
-                    Err(_) => return Flow::Continue,
-                }
-            };
-            match command {
-                WorkerCommand::Control(Command::Pause) if !paused => {
-                    paused = true;
-                    events.send(Event::Paused);
-                }
-                WorkerCommand::Control(Command::Resume) if paused => {
-                    paused = false;
-                    events.send(Event::Resumed);
-                }
-                WorkerCommand::Control(Command::Stop) => return Flow::Stop,
-                // A second Start, or Pause/Resume that change nothing: ignored.
-                _ => {}
-            }
-        }
-    }
+/// One run in memory: everything needed to train it further.
+pub(crate) struct Session {
+    config: ExperimentConfig,
+    data: Arc<Dataset>,
+    split: Split,
+    device: Device,
+    device_name: String,
+    model: Model,
+    optimizer: ModuleOptimizer,
+    best_model: Option<Model>,
+    history: Vec<EpochMetrics>,
+    first_loss: Option<f64>,
+    recorder: Option<RunRecorder>,
 }
 
-/// Runs one experiment to its end, reporting through `events`. Never panics: failures (bad data,
-/// no GPU, a crash inside the backend) end as a `Failed` event and a `failed` run record.
-pub(crate) fn run(
+/// Why a run stopped before its last epoch, besides the user.
+enum Ended {
+    Done(RunStatus),
+    Diverged(String),
+}
+
+/// Builds a session for `config` and trains it. Returns the session (for "+N epochs") unless it
+/// could not be built. Never panics: failures end as a `Failed` event and a `failed` record.
+pub(crate) fn start(
     config: &ExperimentConfig,
     run_dir: Option<&Path>,
     control: &Control,
     events: &EventSink,
-) {
-    let prepared = match prepare(config) {
-        Ok(p) => p,
-        Err(message) => {
-            events.send(Event::Failed { message });
-            return;
+) -> Option<Session> {
+    let mut session = guarded("building the model", events, || build(config, run_dir))?;
+    train_to_end(&mut session, control, events);
+    Some(session)
+}
+
+/// Trains a finished session for `more` epochs in the same record.
+pub(crate) fn extend(session: &mut Session, more: usize, control: &Control, events: &EventSink) {
+    session.config.train.epochs = session.history.len() + more;
+    if let Some(recorder) = session.recorder.as_mut() {
+        recorder.set_planned(session.config.train.epochs);
+    }
+    train_to_end(session, control, events);
+}
+
+/// Rebuilds the session recorded in `dir` (config, metrics, last weights and optimizer state)
+/// and trains it to `epochs` (default: the recorded plan).
+pub(crate) fn resume(
+    dir: &Path,
+    epochs: Option<usize>,
+    control: &Control,
+    events: &EventSink,
+) -> Option<Session> {
+    let mut session = guarded("resuming", events, || load_session(dir, epochs))?;
+    train_to_end(&mut session, control, events);
+    Some(session)
+}
+
+/// Runs `f`, turning its error or panic into a `Failed` event.
+fn guarded<T>(what: &str, events: &EventSink, f: impl FnOnce() -> Result<T, String>) -> Option<T> {
+    let message = match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(value)) => return Some(value),
+        Ok(Err(message)) => message,
+        Err(panic) => format!("{what} crashed: {}", panic_text(&*panic)),
+    };
+    events.send(Event::Failed { message });
+    None
+}
+
+fn build(config: &ExperimentConfig, run_dir: Option<&Path>) -> Result<Session, String> {
+    config.train.validate().map_err(|e| e.to_string())?;
+    let data = data::load(&config.dataset.source).map_err(|e| e.to_string())?;
+    let split =
+        data::split(&data, config.dataset.validation, config.seed).map_err(|e| e.to_string())?;
+    let input = InputShape::of(&data);
+    config.model.layers(input).map_err(|e| e.to_string())?;
+    let (device, device_name) = make_device(config.device)?;
+    device.seed(config.seed);
+    let model = config
+        .model
+        .init(input, &device.clone().autodiff())
+        .map_err(|e| e.to_string())?;
+    let optimizer = config
+        .train
+        .optimizer
+        .init(config.train.weight_decay, config.train.clip_grad);
+    let mut session = Session {
+        config: config.clone(),
+        data,
+        split,
+        device,
+        device_name,
+        model,
+        optimizer,
+        best_model: None,
+        history: Vec::new(),
+        first_loss: None,
+        recorder: None,
+    };
+    if let Some(dir) = run_dir {
+        let summary = session.summary();
+        session.recorder =
+            Some(RunRecorder::create(dir, config, summary).map_err(|e| e.to_string())?);
+    }
+    Ok(session)
+}
+
+fn load_session(dir: &Path, epochs: Option<usize>) -> Result<Session, String> {
+    let text = std::fs::read_to_string(dir.join("config.toml")).map_err(|e| {
+        format!(
+            "{} is not a run directory: cannot read config.toml ({e})",
+            dir.display()
+        )
+    })?;
+    let mut config = ExperimentConfig::from_toml(&text)
+        .map_err(|e| format!("{}: {e}", dir.join("config.toml").display()))?;
+    let history = crate::experiment::record::read_metrics(&dir.join("metrics.csv"))?;
+    if let Some(epochs) = epochs {
+        config.train.epochs = epochs;
+    }
+    let mut session = build(&config, None)?;
+    if !history.is_empty() {
+        let fresh = session.model.clone();
+        session.model = checkpoint::load_model(fresh, &dir.join(checkpoint::LAST))?;
+        let fresh = config
+            .train
+            .optimizer
+            .init(config.train.weight_decay, config.train.clip_grad);
+        session.optimizer = checkpoint::load_optimizer(fresh, &dir.join(checkpoint::OPTIMIZER))?;
+        let best_path = dir.join(checkpoint::BEST);
+        if best_path.is_file() {
+            session.best_model = Some(checkpoint::load_model(session.model.clone(), &best_path)?);
         }
-    };
-    let mut recorder = match run_dir {
-        Some(dir) => match RunRecorder::create(dir, config, prepared.summary(config)) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                events.send(Event::Failed {
-                    message: e.to_string(),
-                });
-                return;
-            }
-        },
-        None => None,
-    };
-    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        train(config, &prepared, recorder.as_mut(), control, events)
+    }
+    session.first_loss = history.first().map(|m| m.train_loss);
+    session.history = history;
+    session.recorder =
+        Some(RunRecorder::reopen(dir, &config, &session.history).map_err(|e| e.to_string())?);
+    Ok(session)
+}
+
+/// The device for a run and its description.
+fn make_device(kind: DeviceKind) -> Result<(Device, String), String> {
+    match kind {
+        DeviceKind::Cpu => Ok((Device::flex(), "CPU (flex)".to_owned())),
+        DeviceKind::Gpu => super::gpu::device().map(|(d, name)| (d, format!("GPU: {name}"))),
+    }
+}
+
+impl Session {
+    fn summary(&self) -> RunSummary {
+        RunSummary {
+            status: RunStatus::Running,
+            epochs_done: 0,
+            epochs_planned: self.config.train.epochs,
+            train_samples: self.split.train.len(),
+            val_samples: self.split.val.len(),
+            best_epoch: None,
+            best_val_loss: None,
+            restored_epoch: None,
+            dataset: self.config.dataset.source.short_name().to_owned(),
+            model: self.config.model.short_name().to_owned(),
+            device: self.device_name.clone(),
+            started_at: now_rfc3339(),
+            finished_at: None,
+            message: None,
+            changes: Vec::new(),
+        }
+    }
+
+    fn steps_per_epoch(&self) -> usize {
+        self.split.train.len().div_ceil(self.batch_size())
+    }
+
+    fn batch_size(&self) -> usize {
+        self.config
+            .train
+            .batch_size
+            .min(self.split.train.len())
+            .max(1)
+    }
+}
+
+/// Trains until the planned epoch count, a stop, early stopping or divergence; then restores the
+/// best weights and finalises the record.
+fn train_to_end(session: &mut Session, control: &Control, events: &EventSink) {
+    events.send(Event::Started(RunInfo {
+        epochs: session.config.train.epochs,
+        steps_per_epoch: session.steps_per_epoch(),
+        train_samples: session.split.train.len(),
+        val_samples: session.split.val.len(),
+        num_params: session.model.num_params(),
+        device: session.device_name.clone(),
+        run_dir: session.recorder.as_ref().map(|r| r.dir().to_owned()),
     }));
-    let (status, message) = match result {
-        Ok(Ok(status)) => (status, None),
+    for m in &session.history {
+        events.send(Event::Epoch(*m));
+    }
+    let result =
+        std::panic::catch_unwind(AssertUnwindSafe(|| train_epochs(session, control, events)));
+    let (status, mut message) = match result {
+        Ok(Ok(Ended::Done(status))) => (status, None),
+        Ok(Ok(Ended::Diverged(message))) => (RunStatus::Diverged, Some(message)),
         Ok(Err(message)) => (RunStatus::Failed, Some(message)),
         Err(panic) => (
             RunStatus::Failed,
             Some(format!("training crashed: {}", panic_text(&*panic))),
         ),
     };
-    let mut note = match (&message, &recorder) {
+    let restored = if status == RunStatus::Failed {
+        None
+    } else {
+        restore_best(session, control)
+    };
+    let mut note = match (&message, &session.recorder) {
         (Some(m), _) => m.clone(),
         (None, Some(r)) => format!("Run {status}; saved in {}", r.dir().display()),
         (None, None) => format!("Run {status}"),
     };
-    if let Some(recorder) = recorder.as_mut()
-        && let Err(e) = recorder.finish(status, message.clone())
-    {
-        note = format!("{note} (and the run record could not be finalised: {e})");
+    if let Some(r) = &restored {
+        note.push_str(&format!(
+            ". Best weights (epoch {}, validation loss {:.4}) restored",
+            r.epoch, r.val_loss
+        ));
+    }
+    if let Some(recorder) = session.recorder.as_mut() {
+        recorder.set_restored(restored.map(|r| r.epoch));
+        if let Err(e) = recorder.finish(status, message.take()) {
+            note = format!("{note} (and the run record could not be finalised: {e})");
+        }
     }
     events.send(Event::Finished {
         status,
         message: note,
+        restored,
     });
 }
 
-/// Everything built before the first step.
-struct Prepared {
-    data: Arc<Dataset>,
-    split: Split,
-    device: Device,
-    device_name: String,
-}
-
-impl Prepared {
-    fn summary(&self, config: &ExperimentConfig) -> RunSummary {
-        RunSummary {
-            status: RunStatus::Running,
-            epochs_done: 0,
-            epochs_planned: config.train.epochs,
-            train_samples: self.split.train.len(),
-            val_samples: self.split.val.len(),
-            best_epoch: None,
-            best_val_loss: None,
-            dataset: config.dataset.source.short_name().to_owned(),
-            model: config.model.short_name().to_owned(),
-            device: self.device_name.clone(),
-            started_at: now_rfc3339(),
-            finished_at: None,
-            message: None,
-        }
-    }
-}
-
-fn prepare(config: &ExperimentConfig) -> Result<Prepared, String> {
-    config.train.validate().map_err(|e| e.to_string())?;
-    let data = data::load(&config.dataset.source).map_err(|e| e.to_string())?;
-    let split =
-        data::split(&data, config.dataset.validation, config.seed).map_err(|e| e.to_string())?;
-    config
-        .model
-        .layers(InputShape::of(&data))
-        .map_err(|e| e.to_string())?;
-    let (device, device_name) = match config.device {
-        DeviceKind::Cpu => (Device::flex(), "CPU (flex)".to_owned()),
-        DeviceKind::Gpu => (
-            Device::wgpu(burn::prelude::DeviceKind::DefaultDevice),
-            "GPU (wgpu)".to_owned(),
-        ),
+/// Puts the best epoch's weights back into the model and measures them again.
+fn restore_best(session: &mut Session, control: &Control) -> Option<Restored> {
+    let rule = session.config.train.early_stopping;
+    let epoch = rule.best_epoch(&session.history)?;
+    let best = session.best_model.clone()?;
+    let recorded = session.history.iter().find(|m| m.epoch == epoch)?.val_loss;
+    let norm = Normalizer::new(&session.split.norm);
+    let loss_fn = CrossEntropyLossConfig::new().init(&session.device);
+    let never = Control {
+        stop: Arc::new(AtomicBool::new(false)),
+        commands: control.commands.clone(),
     };
-    Ok(Prepared {
-        data,
-        split,
-        device,
-        device_name,
+    let (val_loss, _) = evaluate(
+        &best,
+        &session.data,
+        &session.split.val,
+        &norm,
+        &session.device,
+        &loss_fn,
+        &never,
+    )?;
+    // `best_model` is the run's result (best.bpk); "+N epochs" continues from the last weights
+    // and optimizer state, as a resumed run would.
+    session.best_model = Some(best);
+    Some(Restored {
+        epoch,
+        best_val_loss: recorded,
+        val_loss,
     })
 }
 
-fn train(
-    config: &ExperimentConfig,
-    prepared: &Prepared,
-    mut recorder: Option<&mut RunRecorder>,
+fn train_epochs(
+    session: &mut Session,
     control: &Control,
     events: &EventSink,
-) -> Result<RunStatus, String> {
-    let Prepared {
-        data,
-        split,
-        device,
-        device_name,
-    } = prepared;
-    let input = InputShape::of(data);
-    device.seed(config.seed);
-    let train_device = device.clone().autodiff();
-    let mut model = config
-        .model
-        .init(input, &train_device)
-        .map_err(|e| e.to_string())?;
-    let mut optimizer = AdamConfig::new().init();
-    let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
-    let normalizer = Normalizer::new(&split.norm);
-    let batch_size = config.train.batch_size.min(split.train.len());
-    let steps_per_epoch = split.train.len().div_ceil(batch_size);
-    let lr = config.train.lr;
-
-    events.send(Event::Started(RunInfo {
-        epochs: config.train.epochs,
-        steps_per_epoch,
-        train_samples: split.train.len(),
-        val_samples: split.val.len(),
-        num_params: model.num_params(),
-        device: device_name.clone(),
-        run_dir: recorder.as_ref().map(|r| r.dir().to_owned()),
-    }));
-
-    let mut order = split.train.indices.clone();
-    for epoch in 1..=config.train.epochs {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(config.seed.wrapping_add(epoch as u64));
+) -> Result<Ended, String> {
+    let normalizer = Normalizer::new(&session.split.norm);
+    let train_device = session.device.clone().autodiff();
+    let batch_size = session.batch_size();
+    let steps_per_epoch = session.steps_per_epoch();
+    let mut order = session.split.train.indices.clone();
+    while session.history.len() < session.config.train.epochs {
+        let epoch = session.history.len() + 1;
+        let total_steps = session.config.train.epochs * steps_per_epoch;
+        let train = &session.config.train;
+        let loss_fn = CrossEntropyLossConfig::new()
+            .with_smoothing((train.label_smoothing > 0.0).then_some(train.label_smoothing as f32))
+            .init(&train_device);
+        order.clone_from(&session.split.train.indices);
+        let mut rng =
+            Xoshiro256PlusPlus::seed_from_u64(session.config.seed.wrapping_add(epoch as u64));
         order.shuffle(&mut rng);
-        let mut loss_sum = 0.0;
-        let mut correct = 0usize;
-        let mut seen = 0usize;
+        let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
         let mut train_time = Duration::ZERO;
+        let mut epoch_lr = session.config.train.lr;
         for (step, batch) in order.chunks(batch_size).enumerate() {
-            if let Flow::Stop = control.between_batches(events) {
-                return Ok(RunStatus::Stopped);
+            let at_epoch = (epoch - 1) as f64 + step as f64 / steps_per_epoch as f64;
+            if let Flow::Stop = between_batches(control, events, session, at_epoch) {
+                return Ok(Ended::Done(RunStatus::Stopped));
+            }
+            let train = &session.config.train;
+            let global_step = (epoch - 1) * steps_per_epoch + step;
+            let lr = train
+                .schedule
+                .lr_at(train.lr, global_step, steps_per_epoch, total_steps);
+            if step == 0 {
+                epoch_lr = lr;
             }
             let t0 = Instant::now();
-            let (images, labels) =
-                make_batch(data, split.train.part, batch, &normalizer, &train_device);
-            let logits = model.forward(images);
+            let (images, labels) = make_batch(
+                &session.data,
+                session.split.train.part,
+                batch,
+                &normalizer,
+                &train_device,
+            );
+            let logits = session.model.forward(images);
             let loss = loss_fn.forward(logits.clone(), labels.clone());
-            let batch_correct = count_correct(logits, labels);
             let batch_loss = f64::from(loss.clone().into_scalar::<f32>());
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(lr, model, grads);
+            let first = *session.first_loss.get_or_insert(batch_loss);
+            if !batch_loss.is_finite() || batch_loss > DIVERGENCE_FACTOR * first.max(1e-3) {
+                let what = if batch_loss.is_finite() {
+                    format!(
+                        "exploded to {batch_loss:.3e} (over {DIVERGENCE_FACTOR}× its first value)"
+                    )
+                } else {
+                    format!("became {batch_loss}")
+                };
+                return Ok(Ended::Diverged(format!(
+                    "loss {what} at epoch {epoch} step {} — try a learning rate below {}",
+                    step + 1,
+                    lr / 10.0
+                )));
+            }
+            let batch_correct = count_correct(logits, labels);
+            let grads = GradientsParams::from_grads(loss.backward(), &session.model);
+            session.model = session.optimizer.step(lr, session.model.clone(), grads);
             train_time += t0.elapsed();
 
             loss_sum += batch_loss * batch.len() as f64;
@@ -253,15 +389,23 @@ fn train(
                 epoch,
                 step: step + 1,
                 loss: batch_loss,
+                lr,
                 samples_per_sec: seen as f64 / train_time.as_secs_f64().max(1e-9),
             });
         }
 
         let t0 = Instant::now();
-        let Some((val_loss, val_acc)) =
-            evaluate(&model, data, &split.val, &normalizer, device, control)
-        else {
-            return Ok(RunStatus::Stopped);
+        let eval_loss = CrossEntropyLossConfig::new().init(&session.device);
+        let Some((val_loss, val_acc)) = evaluate(
+            &session.model,
+            &session.data,
+            &session.split.val,
+            &normalizer,
+            &session.device,
+            &eval_loss,
+            control,
+        ) else {
+            return Ok(Ended::Done(RunStatus::Stopped));
         };
         let metrics = EpochMetrics {
             epoch,
@@ -269,16 +413,109 @@ fn train(
             val_loss,
             train_acc: correct as f64 / seen.max(1) as f64,
             val_acc,
-            lr,
+            lr: epoch_lr,
             train_secs: train_time.as_secs_f64(),
             val_secs: t0.elapsed().as_secs_f64(),
         };
-        if let Some(recorder) = recorder.as_deref_mut() {
+        session.history.push(metrics);
+        let rule = session.config.train.early_stopping;
+        let is_best = rule.best_epoch(&session.history) == Some(epoch);
+        if is_best {
+            session.best_model = Some(session.model.clone());
+        }
+        if let Some(recorder) = session.recorder.as_mut() {
+            let dir = recorder.dir().to_owned();
+            if is_best {
+                checkpoint::save_model(&session.model, &dir.join(checkpoint::BEST))?;
+            }
+            checkpoint::save_model(&session.model, &dir.join(checkpoint::LAST))?;
+            checkpoint::save_optimizer(&session.optimizer, &dir.join(checkpoint::OPTIMIZER))?;
             recorder.record_epoch(&metrics).map_err(|e| e.to_string())?;
         }
         events.send(Event::Epoch(metrics));
+        if rule.enabled && rule.stop_epoch(&session.history) == Some(epoch) {
+            return Ok(Ended::Done(RunStatus::EarlyStopped));
+        }
     }
-    Ok(RunStatus::Completed)
+    Ok(Ended::Done(RunStatus::Completed))
+}
+
+/// Handles pending commands between two batches; blocks while paused.
+fn between_batches(
+    control: &Control,
+    events: &EventSink,
+    session: &mut Session,
+    at_epoch: f64,
+) -> Flow {
+    let mut paused = false;
+    loop {
+        if control.stop.load(Ordering::SeqCst) {
+            return Flow::Stop;
+        }
+        let command = if paused {
+            match control.commands.recv_timeout(Duration::from_millis(50)) {
+                Ok(c) => c,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return Flow::Stop,
+            }
+        } else {
+            match control.commands.try_recv() {
+                Ok(c) => c,
+                Err(_) => return Flow::Continue,
+            }
+        };
+        match command {
+            WorkerCommand::Control(Command::Pause) if !paused => {
+                paused = true;
+                events.send(Event::Paused);
+            }
+            WorkerCommand::Control(Command::Resume) if paused => {
+                paused = false;
+                events.send(Event::Resumed);
+            }
+            WorkerCommand::Control(Command::Stop) => return Flow::Stop,
+            WorkerCommand::Control(Command::Update { lr, schedule }) if paused => {
+                apply_change(session, events, at_epoch, lr, schedule);
+            }
+            // A second Start, or commands that change nothing now: ignored.
+            _ => {}
+        }
+    }
+}
+
+fn apply_change(
+    session: &mut Session,
+    events: &EventSink,
+    at_epoch: f64,
+    lr: f64,
+    schedule: super::Schedule,
+) {
+    let train = &mut session.config.train;
+    let mut parts = Vec::new();
+    if lr.is_finite() && lr > 0.0 && lr != train.lr {
+        parts.push(format!("lr {} → {lr}", train.lr));
+        train.lr = lr;
+    }
+    if schedule != train.schedule && schedule.validate().is_ok() {
+        parts.push(format!(
+            "schedule {} → {}",
+            train.schedule.name(),
+            schedule.name()
+        ));
+        train.schedule = schedule;
+    }
+    if parts.is_empty() {
+        return;
+    }
+    let change = ConfigChange {
+        at_epoch,
+        description: parts.join(", "),
+    };
+    if let Some(recorder) = session.recorder.as_mut() {
+        // The change is kept in memory either way; a failed write shows up at the next epoch.
+        recorder.record_change(&session.config, change.clone()).ok();
+    }
+    events.send(Event::Changed(change));
 }
 
 /// Number of samples whose highest logit is the true class.
@@ -296,10 +533,10 @@ fn evaluate(
     subset: &Subset,
     normalizer: &Normalizer,
     device: &Device,
+    loss_fn: &CrossEntropyLoss,
     control: &Control,
 ) -> Option<(f64, f64)> {
     let model = model.valid();
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
     let mut loss_sum = 0.0;
     let mut correct = 0usize;
     for batch in subset.indices.chunks(EVAL_BATCH) {

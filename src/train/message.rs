@@ -18,6 +18,16 @@ pub enum Command {
     Resume,
     /// End the current run after the batch in progress; it is recorded as `stopped`.
     Stop,
+    /// Train the last run (finished, stopped or early-stopped) for this many more epochs, in the
+    /// same run record, from its last weights and optimizer state.
+    Extend(usize),
+    /// Change the learning rate and schedule of a paused run from its next step on.
+    Update {
+        /// New base learning rate.
+        lr: f64,
+        /// New schedule.
+        schedule: super::schedule::Schedule,
+    },
 }
 
 /// How a run ended (or that it has not yet).
@@ -30,6 +40,10 @@ pub enum RunStatus {
     Completed,
     /// Stopped by the user (or a signal) before the last epoch.
     Stopped,
+    /// Early stopping ended it; the best weights were restored.
+    EarlyStopped,
+    /// The loss became NaN/infinite or exploded; the best checkpoint is intact.
+    Diverged,
     /// An error ended it; the message says which.
     Failed,
 }
@@ -41,6 +55,8 @@ impl RunStatus {
             Self::Running => "running",
             Self::Completed => "completed",
             Self::Stopped => "stopped",
+            Self::EarlyStopped => "early-stopped",
+            Self::Diverged => "diverged",
             Self::Failed => "failed",
         }
     }
@@ -105,6 +121,8 @@ pub enum Event {
         step: usize,
         /// The batch's training loss.
         loss: f64,
+        /// Learning rate of the step.
+        lr: f64,
         /// Training throughput over the epoch so far.
         samples_per_sec: f64,
     },
@@ -114,16 +132,40 @@ pub enum Event {
     Paused,
     /// The run continues (after a `Resume` command).
     Resumed,
-    /// The run ended; no more events for it.
+    /// The learning rate or schedule changed during a pause.
+    Changed(ConfigChange),
+    /// The run ended; no more events for it (until it is extended).
     Finished {
         /// How it ended.
         status: RunStatus,
         /// A note for the user, e.g. where the run was saved.
         message: String,
+        /// The best epoch whose weights the model now holds, if any epoch finished.
+        restored: Option<Restored>,
     },
     /// The run could not start or broke; no more events for it.
     Failed {
         /// What went wrong, readable as is.
         message: String,
     },
+}
+
+/// A change made to a run while it was paused, recorded in `run.json` and marked on the plot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigChange {
+    /// Where on the epoch axis it took effect (epochs done plus the fraction of the current one).
+    pub at_epoch: f64,
+    /// What changed, e.g. "lr 0.001 → 0.0001".
+    pub description: String,
+}
+
+/// The best weights put back into the model when a run ends.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Restored {
+    /// The epoch they come from (1-based).
+    pub epoch: usize,
+    /// The validation loss recorded at that epoch.
+    pub best_val_loss: f64,
+    /// The validation loss of the restored model, measured again after restoring.
+    pub val_loss: f64,
 }

@@ -1,11 +1,20 @@
 //! Training: the settings ([`TrainConfig`]), the loop ([`engine`]), the thread that runs it
 //! ([`worker`]) and what they say to the rest of the program ([`message`]).
 
+pub mod checkpoint;
+pub mod early_stop;
 pub mod engine;
+pub mod gpu;
 pub mod message;
+pub mod optim;
+pub mod schedule;
 pub mod worker;
 
 use serde::{Deserialize, Serialize};
+
+pub use early_stop::{EarlyStopping, Monitor};
+pub use optim::{GradClip, OptimizerConfig};
+pub use schedule::Schedule;
 
 /// Optimisation settings of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -15,8 +24,20 @@ pub struct TrainConfig {
     pub epochs: usize,
     /// Samples per optimizer step.
     pub batch_size: usize,
-    /// Learning rate of the Adam optimizer.
+    /// Base learning rate (the schedule scales it per step).
     pub lr: f64,
+    /// The optimizer.
+    pub optimizer: OptimizerConfig,
+    /// How the learning rate changes over the run.
+    pub schedule: Schedule,
+    /// L2 penalty on the weights (decoupled for AdamW); 0 for none.
+    pub weight_decay: f64,
+    /// Gradient clipping, if any.
+    pub clip_grad: Option<GradClip>,
+    /// Label smoothing for the cross-entropy loss, in [0, 1).
+    pub label_smoothing: f64,
+    /// Early stopping (its rule is also drawn as the plot's ghost when disabled).
+    pub early_stopping: EarlyStopping,
 }
 
 impl Default for TrainConfig {
@@ -25,6 +46,12 @@ impl Default for TrainConfig {
             epochs: 10,
             batch_size: 64,
             lr: 1e-3,
+            optimizer: OptimizerConfig::Adam,
+            schedule: Schedule::Constant,
+            weight_decay: 0.0,
+            clip_grad: None,
+            label_smoothing: 0.0,
+            early_stopping: EarlyStopping::default(),
         }
     }
 }
@@ -55,6 +82,33 @@ impl TrainConfig {
                 self.lr
             )));
         }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(ConfigError(format!(
+                "weight decay must be 0 or more, found {}",
+                self.weight_decay
+            )));
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return Err(ConfigError(format!(
+                "label smoothing must be in [0, 1), found {}",
+                self.label_smoothing
+            )));
+        }
+        if let Some(GradClip::Norm { max } | GradClip::Value { max }) = self.clip_grad
+            && !(max.is_finite() && max > 0.0)
+        {
+            return Err(ConfigError(format!(
+                "gradient clipping needs a positive limit, found {max}"
+            )));
+        }
+        let min_delta = self.early_stopping.min_delta;
+        if self.early_stopping.patience == 0 || min_delta.is_nan() || min_delta < 0.0 {
+            return Err(ConfigError(
+                "early stopping needs a patience of at least 1 and a min delta of 0 or more".into(),
+            ));
+        }
+        self.optimizer.validate().map_err(ConfigError)?;
+        self.schedule.validate().map_err(ConfigError)?;
         Ok(())
     }
 }
@@ -93,5 +147,42 @@ mod tests {
                     .contains("learning rate")
             );
         }
+        let message = |bad: TrainConfig| bad.validate().unwrap_err().to_string();
+        let base = TrainConfig::default;
+        assert!(
+            message(TrainConfig {
+                label_smoothing: 1.0,
+                ..base()
+            })
+            .contains("label smoothing")
+        );
+        assert!(
+            message(TrainConfig {
+                weight_decay: -1.0,
+                ..base()
+            })
+            .contains("weight decay")
+        );
+        let clip = Some(GradClip::Norm { max: 0.0 });
+        assert!(
+            message(TrainConfig {
+                clip_grad: clip,
+                ..base()
+            })
+            .contains("clipping")
+        );
+        let optimizer = OptimizerConfig::Sgd {
+            momentum: 1.5,
+            nesterov: false,
+        };
+        assert!(
+            message(TrainConfig {
+                optimizer,
+                ..base()
+            })
+            .contains("momentum")
+        );
+        let schedule = Schedule::Exponential { gamma: 2.0 };
+        assert!(message(TrainConfig { schedule, ..base() }).contains("exp"));
     }
 }

@@ -46,6 +46,8 @@ pub struct TrainWorker {
 #[derive(Debug)]
 pub(crate) enum WorkerCommand {
     Start(Box<StartRequest>),
+    /// Continue the run recorded in a directory, optionally to a new epoch count.
+    ResumeDir(PathBuf, Option<usize>),
     Control(Command),
 }
 
@@ -101,6 +103,11 @@ impl TrainWorker {
     /// Starts a run recorded in `run_dir`.
     pub fn start(&self, request: StartRequest) -> Result<(), String> {
         self.try_send(WorkerCommand::Start(Box::new(request)))
+    }
+
+    /// Continues the run recorded in `dir` from its last finished epoch (`train --resume`).
+    pub fn resume_dir(&self, dir: PathBuf, epochs: Option<usize>) -> Result<(), String> {
+        self.try_send(WorkerCommand::ResumeDir(dir, epochs))
     }
 
     fn try_send(&self, command: WorkerCommand) -> Result<(), String> {
@@ -168,26 +175,40 @@ fn worker_loop(
     stop: &Arc<AtomicBool>,
     busy: &AtomicBool,
 ) {
+    // The last run stays in memory so that "+N epochs" can continue it.
+    let mut last: Option<engine::Session> = None;
     while let Ok(command) = commands.recv() {
-        let WorkerCommand::Start(request) = command else {
-            // Pause/Resume/Stop with no run in progress: nothing to do.
-            continue;
-        };
-        stop.store(false, Ordering::SeqCst);
-        busy.store(true, Ordering::SeqCst);
         let control = Control {
             stop: Arc::clone(stop),
             commands: commands.clone(),
         };
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            engine::run(
-                &request.config,
-                request.run_dir.as_deref(),
-                &control,
-                events,
-            );
+        stop.store(false, Ordering::SeqCst);
+        busy.store(true, Ordering::SeqCst);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match command {
+            WorkerCommand::Start(request) => {
+                drop(last.take());
+                last = engine::start(
+                    &request.config,
+                    request.run_dir.as_deref(),
+                    &control,
+                    events,
+                );
+            }
+            WorkerCommand::ResumeDir(dir, epochs) => {
+                drop(last.take());
+                last = engine::resume(&dir, epochs, &control, events);
+            }
+            WorkerCommand::Control(Command::Extend(more)) => match last.as_mut() {
+                Some(session) => engine::extend(session, more, &control, events),
+                None => events.send(Event::Failed {
+                    message: "there is no finished run to continue".to_owned(),
+                }),
+            },
+            // Pause/Resume/Stop/Update with no run in progress: nothing to do.
+            WorkerCommand::Control(_) => {}
         }));
         if let Err(panic) = outcome {
+            last = None;
             let message = format!("training crashed: {}", engine::panic_text(&*panic));
             events.send(Event::Failed { message });
         }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cnn_workbench::experiment::ExperimentConfig;
-use cnn_workbench::train::message::{EpochMetrics, Event, RunInfo, RunStatus};
+use cnn_workbench::train::message::{EpochMetrics, Event, Restored, RunInfo, RunStatus};
 use cnn_workbench::train::worker::{StartRequest, TrainWorker};
 
 /// What a finished run reported.
@@ -15,6 +15,7 @@ pub struct Outcome {
     pub steps: usize,
     pub status: RunStatus,
     pub message: String,
+    pub restored: Option<Restored>,
 }
 
 /// Trains `config` on a worker thread and collects its events until the run ends.
@@ -28,6 +29,7 @@ pub fn train(config: ExperimentConfig, run_dir: Option<std::path::PathBuf>) -> O
         steps: 0,
         status: RunStatus::Running,
         message: String::new(),
+        restored: None,
     };
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -39,10 +41,15 @@ pub fn train(config: ExperimentConfig, run_dir: Option<std::path::PathBuf>) -> O
             Event::Started(info) => outcome.info = Some(info),
             Event::Step { .. } => outcome.steps += 1,
             Event::Epoch(m) => outcome.epochs.push(m),
-            Event::Paused | Event::Resumed => {}
-            Event::Finished { status, message } => {
+            Event::Paused | Event::Resumed | Event::Changed(_) => {}
+            Event::Finished {
+                status,
+                message,
+                restored,
+            } => {
                 outcome.status = status;
                 outcome.message = message;
+                outcome.restored = restored;
                 return outcome;
             }
             Event::Failed { message } => {
