@@ -108,7 +108,9 @@ fn early_stopping_on_noise_stops_and_restores_the_best_weights() {
         json.contains("\"early-stopped\"") && json.contains("\"restored_epoch\""),
         "{json}"
     );
-    assert!(tmp.path().join("run/best.bpk").is_file());
+    let pointer = std::fs::read_to_string(tmp.path().join("run/checkpoint.json")).unwrap();
+    assert!(pointer.contains(&format!("best-e{}.bpk", best.epoch)), "{pointer}");
+    assert!(tmp.path().join(format!("run/best-e{}.bpk", best.epoch)).is_file());
 }
 
 #[test]

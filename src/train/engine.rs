@@ -58,6 +58,7 @@ pub(crate) struct Session {
     optimizer: ModuleOptimizer,
     best_model: Option<Model>,
     history: Vec<EpochMetrics>,
+    checkpoint: Option<checkpoint::Checkpoint>,
     first_loss: Option<f64>,
     recorder: Option<RunRecorder>,
 }
@@ -141,6 +142,7 @@ fn build(config: &ExperimentConfig, run_dir: Option<&Path>) -> Result<Session, S
         optimizer,
         best_model: None,
         history: Vec::new(),
+        checkpoint: None,
         first_loss: None,
         recorder: None,
     };
@@ -161,24 +163,39 @@ fn load_session(dir: &Path, epochs: Option<usize>) -> Result<Session, String> {
     })?;
     let mut config = ExperimentConfig::from_toml(&text)
         .map_err(|e| format!("{}: {e}", dir.join("config.toml").display()))?;
-    let history = crate::experiment::record::read_metrics(&dir.join("metrics.csv"))?;
+    let mut history = crate::experiment::record::read_metrics(&dir.join("metrics.csv"))?;
     if let Some(epochs) = epochs {
         config.train.epochs = epochs;
     }
     let mut session = build(&config, None)?;
-    if !history.is_empty() {
+    // The checkpoint decides where training continues; metrics of a later epoch whose
+    // checkpoint was not committed (a kill in between) are dropped and trained again.
+    let committed = checkpoint::read(dir)?;
+    let done = committed.as_ref().map_or(0, |c| c.epoch);
+    if history.len() < done {
+        return Err(format!(
+            "{} records {} epochs but its checkpoint is from epoch {done}",
+            dir.join("metrics.csv").display(),
+            history.len()
+        ));
+    }
+    history.truncate(done);
+    if let Some(c) = &committed {
         let fresh = session.model.clone();
-        session.model = checkpoint::load_model(fresh, &dir.join(checkpoint::LAST))?;
+        session.model = checkpoint::load_model(fresh, &dir.join(&c.last))?;
         let fresh = config
             .train
             .optimizer
             .init(config.train.weight_decay, config.train.clip_grad);
-        session.optimizer = checkpoint::load_optimizer(fresh, &dir.join(checkpoint::OPTIMIZER))?;
-        let best_path = dir.join(checkpoint::BEST);
-        if best_path.is_file() {
-            session.best_model = Some(checkpoint::load_model(session.model.clone(), &best_path)?);
+        session.optimizer = checkpoint::load_optimizer(fresh, &dir.join(&c.optimizer))?;
+        if let Some((_, best)) = &c.best {
+            session.best_model = Some(checkpoint::load_model(
+                session.model.clone(),
+                &dir.join(best),
+            )?);
         }
     }
+    session.checkpoint = committed;
     session.first_loss = history.first().map(|m| m.train_loss);
     session.history = history;
     session.recorder =
@@ -424,13 +441,17 @@ fn train_epochs(
             session.best_model = Some(session.model.clone());
         }
         if let Some(recorder) = session.recorder.as_mut() {
-            let dir = recorder.dir().to_owned();
-            if is_best {
-                checkpoint::save_model(&session.model, &dir.join(checkpoint::BEST))?;
-            }
-            checkpoint::save_model(&session.model, &dir.join(checkpoint::LAST))?;
-            checkpoint::save_optimizer(&session.optimizer, &dir.join(checkpoint::OPTIMIZER))?;
+            // Metrics first, then the checkpoint that commits the epoch (see `checkpoint`).
             recorder.record_epoch(&metrics).map_err(|e| e.to_string())?;
+            let committed = checkpoint::commit(
+                recorder.dir(),
+                epoch,
+                &session.model,
+                &session.optimizer,
+                is_best,
+                session.checkpoint.as_ref(),
+            )?;
+            session.checkpoint = Some(committed);
         }
         events.send(Event::Epoch(metrics));
         if rule.enabled && rule.stop_epoch(&session.history) == Some(epoch) {
