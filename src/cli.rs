@@ -47,6 +47,9 @@ pub enum CliCommand {
     /// Train a model without the window; writes metrics.csv, config.toml, run.json and weights
     /// to --out (or continues the run in --resume DIR).
     Train(Box<TrainArgs>),
+    /// Sweep the learning rate upwards for a few batches and suggest one (the same options as
+    /// train; with --out DIR the curve is written to DIR/lr_find.csv).
+    LrFind(Box<TrainArgs>),
 }
 
 /// Datasets selectable on the command line.
@@ -178,7 +181,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: DeviceArg,
     /// Directory for the run's files.
-    #[arg(long, required_unless_present = "resume")]
+    #[arg(long)]
     pub out: Option<PathBuf>,
     /// Continue the run in this directory from its last finished epoch (its config.toml applies;
     /// --epochs sets a new total).
@@ -286,7 +289,43 @@ impl TrainArgs {
 pub fn run(command: CliCommand) -> anyhow::Result<()> {
     match command {
         CliCommand::Train(args) => train(&args),
+        CliCommand::LrFind(args) => lr_find(&args),
     }
+}
+
+fn lr_find(args: &TrainArgs) -> anyhow::Result<()> {
+    let config = args.to_config()?;
+    let worker = TrainWorker::spawn(std::sync::Arc::new(|| {}))
+        .context("cannot start the training thread")?;
+    worker.find_lr(config).map_err(anyhow::Error::msg)?;
+    let finding = loop {
+        match worker.events().recv() {
+            Ok(Event::LrFound(finding)) => break finding,
+            Ok(Event::Failed { message }) => bail!("{message}"),
+            Ok(_) => {}
+            Err(_) => bail!("the training thread ended without a result"),
+        }
+    };
+    let mut csv = String::from("lr,smoothed_loss\n");
+    for [lr, loss] in &finding.points {
+        csv.push_str(&format!("{lr},{loss}\n"));
+    }
+    if !args.quiet {
+        println!("{:>10}  {:>10}", "lr", "loss");
+        for [lr, loss] in finding.points.iter().step_by(5) {
+            println!("{lr:>10.2e}  {loss:>10.4}");
+        }
+    }
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join("lr_find.csv");
+        std::fs::write(&path, csv).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    match finding.suggestion {
+        Some(lr) => println!("suggested learning rate: {lr:.2e}"),
+        None => println!("no suggestion: the loss did not fall at any learning rate tried"),
+    }
+    Ok(())
 }
 
 fn train(args: &TrainArgs) -> anyhow::Result<()> {
@@ -368,7 +407,7 @@ fn follow(worker: &TrainWorker, quiet: bool) -> anyhow::Result<()> {
                 }
                 bar.set_position(0);
             }
-            Event::Paused | Event::Resumed | Event::Changed(_) => {}
+            Event::Paused | Event::Resumed | Event::Changed(_) | Event::LrFound(_) => {}
             Event::Finished {
                 status, message, ..
             } => {

@@ -130,37 +130,58 @@ fn stop_mid_epoch_answers_within_a_second_and_the_thread_ends() {
 }
 
 #[test]
-fn pause_holds_training_and_resume_continues() {
-    let mut config = ExperimentConfig::noise();
-    config.train.epochs = 3;
+fn pause_holds_training_and_resume_gives_the_uninterrupted_metrics() {
+    let mut config = ExperimentConfig::default();
+    config.train.epochs = 2;
+    let uninterrupted = common::train(config.clone(), None);
+
     let worker = start(config);
-    wait_for(&worker, 60, |e| matches!(e, Event::Step { .. }));
-    worker.send(Command::Pause).unwrap();
-    wait_for(&worker, 5, |e| *e == Event::Paused);
-    // While paused, no step happens.
-    assert!(
-        worker
-            .events()
-            .recv_timeout(Duration::from_millis(300))
-            .is_err()
-    );
-    worker.send(Command::Resume).unwrap();
-    let mut last_epoch = 0;
+    let mut epochs = Vec::new();
+    let mut paused = false;
     let status = loop {
         match worker
             .events()
             .recv_timeout(Duration::from_secs(60))
             .unwrap()
         {
-            Event::Epoch(m) => last_epoch = m.epoch,
+            Event::Step {
+                epoch: 1, step: 30, ..
+            } if !paused => {
+                worker.send(Command::Pause).unwrap();
+            }
+            Event::Paused => {
+                paused = true;
+                // While paused, nothing happens.
+                assert!(
+                    worker
+                        .events()
+                        .recv_timeout(Duration::from_millis(300))
+                        .is_err()
+                );
+                worker.send(Command::Resume).unwrap();
+            }
+            Event::Epoch(m) => epochs.push(m),
             Event::Finished { status, .. } => break status,
+            Event::Failed { message } => panic!("{message}"),
             _ => {}
         }
     };
+    assert!(paused);
     assert_eq!(status, RunStatus::Completed);
+    let numbers = |m: &cnn_workbench::train::message::EpochMetrics| {
+        (
+            m.epoch,
+            m.train_loss,
+            m.val_loss,
+            m.train_acc,
+            m.val_acc,
+            m.lr,
+        )
+    };
     assert_eq!(
-        last_epoch, 3,
-        "the run continues where it paused and ends at its last epoch"
+        epochs.iter().map(numbers).collect::<Vec<_>>(),
+        uninterrupted.epochs.iter().map(numbers).collect::<Vec<_>>(),
+        "pausing changes nothing"
     );
 }
 

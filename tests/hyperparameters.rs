@@ -109,8 +109,15 @@ fn early_stopping_on_noise_stops_and_restores_the_best_weights() {
         "{json}"
     );
     let pointer = std::fs::read_to_string(tmp.path().join("run/checkpoint.json")).unwrap();
-    assert!(pointer.contains(&format!("best-e{}.bpk", best.epoch)), "{pointer}");
-    assert!(tmp.path().join(format!("run/best-e{}.bpk", best.epoch)).is_file());
+    assert!(
+        pointer.contains(&format!("best-e{}.bpk", best.epoch)),
+        "{pointer}"
+    );
+    assert!(
+        tmp.path()
+            .join(format!("run/best-e{}.bpk", best.epoch))
+            .is_file()
+    );
 }
 
 #[test]
@@ -240,4 +247,72 @@ fn a_killed_cli_run_resumes_to_the_same_metrics_as_an_uninterrupted_one() {
     );
     let json = std::fs::read_to_string(killed.join("run.json")).unwrap();
     assert!(json.contains("\"completed\""), "{json}");
+}
+
+#[test]
+fn the_learning_rate_changed_while_paused_is_used_marked_and_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let mut config = ExperimentConfig::noise();
+    config.train.epochs = 3;
+    let worker = TrainWorker::spawn(Arc::new(|| {})).unwrap();
+    worker
+        .start(StartRequest {
+            config,
+            run_dir: Some(dir.clone()),
+        })
+        .unwrap();
+    let mut epochs = Vec::new();
+    let mut changes = Vec::new();
+    let mut asked = false;
+    loop {
+        match worker
+            .events()
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap()
+        {
+            Event::Step {
+                epoch: 1, step: 5, ..
+            } if !asked => {
+                asked = true;
+                worker.send(TrainCommand::Pause).unwrap();
+            }
+            Event::Paused => {
+                let schedule = Schedule::Exponential { gamma: 0.5 };
+                worker
+                    .send(TrainCommand::Update { lr: 1e-4, schedule })
+                    .unwrap();
+                worker.send(TrainCommand::Resume).unwrap();
+            }
+            Event::Changed(change) => changes.push(change),
+            Event::Epoch(m) => epochs.push(m),
+            Event::Finished { .. } => break,
+            Event::Failed { message } => panic!("{message}"),
+            _ => {}
+        }
+    }
+    assert_eq!(changes.len(), 1);
+    let change = &changes[0];
+    assert!(
+        change.description.contains("lr 0.001 → 0.0001"),
+        "{}",
+        change.description
+    );
+    assert!(
+        change.description.contains("schedule constant → exp"),
+        "{}",
+        change.description
+    );
+    assert!(
+        change.at_epoch > 0.0 && change.at_epoch < 1.0,
+        "marked inside epoch 1"
+    );
+    // Epoch 2 starts at step 10: 1e-4 · 0.5^(10/10).
+    assert!((epochs[1].lr - 5e-5).abs() < 1e-12, "{}", epochs[1].lr);
+    let json = std::fs::read_to_string(dir.join("run.json")).unwrap();
+    assert!(json.contains("lr 0.001 → 0.0001"), "{json}");
+    let saved =
+        ExperimentConfig::from_toml(&std::fs::read_to_string(dir.join("config.toml")).unwrap())
+            .unwrap();
+    assert_eq!(saved.train.lr, 1e-4);
 }

@@ -28,7 +28,7 @@ fn step_until(
 /// The real app in a headless harness, drawn and polled each frame as eframe would.
 fn harness<'a>(app: WorkbenchApp) -> Harness<'a, WorkbenchApp> {
     Harness::builder()
-        .with_size([1280.0, 800.0])
+        .with_size([1280.0, 1600.0])
         .build_ui_state(
             |ui, app: &mut WorkbenchApp| {
                 app.poll();
@@ -142,4 +142,70 @@ fn closing_the_window_mid_epoch_stops_and_joins_the_worker() {
         json.contains("\"stopped\""),
         "the run is recorded as stopped: {json}"
     );
+}
+
+#[test]
+fn plus_n_epochs_continues_a_finished_run_in_the_same_plot() {
+    let runs = tempfile::tempdir().unwrap();
+    let mut app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
+    app.apply(cnn_workbench::app::AppCommand::SelectDataset(
+        ExperimentConfig::noise().dataset.source,
+    ));
+    let mut harness = harness(app);
+    step_until(&mut harness, "the dataset to load", |app| {
+        app.dataset.is_some()
+    });
+    harness.state_mut().config.train.epochs = 3;
+    harness.get_by_label("Start").click();
+    step_until(&mut harness, "the run to end", |app| {
+        matches!(app.run.phase, Phase::Ended(_))
+    });
+    assert_eq!(harness.state().run.epochs.len(), 3);
+    harness.state_mut().extend_by = 4;
+    harness.step();
+    harness.get_by_label("+4 epochs").click();
+    harness.step();
+    step_until(&mut harness, "the continued run to end", |app| {
+        matches!(app.run.phase, Phase::Ended(_)) && app.run.epochs.len() == 7
+    });
+    let app = harness.state();
+    assert_eq!(app.run.phase, Phase::Ended(RunStatus::Completed));
+    let epochs: Vec<usize> = app.run.epochs.iter().map(|m| m.epoch).collect();
+    assert_eq!(epochs, (1..=7).collect::<Vec<_>>(), "one run, one plot");
+    assert!(
+        app.run.lrs.len() >= 70,
+        "the learning rate of every step is plotted"
+    );
+}
+
+#[test]
+fn the_learning_rate_finder_suggests_a_rate_the_user_can_apply() {
+    let runs = tempfile::tempdir().unwrap();
+    let app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
+    let mut harness = harness(app);
+    step_until(&mut harness, "the dataset to load", |app| {
+        app.dataset.is_some()
+    });
+    harness.get_by_label("Find learning rate").click();
+    harness.step();
+    step_until(&mut harness, "the finder's answer", |app| {
+        app.lr_finding.is_some()
+    });
+    let suggestion = harness
+        .state()
+        .lr_finding
+        .as_ref()
+        .unwrap()
+        .suggestion
+        .unwrap();
+    assert!(
+        (1e-5..1e-1).contains(&suggestion),
+        "Adam on Fashion-MNIST: {suggestion}"
+    );
+    harness
+        .get_by_label(&format!("Use {suggestion:.1e}"))
+        .click();
+    harness.step();
+    assert_eq!(harness.state().config.train.lr, suggestion);
+    assert!(harness.state().lr_finding.is_none(), "the window closes");
 }

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use crate::data::{Dataset, DatasetSource, loader::PendingLoad};
 use crate::experiment::{ExperimentConfig, record};
-use crate::train::message::Command;
+use crate::train::lr_finder::LrFinding;
+use crate::train::message::{Command, Event};
 use crate::train::worker::{StartRequest, TrainWorker};
 use state::{Phase, RunView};
 
@@ -39,6 +40,14 @@ pub enum AppCommand {
     Stop,
     /// Switch to another dataset (resets dataset-specific defaults).
     SelectDataset(DatasetSource),
+    /// Train the finished run for this many more epochs.
+    Extend(usize),
+    /// Run the learning-rate finder.
+    FindLr,
+    /// Use this learning rate (from the finder).
+    UseLr(f64),
+    /// Send the edited learning rate and schedule to the paused run.
+    ApplyLr,
 }
 
 /// The CNN Workbench window.
@@ -57,6 +66,14 @@ pub struct WorkbenchApp {
     pub runs_root: PathBuf,
     /// Start a run as soon as the dataset has loaded (the `--start` option).
     pub start_when_loaded: bool,
+    /// The learning-rate finder's last answer, shown in its own window.
+    pub lr_finding: Option<LrFinding>,
+    /// Whether the learning-rate finder is running.
+    pub finding_lr: bool,
+    /// Epochs the "+N epochs" button adds.
+    pub extend_by: usize,
+    gpu_status: Option<String>,
+    gpu_probe: Option<crossbeam_channel::Receiver<String>>,
     worker: Option<TrainWorker>,
     ctx: egui::Context,
     dataset_view: dataset_panel::DatasetView,
@@ -89,6 +106,11 @@ impl WorkbenchApp {
             error,
             runs_root,
             start_when_loaded: false,
+            lr_finding: None,
+            finding_lr: false,
+            extend_by: 5,
+            gpu_status: None,
+            gpu_probe: None,
             worker,
             ctx: ctx.clone(),
             dataset_view: dataset_panel::DatasetView::default(),
@@ -126,6 +148,14 @@ impl WorkbenchApp {
         let deadline = Instant::now() + EVENT_BUDGET;
         while Instant::now() < deadline {
             match worker.events().try_recv() {
+                Ok(Event::LrFound(finding)) => {
+                    self.finding_lr = false;
+                    self.lr_finding = Some(finding);
+                }
+                Ok(Event::Failed { message }) if self.finding_lr => {
+                    self.finding_lr = false;
+                    self.error = Some(message);
+                }
                 Ok(event) => self.run.apply(event),
                 Err(_) => break,
             }
@@ -140,7 +170,12 @@ impl WorkbenchApp {
     pub fn draw(&mut self, ui: &mut egui::Ui) {
         let mut commands = Vec::new();
         egui::Panel::top("run_bar").show(ui, |ui| {
-            commands.extend(run_bar::run_bar_ui(ui, &self.run, self.dataset.is_some()));
+            commands.extend(run_bar::run_bar_ui(
+                ui,
+                &self.run,
+                self.dataset.is_some() && !self.finding_lr,
+                &mut self.extend_by,
+            ));
         });
         egui::Panel::bottom("status_bar").show(ui, |ui| self.status_bar_ui(ui));
         egui::Panel::left("settings")
@@ -151,7 +186,14 @@ impl WorkbenchApp {
                 egui::ScrollArea::vertical()
                     .auto_shrink([false; 2])
                     .show(ui, |ui| {
-                        let editable = !self.run.is_active();
+                        let editable = !self.run.is_active() && !self.finding_lr;
+                        let hyper_editable = match self.run.phase {
+                            _ if self.finding_lr => hyper_panel::Editable::Nothing,
+                            Phase::Paused => hyper_panel::Editable::LearningRateOnly,
+                            Phase::Starting | Phase::Running => hyper_panel::Editable::Nothing,
+                            Phase::Idle | Phase::Ended(_) => hyper_panel::Editable::All,
+                        };
+                        let gpu_status = self.gpu_status.as_deref().unwrap_or("Looking for a GPU…");
                         egui::CollapsingHeader::new("Dataset")
                             .default_open(true)
                             .show(ui, |ui| {
@@ -176,11 +218,33 @@ impl WorkbenchApp {
                         egui::CollapsingHeader::new("Hyperparameters")
                             .default_open(true)
                             .show(ui, |ui| {
-                                hyper_panel::hyper_ui(ui, &mut self.config, editable);
+                                commands.extend(hyper_panel::hyper_ui(
+                                    ui,
+                                    &mut self.config,
+                                    hyper_editable,
+                                    gpu_status,
+                                ));
                             });
                     });
             });
-        egui::CentralPanel::default().show(ui, |ui| plot::plots_ui(ui, &self.run));
+        egui::CentralPanel::default().show(ui, |ui| {
+            plot::plots_ui(ui, &self.run, &self.config.train.early_stopping);
+        });
+        if let Some(finding) = &self.lr_finding {
+            let mut open = true;
+            egui::Window::new("Learning-rate finder")
+                .open(&mut open)
+                .default_width(460.0)
+                .show(ui.ctx(), |ui| {
+                    commands.extend(plot::lr_finder_ui(ui, finding));
+                });
+            if !open {
+                self.lr_finding = None;
+            }
+        }
+        if self.config.device == crate::experiment::DeviceKind::Gpu {
+            self.probe_gpu();
+        }
         for command in commands {
             self.apply(command);
         }
@@ -213,6 +277,21 @@ impl WorkbenchApp {
             AppCommand::Pause => self.send(Command::Pause),
             AppCommand::Resume => self.send(Command::Resume),
             AppCommand::Stop => self.send(Command::Stop),
+            AppCommand::Extend(more) => {
+                if matches!(self.run.phase, Phase::Ended(status) if status.can_continue()) {
+                    self.send(Command::Extend(more));
+                    self.run.phase = Phase::Starting;
+                }
+            }
+            AppCommand::FindLr => self.find_lr(),
+            AppCommand::UseLr(lr) => {
+                self.config.train.lr = lr;
+                self.lr_finding = None;
+            }
+            AppCommand::ApplyLr => self.send(Command::Update {
+                lr: self.config.train.lr,
+                schedule: self.config.train.schedule,
+            }),
             AppCommand::SelectDataset(source) => {
                 let model = self.config.model.clone();
                 let seed = self.config.seed;
@@ -250,6 +329,51 @@ impl WorkbenchApp {
                 self.run = RunView::starting();
             }
             Err(e) => self.error = Some(e),
+        }
+    }
+
+    fn find_lr(&mut self) {
+        if self.run.is_active() || self.finding_lr {
+            return;
+        }
+        let Some(worker) = &self.worker else { return };
+        match worker.find_lr(self.config.clone()) {
+            Ok(()) => {
+                self.finding_lr = true;
+                self.error = None;
+            }
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// Finds out (once, off the UI thread) which GPU wgpu would use, for the Device row.
+    fn probe_gpu(&mut self) {
+        if self.gpu_status.is_some() {
+            return;
+        }
+        if let Some(rx) = &self.gpu_probe {
+            if let Ok(status) = rx.try_recv() {
+                self.gpu_status = Some(status);
+                self.gpu_probe = None;
+            }
+            return;
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let ctx = self.ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("gpu-probe".to_owned())
+            .spawn(move || {
+                let status = match crate::train::gpu::device() {
+                    Ok((_, name)) => format!("Adapter: {name}"),
+                    Err(why) => why,
+                };
+                // The app may be gone already; then nobody needs the answer.
+                tx.send(status).ok();
+                ctx.request_repaint();
+            });
+        match spawned {
+            Ok(_) => self.gpu_probe = Some(rx),
+            Err(e) => self.gpu_status = Some(format!("cannot look for a GPU: {e}")),
         }
     }
 

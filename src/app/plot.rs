@@ -8,7 +8,10 @@ use egui_plot::{
     Corner, HoverPosition, Legend, Line, LineStyle, Plot, PlotPoints, PlotUi, Points, VLine,
 };
 
+use super::AppCommand;
 use super::state::RunView;
+use crate::train::EarlyStopping;
+use crate::train::lr_finder::LrFinding;
 use crate::train::message::EpochMetrics;
 
 /// Colour of everything measured on training data.
@@ -19,11 +22,14 @@ pub const VAL_COLOR: Color32 = Color32::from_rgb(234, 120, 30);
 const MAX_STEP_POINTS: usize = 4000;
 
 /// Draws the loss plot and the accuracy plot, sharing the x axis.
-pub fn plots_ui(ui: &mut egui::Ui, run: &RunView) {
+pub fn plots_ui(ui: &mut egui::Ui, run: &RunView, rule: &EarlyStopping) {
     let link = ui.make_persistent_id("epoch_axis");
     let total_height = ui.available_height();
-    let loss_height = (total_height * 0.62).max(120.0);
+    let loss_height = (total_height * 0.56).max(120.0);
+    let acc_height = (total_height * 0.27).max(80.0);
     let best = run.best_epoch();
+    // Where early stopping stops (or, when it is off, would have stopped): the same rule.
+    let ghost = rule.stop_epoch(&run.epochs);
 
     ui.horizontal(|ui| {
         ui.strong("Loss");
@@ -34,6 +40,12 @@ pub fn plots_ui(ui: &mut egui::Ui, run: &RunView) {
             ui.label(format!(
                 "· last epoch: train {:.4}, validation {:.4}",
                 last.train_loss, last.val_loss
+            ));
+        }
+        if let Some(restored) = &run.restored {
+            ui.label(format!(
+                "· best weights (epoch {}) restored",
+                restored.epoch
             ));
         }
     });
@@ -64,11 +76,30 @@ pub fn plots_ui(ui: &mut egui::Ui, run: &RunView) {
                         .style(LineStyle::dashed_loose()),
                 );
             }
+            if let Some(epoch) = ghost {
+                let name = if rule.enabled {
+                    format!("early stop (patience {})", rule.patience)
+                } else {
+                    format!("early stop would stop here (patience {})", rule.patience)
+                };
+                plot.vline(
+                    VLine::new(name, epoch as f64)
+                        .color(Color32::from_gray(150))
+                        .style(LineStyle::dotted_loose()),
+                );
+            }
+            for change in &run.changes {
+                plot.vline(
+                    VLine::new(change.description.clone(), change.at_epoch)
+                        .color(Color32::from_rgb(200, 80, 200))
+                        .width(1.5),
+                );
+            }
         });
 
     ui.strong("Accuracy");
     Plot::new("accuracy_plot")
-        .height((ui.available_height() - 4.0).max(80.0))
+        .height(acc_height - 24.0)
         .link_axis(link, [true, false])
         .link_cursor(link, [true, false])
         .include_x(0.0)
@@ -83,6 +114,84 @@ pub fn plots_ui(ui: &mut egui::Ui, run: &RunView) {
             epoch_series(plot, "train accuracy", run, |m| m.train_acc, TRAIN_COLOR);
             epoch_series(plot, "validation accuracy", run, |m| m.val_acc, VAL_COLOR);
         });
+
+    ui.strong("Learning rate");
+    Plot::new("lr_plot")
+        .height((ui.available_height() - 4.0).max(50.0))
+        .link_axis(link, [true, false])
+        .link_cursor(link, [true, false])
+        .include_x(0.0)
+        .include_x(max_epoch)
+        .include_y(0.0)
+        .show_x(false)
+        .y_axis_formatter(|mark, _| format!("{:.0e}", mark.value))
+        .label_formatter(|pos| {
+            let HoverPosition::NearDataPoint { position, .. } = pos else {
+                return None;
+            };
+            Some(format!("epoch {:.2}\nlr {:.2e}", position.x, position.y))
+        })
+        .show(ui, |plot| {
+            let lrs = decimate_min_max(&run.lrs, MAX_STEP_POINTS);
+            plot.line(
+                Line::new("learning rate", PlotPoints::from(lrs))
+                    .color(Color32::from_rgb(200, 80, 200)),
+            );
+        });
+}
+
+/// The learning-rate finder's curve (loss against learning rate, log x) with its suggestion
+/// and a button to use it.
+pub fn lr_finder_ui(ui: &mut egui::Ui, finding: &LrFinding) -> Option<AppCommand> {
+    let mut command = None;
+    match finding.suggestion {
+        Some(lr) => {
+            ui.horizontal(|ui| {
+                ui.label(format!(
+                    "Suggested learning rate: {lr:.1e} (where the loss falls fastest)"
+                ));
+                if ui.button(format!("Use {lr:.1e}")).clicked() {
+                    command = Some(AppCommand::UseLr(lr));
+                }
+            });
+        }
+        None => {
+            ui.label("The loss did not fall at any learning rate tried: check the data and model.");
+        }
+    }
+    let points: Vec<[f64; 2]> = finding
+        .points
+        .iter()
+        .map(|p| [p[0].log10(), p[1]])
+        .collect();
+    Plot::new("lr_finder_plot")
+        .height(260.0)
+        .x_axis_label("learning rate (log scale)")
+        .y_axis_label("smoothed training loss")
+        .x_axis_formatter(|mark, _| format!("{:.0e}", 10f64.powf(mark.value)))
+        .label_formatter(|pos| {
+            let HoverPosition::NearDataPoint { position, .. } = pos else {
+                return None;
+            };
+            Some(format!(
+                "lr {:.2e}\nloss {:.4}",
+                10f64.powf(position.x),
+                position.y
+            ))
+        })
+        .show(ui, |plot| {
+            plot.line(
+                Line::new("loss", PlotPoints::from(points))
+                    .color(TRAIN_COLOR)
+                    .width(2.0),
+            );
+            if let Some(lr) = finding.suggestion {
+                plot.vline(
+                    VLine::new("suggestion", lr.log10()).color(Color32::from_rgb(60, 170, 90)),
+                );
+            }
+        });
+    command
 }
 
 /// One per-epoch series: a line with a marker at each epoch.

@@ -5,7 +5,12 @@ use super::state::{Phase, RunView, format_duration};
 use crate::train::message::RunStatus;
 
 /// Draws the run controls and progress; returns the button pressed, if any.
-pub fn run_bar_ui(ui: &mut egui::Ui, run: &RunView, data_ready: bool) -> Option<AppCommand> {
+pub fn run_bar_ui(
+    ui: &mut egui::Ui,
+    run: &RunView,
+    data_ready: bool,
+    extend_by: &mut usize,
+) -> Option<AppCommand> {
     let mut command = None;
     ui.horizontal(|ui| {
         ui.heading("CNN Workbench");
@@ -50,6 +55,24 @@ pub fn run_bar_ui(ui: &mut egui::Ui, run: &RunView, data_ready: bool) -> Option<
             .clicked()
         {
             command = Some(AppCommand::Stop);
+        }
+        if let Phase::Ended(status) = run.phase
+            && status.can_continue()
+            && run.info.is_some()
+        {
+            ui.separator();
+            if ui
+                .button(format!("+{extend_by} epochs"))
+                .on_hover_text(
+                    "Continue this run from its last weights and optimizer state, in the same \
+                     plot and run record",
+                )
+                .clicked()
+            {
+                command = Some(AppCommand::Extend(*extend_by));
+            }
+            ui.add(egui::DragValue::new(extend_by).range(1..=1000))
+                .on_hover_text("How many epochs to add");
         }
         ui.separator();
         ui.add(

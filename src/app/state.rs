@@ -119,6 +119,8 @@ impl RunView {
                 }
             }
             Event::Changed(change) => self.changes.push(change),
+            // Not part of a run: the app handles the finder's answer.
+            Event::LrFound(_) => {}
             Event::Finished {
                 status,
                 message,

@@ -204,7 +204,7 @@ fn load_session(dir: &Path, epochs: Option<usize>) -> Result<Session, String> {
 }
 
 /// The device for a run and its description.
-fn make_device(kind: DeviceKind) -> Result<(Device, String), String> {
+pub(crate) fn make_device(kind: DeviceKind) -> Result<(Device, String), String> {
     match kind {
         DeviceKind::Cpu => Ok((Device::flex(), "CPU (flex)".to_owned())),
         DeviceKind::Gpu => super::gpu::device().map(|(d, name)| (d, format!("GPU: {name}"))),

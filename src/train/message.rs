@@ -49,6 +49,11 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// Whether "+N epochs" can continue a run that ended this way.
+    pub fn can_continue(self) -> bool {
+        matches!(self, Self::Completed | Self::Stopped | Self::EarlyStopped)
+    }
+
     /// The word used in `run.json`, the CLI and the UI.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -132,6 +137,8 @@ pub enum Event {
     Paused,
     /// The run continues (after a `Resume` command).
     Resumed,
+    /// The learning-rate finder finished.
+    LrFound(super::lr_finder::LrFinding),
     /// The learning rate or schedule changed during a pause.
     Changed(ConfigChange),
     /// The run ended; no more events for it (until it is extended).

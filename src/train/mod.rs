@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod early_stop;
 pub mod engine;
 pub mod gpu;
+pub mod lr_finder;
 pub mod message;
 pub mod optim;
 pub mod schedule;

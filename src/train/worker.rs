@@ -46,6 +46,8 @@ pub struct TrainWorker {
 #[derive(Debug)]
 pub(crate) enum WorkerCommand {
     Start(Box<StartRequest>),
+    /// Run the learning-rate finder on this configuration.
+    FindLr(Box<ExperimentConfig>),
     /// Continue the run recorded in a directory, optionally to a new epoch count.
     ResumeDir(PathBuf, Option<usize>),
     Control(Command),
@@ -103,6 +105,11 @@ impl TrainWorker {
     /// Starts a run recorded in `run_dir`.
     pub fn start(&self, request: StartRequest) -> Result<(), String> {
         self.try_send(WorkerCommand::Start(Box::new(request)))
+    }
+
+    /// Runs the learning-rate finder for `config`; the answer comes as `Event::LrFound`.
+    pub fn find_lr(&self, config: ExperimentConfig) -> Result<(), String> {
+        self.try_send(WorkerCommand::FindLr(Box::new(config)))
     }
 
     /// Continues the run recorded in `dir` from its last finished epoch (`train --resume`).
@@ -193,6 +200,13 @@ fn worker_loop(
                     &control,
                     events,
                 );
+            }
+            WorkerCommand::FindLr(config) => {
+                let stop = || control.stop.load(Ordering::SeqCst);
+                match super::lr_finder::find(&config, &stop) {
+                    Ok(finding) => events.send(Event::LrFound(finding)),
+                    Err(message) => events.send(Event::Failed { message }),
+                }
             }
             WorkerCommand::ResumeDir(dir, epochs) => {
                 drop(last.take());
