@@ -89,12 +89,26 @@ impl ModelConfig {
         }
     }
 
-    /// Builds the model with freshly initialised weights on `device`.
-    pub fn init(&self, input: InputShape, device: &Device) -> Result<Model, ModelError> {
+    /// Builds the model with freshly initialised weights on `device`, drawn from `seed`.
+    ///
+    /// Burn draws initial weights lazily from a process-wide generator, so two models built at
+    /// once (a test suite, the learning-rate finder beside a run) would take each other's
+    /// numbers. Seeding, building and materialising the weights happen under one lock, so the
+    /// same seed always gives the same weights.
+    pub fn init(&self, input: InputShape, device: &Device, seed: u64) -> Result<Model, ModelError> {
+        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
         self.layers(input)?;
-        Ok(match self {
+        let _guard = INIT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        device.seed(seed);
+        let model = match self {
             Self::SimpleCnn(c) => Model::SimpleCnn(c.init(input, device)),
-        })
+        };
+        // A forward pass touches every parameter, which draws its initial values now.
+        let probe = Tensor::<4>::zeros([1, input.channels, input.height, input.width], device);
+        drop(model.forward(probe));
+        Ok(model)
     }
 }
 

@@ -123,10 +123,9 @@ fn build(config: &ExperimentConfig, run_dir: Option<&Path>) -> Result<Session, S
     let input = InputShape::of(&data);
     config.model.layers(input).map_err(|e| e.to_string())?;
     let (device, device_name) = make_device(config.device)?;
-    device.seed(config.seed);
     let model = config
         .model
-        .init(input, &device.clone().autodiff())
+        .init(input, &device.clone().autodiff(), config.seed)
         .map_err(|e| e.to_string())?;
     let optimizer = config
         .train

@@ -43,10 +43,9 @@ pub fn find(config: &ExperimentConfig, stop: &dyn Fn() -> bool) -> Result<LrFind
     let split = crate::data::split(&data, config.dataset.validation, config.seed)
         .map_err(|e| e.to_string())?;
     let device = super::engine::make_device(config.device)?.0.autodiff();
-    device.seed(config.seed);
     let mut model = config
         .model
-        .init(InputShape::of(&data), &device)
+        .init(InputShape::of(&data), &device, config.seed)
         .map_err(|e| e.to_string())?;
     let mut optimizer = config
         .train
