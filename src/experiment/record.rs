@@ -38,7 +38,7 @@ impl RecordError {
 /// The content of `run.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
-    /// `running`, `completed`, `stopped` or `failed`.
+    /// `running`, `completed`, `stopped`, `early-stopped`, `diverged` or `failed`.
     pub status: RunStatus,
     /// Epochs finished and recorded.
     pub epochs_done: usize,
