@@ -209,3 +209,57 @@ fn the_learning_rate_finder_suggests_a_rate_the_user_can_apply() {
     assert_eq!(harness.state().config.train.lr, suggestion);
     assert!(harness.state().lr_finding.is_none(), "the window closes");
 }
+
+#[test]
+fn scripted_epochs_show_the_best_epoch_and_the_overfitting_onset() {
+    use cnn_workbench::train::message::{EpochMetrics, Event, RunInfo};
+    let runs = tempfile::tempdir().unwrap();
+    let mut app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
+    app.run = cnn_workbench::app::state::RunView::starting();
+    app.run.apply(Event::Started(RunInfo {
+        epochs: 8,
+        steps_per_epoch: 10,
+        train_samples: 100,
+        val_samples: 100,
+        num_params: 31_530,
+        device: "CPU (flex)".into(),
+        run_dir: None,
+    }));
+    let train = [2.0, 1.6, 1.2, 0.9, 0.7, 0.5, 0.35, 0.2];
+    let val = [2.1, 1.8, 1.5, 1.45, 1.5, 1.6, 1.7, 1.9];
+    for (i, (&train_loss, &val_loss)) in train.iter().zip(&val).enumerate() {
+        app.run.apply(Event::Epoch(EpochMetrics {
+            epoch: i + 1,
+            train_loss,
+            val_loss,
+            train_acc: 0.5,
+            val_acc: 0.4,
+            lr: 1e-3,
+            train_secs: 0.1,
+            val_secs: 0.01,
+        }));
+    }
+    app.plot_options.onset_k = 3;
+    let mut harness = harness(app);
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label_contains("best validation loss 1.4500 at epoch 4")
+            .is_some(),
+        "best-epoch label"
+    );
+    assert!(
+        harness
+            .query_by_label_contains("overfitting from epoch 4")
+            .is_some(),
+        "onset label"
+    );
+    harness.state_mut().plot_options.onset_k = 5;
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label_contains("overfitting from epoch")
+            .is_none(),
+        "no 5 rising epochs, no onset"
+    );
+}

@@ -7,7 +7,7 @@
 mod dataset_panel;
 mod hyper_panel;
 mod model_panel;
-mod plot;
+pub mod plot;
 mod run_bar;
 pub mod state;
 
@@ -26,6 +26,8 @@ use state::{Phase, RunView};
 const EVENT_BUDGET: Duration = Duration::from_millis(4);
 /// Storage key of the last configuration.
 const CONFIG_KEY: &str = "experiment_config";
+/// Storage key of the plot options.
+const PLOT_KEY: &str = "plot_options";
 
 /// Something a panel asks the app to do after this frame's layout.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +74,8 @@ pub struct WorkbenchApp {
     pub finding_lr: bool,
     /// Epochs the "+N epochs" button adds.
     pub extend_by: usize,
+    /// Smoothing, log axis and onset settings of the plot.
+    pub plot_options: plot::PlotOptions,
     gpu_status: Option<String>,
     gpu_probe: Option<crossbeam_channel::Receiver<String>>,
     worker: Option<TrainWorker>,
@@ -109,6 +113,9 @@ impl WorkbenchApp {
             lr_finding: None,
             finding_lr: false,
             extend_by: 5,
+            plot_options: storage
+                .and_then(|s| eframe::get_value(s, PLOT_KEY))
+                .unwrap_or_default(),
             gpu_status: None,
             gpu_probe: None,
             worker,
@@ -228,7 +235,13 @@ impl WorkbenchApp {
                     });
             });
         egui::CentralPanel::default().show(ui, |ui| {
-            plot::plots_ui(ui, &self.run, &self.config.train.early_stopping);
+            plot::options_ui(ui, &mut self.plot_options);
+            plot::plots_ui(
+                ui,
+                &self.run,
+                &self.config.train.early_stopping,
+                &self.plot_options,
+            );
         });
         if let Some(finding) = &self.lr_finding {
             let mut open = true;
@@ -404,6 +417,7 @@ impl eframe::App for WorkbenchApp {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, CONFIG_KEY, &self.config);
+        eframe::set_value(storage, PLOT_KEY, &self.plot_options);
     }
 
     fn on_exit(&mut self) {

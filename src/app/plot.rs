@@ -5,14 +5,15 @@
 
 use egui::Color32;
 use egui_plot::{
-    Corner, HoverPosition, Legend, Line, LineStyle, Plot, PlotPoints, PlotUi, Points, VLine,
+    Corner, FilledArea, HoverPosition, Legend, Line, LineStyle, Plot, PlotPoints, PlotUi, Points,
+    VLine,
 };
 
 use super::AppCommand;
 use super::state::RunView;
+use crate::experiment::curves::{self, Smoothing};
 use crate::train::EarlyStopping;
 use crate::train::lr_finder::LrFinding;
-use crate::train::message::EpochMetrics;
 
 /// Colour of everything measured on training data.
 pub const TRAIN_COLOR: Color32 = Color32::from_rgb(66, 133, 244);
@@ -21,25 +22,94 @@ pub const VAL_COLOR: Color32 = Color32::from_rgb(234, 120, 30);
 /// The most per-step points drawn; longer series are thinned to min/max per bucket.
 const MAX_STEP_POINTS: usize = 4000;
 
-/// Draws the loss plot and the accuracy plot, sharing the x axis.
-pub fn plots_ui(ui: &mut egui::Ui, run: &RunView, rule: &EarlyStopping) {
+/// How the curves are drawn: chosen above the plot, kept between runs.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct PlotOptions {
+    /// Smoothing applied identically to every epoch curve (raw points stay visible).
+    pub smoothing: Smoothing,
+    /// Logarithmic loss axis.
+    pub log_y: bool,
+    /// Rising validation epochs (with falling training loss) that mark the overfitting onset.
+    pub onset_k: usize,
+}
+
+impl Default for PlotOptions {
+    fn default() -> Self {
+        Self {
+            smoothing: Smoothing::None,
+            log_y: false,
+            onset_k: 3,
+        }
+    }
+}
+
+/// Draws the plot options row.
+pub fn options_ui(ui: &mut egui::Ui, options: &mut PlotOptions) {
+    ui.horizontal(|ui| {
+        let label = match options.smoothing {
+            Smoothing::None => "no smoothing",
+            Smoothing::Ema { .. } => "EMA",
+            Smoothing::Window { .. } => "moving window",
+        };
+        egui::ComboBox::from_id_salt("smoothing")
+            .selected_text(label)
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut options.smoothing, Smoothing::None, "no smoothing");
+                ui.selectable_value(&mut options.smoothing, Smoothing::Ema { alpha: 0.6 }, "EMA");
+                ui.selectable_value(&mut options.smoothing, Smoothing::Window { window: 3 }, "moving window");
+            })
+            .response
+            .on_hover_text("Smooths training and validation curves by the same rule; the raw points stay visible.");
+        match &mut options.smoothing {
+            Smoothing::None => {}
+            Smoothing::Ema { alpha } => {
+                ui.add(egui::Slider::new(alpha, 0.0..=0.95).text("weight of the past"));
+            }
+            Smoothing::Window { window } => {
+                ui.add(egui::DragValue::new(window).range(1..=50).prefix("window "));
+            }
+        }
+        ui.checkbox(&mut options.log_y, "log loss axis");
+        ui.add(egui::DragValue::new(&mut options.onset_k).range(1..=20).prefix("onset after "))
+            .on_hover_text("Overfitting onset: the first epoch after which validation loss rises \
+                            this many epochs in a row while training loss keeps falling.");
+        ui.label("rising epochs");
+    });
+}
+
+/// Draws the loss plot, the accuracy plot and the learning rate, sharing the x axis.
+pub fn plots_ui(ui: &mut egui::Ui, run: &RunView, rule: &EarlyStopping, options: &PlotOptions) {
     let link = ui.make_persistent_id("epoch_axis");
     let total_height = ui.available_height();
     let loss_height = (total_height * 0.56).max(120.0);
     let acc_height = (total_height * 0.27).max(80.0);
-    let best = run.best_epoch();
+    let best = curves::best_epoch(&run.epochs);
+    let onset = curves::overfitting_onset(&run.epochs, options.onset_k);
     // Where early stopping stops (or, when it is off, would have stopped): the same rule.
     let ghost = rule.stop_epoch(&run.epochs);
+    let y = |v: f64| {
+        if options.log_y {
+            v.max(1e-12).log10()
+        } else {
+            v
+        }
+    };
 
     ui.horizontal(|ui| {
         ui.strong("Loss");
         if let Some((epoch, loss)) = best {
             ui.label(format!("· best validation loss {loss:.4} at epoch {epoch}"));
         }
+        if let Some(epoch) = onset {
+            ui.label(format!("· overfitting from epoch {epoch}"));
+        }
         if let Some(last) = run.epochs.last() {
             ui.label(format!(
-                "· last epoch: train {:.4}, validation {:.4}",
-                last.train_loss, last.val_loss
+                "· last epoch: train {:.4}, validation {:.4} (gap {:+.4})",
+                last.train_loss,
+                last.val_loss,
+                last.val_loss - last.train_loss
             ));
         }
         if let Some(restored) = &run.restored {
@@ -50,52 +120,94 @@ pub fn plots_ui(ui: &mut egui::Ui, run: &RunView, rule: &EarlyStopping) {
         }
     });
     let max_epoch = run.info.as_ref().map_or(1.0, |i| i.epochs as f64);
-    Plot::new("loss_plot")
+    let mut plot = Plot::new("loss_plot")
         .height(loss_height - 24.0)
         .legend(Legend::default())
         .link_axis(link, [true, false])
         .link_cursor(link, [true, false])
         .include_x(0.0)
         .include_x(max_epoch)
-        .include_y(0.0)
         .x_axis_label("epoch")
-        .label_formatter(|pos| hover_label(pos, false))
-        .show(ui, |plot| {
-            let steps = decimate_min_max(&run.steps, MAX_STEP_POINTS);
-            plot.line(
-                Line::new("train loss (per step)", PlotPoints::from(steps))
-                    .color(TRAIN_COLOR.gamma_multiply(0.3))
-                    .width(1.0),
+        .label_formatter(|pos| epoch_summary(pos, run, options.log_y));
+    if options.log_y {
+        plot = plot.y_axis_formatter(|mark, _| format!("{:.3}", 10f64.powf(mark.value)));
+    } else {
+        plot = plot.include_y(0.0);
+    }
+    plot.show(ui, |plot| {
+        let steps: Vec<[f64; 2]> = decimate_min_max(&run.steps, MAX_STEP_POINTS)
+            .into_iter()
+            .map(|[x, v]| [x, y(v)])
+            .collect();
+        plot.line(
+            Line::new("train loss (per step)", PlotPoints::from(steps))
+                .color(TRAIN_COLOR.gamma_multiply(0.3))
+                .width(1.0),
+        );
+        let xs: Vec<f64> = run.epochs.iter().map(|m| m.epoch as f64).collect();
+        let train: Vec<f64> = run.epochs.iter().map(|m| y(m.train_loss)).collect();
+        let val: Vec<f64> = run.epochs.iter().map(|m| y(m.val_loss)).collect();
+        if xs.len() >= 2 {
+            let lo: Vec<f64> = train.iter().zip(&val).map(|(a, b)| a.min(*b)).collect();
+            let hi: Vec<f64> = train.iter().zip(&val).map(|(a, b)| a.max(*b)).collect();
+            plot.add(
+                FilledArea::new("generalisation gap", &xs, &lo, &hi)
+                    .fill_color(Color32::from_rgba_unmultiplied(234, 120, 30, 40)),
             );
-            epoch_series(plot, "train loss", run, |m| m.train_loss, TRAIN_COLOR);
-            epoch_series(plot, "validation loss", run, |m| m.val_loss, VAL_COLOR);
-            if let Some((epoch, _)) = best {
-                plot.vline(
-                    VLine::new("best epoch", epoch as f64)
-                        .color(Color32::from_rgb(60, 170, 90))
-                        .style(LineStyle::dashed_loose()),
-                );
-            }
-            if let Some(epoch) = ghost {
-                let name = if rule.enabled {
-                    format!("early stop (patience {})", rule.patience)
-                } else {
-                    format!("early stop would stop here (patience {})", rule.patience)
-                };
-                plot.vline(
-                    VLine::new(name, epoch as f64)
-                        .color(Color32::from_gray(150))
-                        .style(LineStyle::dotted_loose()),
-                );
-            }
-            for change in &run.changes {
-                plot.vline(
-                    VLine::new(change.description.clone(), change.at_epoch)
-                        .color(Color32::from_rgb(200, 80, 200))
-                        .width(1.5),
-                );
-            }
-        });
+        }
+        epoch_curve(
+            plot,
+            "train loss",
+            &xs,
+            &train,
+            TRAIN_COLOR,
+            options.smoothing,
+        );
+        epoch_curve(
+            plot,
+            "validation loss",
+            &xs,
+            &val,
+            VAL_COLOR,
+            options.smoothing,
+        );
+        if let Some((epoch, _)) = best {
+            plot.vline(
+                VLine::new("best epoch", epoch as f64)
+                    .color(Color32::from_rgb(60, 170, 90))
+                    .style(LineStyle::dashed_loose()),
+            );
+        }
+        if let Some(epoch) = onset {
+            plot.vline(
+                VLine::new(
+                    format!("overfitting onset ({} rising epochs)", options.onset_k),
+                    epoch as f64,
+                )
+                .color(Color32::from_rgb(220, 60, 60))
+                .width(1.5),
+            );
+        }
+        if let Some(epoch) = ghost {
+            let name = if rule.enabled {
+                format!("early stop (patience {})", rule.patience)
+            } else {
+                format!("early stop would stop here (patience {})", rule.patience)
+            };
+            plot.vline(
+                VLine::new(name, epoch as f64)
+                    .color(Color32::from_gray(150))
+                    .style(LineStyle::dotted_loose()),
+            );
+        }
+        for change in &run.changes {
+            plot.vline(
+                VLine::new(change.description.clone(), change.at_epoch)
+                    .color(Color32::from_rgb(200, 80, 200))
+                    .width(1.5),
+            );
+        }
+    });
 
     ui.strong("Accuracy");
     Plot::new("accuracy_plot")
@@ -109,10 +221,27 @@ pub fn plots_ui(ui: &mut egui::Ui, run: &RunView, rule: &EarlyStopping) {
         .legend(Legend::default().position(Corner::RightBottom))
         .x_axis_label("epoch")
         .y_axis_formatter(|mark, _| format!("{:.0} %", mark.value * 100.0))
-        .label_formatter(|pos| hover_label(pos, true))
+        .label_formatter(|pos| epoch_summary(pos, run, false))
         .show(ui, |plot| {
-            epoch_series(plot, "train accuracy", run, |m| m.train_acc, TRAIN_COLOR);
-            epoch_series(plot, "validation accuracy", run, |m| m.val_acc, VAL_COLOR);
+            let xs: Vec<f64> = run.epochs.iter().map(|m| m.epoch as f64).collect();
+            let train: Vec<f64> = run.epochs.iter().map(|m| m.train_acc).collect();
+            let val: Vec<f64> = run.epochs.iter().map(|m| m.val_acc).collect();
+            epoch_curve(
+                plot,
+                "train accuracy",
+                &xs,
+                &train,
+                TRAIN_COLOR,
+                options.smoothing,
+            );
+            epoch_curve(
+                plot,
+                "validation accuracy",
+                &xs,
+                &val,
+                VAL_COLOR,
+                options.smoothing,
+            );
         });
 
     ui.strong("Learning rate");
@@ -194,47 +323,69 @@ pub fn lr_finder_ui(ui: &mut egui::Ui, finding: &LrFinding) -> Option<AppCommand
     command
 }
 
-/// One per-epoch series: a line with a marker at each epoch.
-fn epoch_series(
+/// One per-epoch curve: raw values as markers and a line; with smoothing, the raw line is thin
+/// and the smoothed one (same rule for every curve) is drawn over it.
+fn epoch_curve(
     plot: &mut PlotUi<'_>,
     name: &str,
-    run: &RunView,
-    value: fn(&EpochMetrics) -> f64,
+    xs: &[f64],
+    values: &[f64],
     color: Color32,
+    smoothing: Smoothing,
 ) {
-    let points: Vec<[f64; 2]> = run
-        .epochs
-        .iter()
-        .map(|m| [m.epoch as f64, value(m)])
-        .collect();
+    let raw: Vec<[f64; 2]> = xs.iter().zip(values).map(|(&x, &v)| [x, v]).collect();
+    let smoothed = smoothing != Smoothing::None;
     plot.line(
-        Line::new(name, PlotPoints::from(points.clone()))
-            .color(color)
-            .width(2.5),
+        Line::new(name, PlotPoints::from(raw.clone()))
+            .color(if smoothed {
+                color.gamma_multiply(0.5)
+            } else {
+                color
+            })
+            .width(if smoothed { 1.0 } else { 2.5 }),
     );
     plot.points(
-        Points::new(name, PlotPoints::from(points))
+        Points::new(name, PlotPoints::from(raw))
             .color(color)
             .radius(3.0),
     );
+    if smoothed {
+        let line: Vec<[f64; 2]> = xs
+            .iter()
+            .zip(smoothing.apply(values))
+            .map(|(&x, v)| [x, v])
+            .collect();
+        plot.line(
+            Line::new(format!("{name} (smoothed)"), PlotPoints::from(line))
+                .color(color)
+                .width(2.5),
+        );
+    }
 }
 
-/// Hover text: the series, the epoch and the value (as a percentage on the accuracy plot).
-fn hover_label(position: &HoverPosition<'_>, percent: bool) -> Option<String> {
-    let HoverPosition::NearDataPoint {
-        plot_name,
-        position,
-        ..
-    } = position
-    else {
-        return None;
+/// Hover text: everything known about the epoch nearest the pointer.
+fn epoch_summary(position: &HoverPosition<'_>, run: &RunView, log_y: bool) -> Option<String> {
+    let (HoverPosition::NearDataPoint { position, .. } | HoverPosition::Elsewhere { position }) =
+        position;
+    let epoch = position.x.round();
+    let Some(m) = run.epochs.iter().find(|m| m.epoch as f64 == epoch) else {
+        let value = if log_y {
+            10f64.powf(position.y)
+        } else {
+            position.y
+        };
+        return Some(format!("epoch {:.2}\n{value:.4}", position.x));
     };
-    let value = if percent {
-        format!("{:.1} %", position.y * 100.0)
-    } else {
-        format!("{:.4}", position.y)
-    };
-    Some(format!("{plot_name}\nepoch {:.2}\n{value}", position.x))
+    Some(format!(
+        "epoch {}\ntrain loss {:.4}\nvalidation loss {:.4}\ntrain accuracy {:.1} %\n\
+         validation accuracy {:.1} %\nlearning rate {:.2e}",
+        m.epoch,
+        m.train_loss,
+        m.val_loss,
+        m.train_acc * 100.0,
+        m.val_acc * 100.0,
+        m.lr
+    ))
 }
 
 /// Thins a series to at most `max_points` by keeping, per bucket of consecutive points, the

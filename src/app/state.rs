@@ -166,11 +166,7 @@ impl RunView {
 
     /// The epoch with the lowest validation loss (1-based) and that loss.
     pub fn best_epoch(&self) -> Option<(usize, f64)> {
-        self.epochs
-            .iter()
-            .filter(|m| m.val_loss.is_finite())
-            .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
-            .map(|m| (m.epoch, m.val_loss))
+        crate::experiment::curves::best_epoch(&self.epochs)
     }
 }
 

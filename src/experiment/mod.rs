@@ -1,5 +1,6 @@
 //! Experiments: the one configuration that describes a run, and the record each run leaves on disk.
 
+pub mod curves;
 pub mod record;
 
 use serde::{Deserialize, Serialize};
