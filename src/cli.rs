@@ -407,7 +407,11 @@ fn follow(worker: &TrainWorker, quiet: bool) -> anyhow::Result<()> {
                 }
                 bar.set_position(0);
             }
-            Event::Paused | Event::Resumed | Event::Changed(_) | Event::LrFound(_) => {}
+            Event::Paused
+            | Event::Resumed
+            | Event::Changed(_)
+            | Event::LrFound(_)
+            | Event::Evaluated(_) => {}
             Event::Finished {
                 status, message, ..
             } => {

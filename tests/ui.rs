@@ -161,6 +161,26 @@ fn plus_n_epochs_continues_a_finished_run_in_the_same_plot() {
         matches!(app.run.phase, Phase::Ended(_))
     });
     assert_eq!(harness.state().run.epochs.len(), 3);
+    let evaluation = harness
+        .state()
+        .run
+        .evaluation
+        .clone()
+        .expect("evaluated after each epoch");
+    let total: u32 = evaluation.confusion.iter().flatten().sum();
+    assert_eq!(
+        total, 100,
+        "every validation image is in the confusion matrix"
+    );
+    assert!(
+        harness.query_by_label_contains("Top losses").is_some(),
+        "the gallery is shown"
+    );
+    assert!(
+        harness
+            .query_by_label_contains("Validation, epoch")
+            .is_some()
+    );
     harness.state_mut().extend_by = 4;
     harness.step();
     harness.get_by_label("+4 epochs").click();
@@ -262,4 +282,15 @@ fn scripted_epochs_show_the_best_epoch_and_the_overfitting_onset() {
             .is_none(),
         "no 5 rising epochs, no onset"
     );
+}
+
+#[test]
+fn the_evaluation_panel_shows_beside_the_plots() {
+    let runs = tempfile::tempdir().unwrap();
+    let app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
+    let mut harness = harness(app);
+    harness.run_steps(3);
+    let heading = harness.get_by_label("Evaluation");
+    let rect = heading.rect();
+    assert!(rect.min.x > 900.0, "on the right: {rect:?}");
 }

@@ -5,6 +5,7 @@
 //! channels, drained each frame under a small time budget.
 
 mod dataset_panel;
+mod evaluation_panel;
 mod hyper_panel;
 mod model_panel;
 pub mod plot;
@@ -81,6 +82,7 @@ pub struct WorkbenchApp {
     worker: Option<TrainWorker>,
     ctx: egui::Context,
     dataset_view: dataset_panel::DatasetView,
+    evaluation_view: evaluation_panel::EvaluationView,
 }
 
 impl WorkbenchApp {
@@ -121,6 +123,7 @@ impl WorkbenchApp {
             worker,
             ctx: ctx.clone(),
             dataset_view: dataset_panel::DatasetView::default(),
+            evaluation_view: evaluation_panel::EvaluationView::default(),
         };
         app.load_dataset(app.config.dataset.source.clone());
         app
@@ -235,13 +238,41 @@ impl WorkbenchApp {
                     });
             });
         egui::CentralPanel::default().show(ui, |ui| {
-            plot::options_ui(ui, &mut self.plot_options);
-            plot::plots_ui(
-                ui,
-                &self.run,
-                &self.config.train.early_stopping,
-                &self.plot_options,
+            // Plots on the left, the Evaluation panel on the right, each in its own rect (the
+            // plots size themselves from their Ui's max rect).
+            let full = ui.available_rect_before_wrap();
+            let eval_width = (full.width() * 0.37).clamp(300.0, 460.0);
+            let split = full.max.x - eval_width;
+            let plots_rect =
+                egui::Rect::from_min_max(full.min, egui::pos2(split - 8.0, full.max.y));
+            let eval_rect = egui::Rect::from_min_max(egui::pos2(split, full.min.y), full.max);
+            ui.scope_builder(egui::UiBuilder::new().max_rect(plots_rect), |ui| {
+                plot::options_ui(ui, &mut self.plot_options);
+                plot::plots_ui(
+                    ui,
+                    &self.run,
+                    &self.config.train.early_stopping,
+                    &self.plot_options,
+                );
+            });
+            ui.painter().vline(
+                split - 4.0,
+                full.y_range(),
+                ui.visuals().widgets.noninteractive.bg_stroke,
             );
+            ui.scope_builder(egui::UiBuilder::new().max_rect(eval_rect), |ui| {
+                egui::ScrollArea::both()
+                    .id_salt("evaluation_scroll")
+                    .auto_shrink([false; 2])
+                    .show(ui, |ui| {
+                        ui.heading("Evaluation");
+                        self.evaluation_view.evaluation_ui(
+                            ui,
+                            self.run.evaluation.as_ref(),
+                            self.dataset.as_deref(),
+                        );
+                    });
+            });
         });
         if let Some(finding) = &self.lr_finding {
             let mut open = true;

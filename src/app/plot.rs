@@ -46,7 +46,7 @@ impl Default for PlotOptions {
 
 /// Draws the plot options row.
 pub fn options_ui(ui: &mut egui::Ui, options: &mut PlotOptions) {
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         let label = match options.smoothing {
             Smoothing::None => "no smoothing",
             Smoothing::Ema { .. } => "EMA",
@@ -96,7 +96,7 @@ pub fn plots_ui(ui: &mut egui::Ui, run: &RunView, rule: &EarlyStopping, options:
         }
     };
 
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         ui.strong("Loss");
         if let Some((epoch, loss)) = best {
             ui.label(format!("· best validation loss {loss:.4} at epoch {epoch}"));

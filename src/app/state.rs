@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::experiment::evaluation::Evaluation;
 use crate::train::message::{ConfigChange, EpochMetrics, Event, Restored, RunInfo, RunStatus};
 
 /// Where the current run stands, as far as the UI knows.
@@ -36,6 +37,8 @@ pub struct RunView {
     pub changes: Vec<ConfigChange>,
     /// The best weights restored when the run ended.
     pub restored: Option<Restored>,
+    /// The latest evaluation on the validation samples.
+    pub evaluation: Option<Evaluation>,
     /// Latest step position: (epoch, step).
     pub position: (usize, usize),
     /// Latest training throughput.
@@ -57,6 +60,7 @@ impl Default for RunView {
             lrs: Vec::new(),
             changes: Vec::new(),
             restored: None,
+            evaluation: None,
             position: (0, 0),
             samples_per_sec: 0.0,
             message: None,
@@ -119,6 +123,7 @@ impl RunView {
                 }
             }
             Event::Changed(change) => self.changes.push(change),
+            Event::Evaluated(evaluation) => self.evaluation = Some(*evaluation),
             // Not part of a run: the app handles the finder's answer.
             Event::LrFound(_) => {}
             Event::Finished {

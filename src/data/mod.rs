@@ -225,7 +225,7 @@ impl Dataset {
 }
 
 /// Which of a dataset's image sets a subset indexes into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Part {
     /// The training images.
     Train,

@@ -1,6 +1,7 @@
 //! Experiments: the one configuration that describes a run, and the record each run leaves on disk.
 
 pub mod curves;
+pub mod evaluation;
 pub mod record;
 
 use serde::{Deserialize, Serialize};

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use burn::module::Module;
-use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -25,6 +25,7 @@ use super::message::{Command, ConfigChange, EpochMetrics, Event, Restored, RunIn
 use super::worker::{EventSink, WorkerCommand};
 use crate::data::batch::{Normalizer, make_batch};
 use crate::data::{self, Dataset, Split, Subset};
+use crate::experiment::evaluation::{self, Evaluation, Prediction};
 use crate::experiment::record::{RunRecorder, RunSummary, now_rfc3339};
 use crate::experiment::{DeviceKind, ExperimentConfig};
 use crate::model::{InputShape, Model};
@@ -273,7 +274,7 @@ fn train_to_end(session: &mut Session, control: &Control, events: &EventSink) {
     let restored = if status == RunStatus::Failed {
         None
     } else {
-        restore_best(session, control)
+        restore_best(session, events)
     };
     let mut note = match (&message, &session.recorder) {
         (Some(m), _) => m.clone(),
@@ -300,26 +301,28 @@ fn train_to_end(session: &mut Session, control: &Control, events: &EventSink) {
 }
 
 /// Puts the best epoch's weights back into the model and measures them again.
-fn restore_best(session: &mut Session, control: &Control) -> Option<Restored> {
+fn restore_best(session: &mut Session, events: &EventSink) -> Option<Restored> {
     let rule = session.config.train.early_stopping;
     let epoch = rule.best_epoch(&session.history)?;
     let best = session.best_model.clone()?;
     let recorded = session.history.iter().find(|m| m.epoch == epoch)?.val_loss;
     let norm = Normalizer::new(&session.split.norm);
-    let loss_fn = CrossEntropyLossConfig::new().init(&session.device);
-    let never = Control {
-        stop: Arc::new(AtomicBool::new(false)),
-        commands: control.commands.clone(),
-    };
-    let (val_loss, _) = evaluate(
+    let never = AtomicBool::new(false);
+    let (val_loss, _, predictions) = evaluate(
         &best,
         &session.data,
         &session.split.val,
         &norm,
         &session.device,
-        &loss_fn,
         &never,
-    )?;
+    )?
+    .ok()?;
+    let classes = session.data.num_classes();
+    events.send(Event::Evaluated(Box::new(Evaluation::from_predictions(
+        epoch,
+        classes,
+        &predictions,
+    ))));
     // `best_model` is the run's result (best.bpk); "+N epochs" continues from the last weights
     // and optimizer state, as a resumed run would.
     session.best_model = Some(best);
@@ -411,18 +414,17 @@ fn train_epochs(
         }
 
         let t0 = Instant::now();
-        let eval_loss = CrossEntropyLossConfig::new().init(&session.device);
-        let Some((val_loss, val_acc)) = evaluate(
+        let Some(evaluated) = evaluate(
             &session.model,
             &session.data,
             &session.split.val,
             &normalizer,
             &session.device,
-            &eval_loss,
-            control,
+            &control.stop,
         ) else {
             return Ok(Ended::Done(RunStatus::Stopped));
         };
+        let (val_loss, val_acc, predictions) = evaluated?;
         let metrics = EpochMetrics {
             epoch,
             train_loss: loss_sum / seen.max(1) as f64,
@@ -453,6 +455,12 @@ fn train_epochs(
             session.checkpoint = Some(committed);
         }
         events.send(Event::Epoch(metrics));
+        let classes = session.data.num_classes();
+        events.send(Event::Evaluated(Box::new(Evaluation::from_predictions(
+            epoch,
+            classes,
+            &predictions,
+        ))));
         if rule.enabled && rule.stop_epoch(&session.history) == Some(epoch) {
             return Ok(Ended::Done(RunStatus::EarlyStopped));
         }
@@ -546,33 +554,58 @@ fn count_correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> usize {
     usize::try_from(hits).unwrap_or(0)
 }
 
-/// Mean loss and accuracy on a subset, without gradients. `None` if stopped meanwhile.
+/// Mean loss, accuracy and every sample's prediction on a subset, without gradients. `None` if
+/// stopped meanwhile. Softmax and loss are computed here from the logits, so the reported loss and
+/// the evaluation panel agree exactly.
+/// Validation loss, accuracy and per-sample predictions; or why the outputs could not be read.
+type Evaluated = Result<(f64, f64, Vec<Prediction>), String>;
+
 fn evaluate(
     model: &Model,
     data: &Dataset,
     subset: &Subset,
     normalizer: &Normalizer,
     device: &Device,
-    loss_fn: &CrossEntropyLoss,
-    control: &Control,
-) -> Option<(f64, f64)> {
+    stop: &AtomicBool,
+) -> Option<Evaluated> {
     let model = model.valid();
-    let mut loss_sum = 0.0;
-    let mut correct = 0usize;
+    let labels = &data.part(subset.part).labels;
+    let mut predictions = Vec::with_capacity(subset.len());
     for batch in subset.indices.chunks(EVAL_BATCH) {
-        if control.stop.load(Ordering::SeqCst) {
+        if stop.load(Ordering::SeqCst) {
             return None;
         }
-        let (images, labels) = make_batch(data, subset.part, batch, normalizer, device);
-        let logits = model.forward(images);
-        let loss: f32 = loss_fn
-            .forward(logits.clone(), labels.clone())
-            .into_scalar();
-        loss_sum += f64::from(loss) * batch.len() as f64;
-        correct += count_correct(logits, labels);
+        let (images, _) = make_batch(data, subset.part, batch, normalizer, device);
+        let logits = match model
+            .forward(images)
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+        {
+            Ok(values) => values,
+            Err(e) => return Some(Err(format!("cannot read the model's outputs: {e:?}"))),
+        };
+        let classes = logits.len() / batch.len().max(1);
+        for (&index, row) in batch.iter().zip(logits.chunks_exact(classes.max(1))) {
+            let truth = labels[index as usize];
+            let (predicted, confidence, loss) = evaluation::score(row, usize::from(truth));
+            predictions.push(Prediction {
+                part: subset.part,
+                index,
+                truth,
+                predicted,
+                confidence,
+                loss,
+            });
+        }
     }
-    let n = subset.len().max(1) as f64;
-    Some((loss_sum / n, correct as f64 / n))
+    let n = predictions.len().max(1) as f64;
+    let loss = predictions.iter().map(|p| f64::from(p.loss)).sum::<f64>() / n;
+    let correct = predictions
+        .iter()
+        .filter(|p| p.truth == p.predicted)
+        .count();
+    Some(Ok((loss, correct as f64 / n, predictions)))
 }
 
 /// The message of a caught panic.

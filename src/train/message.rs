@@ -137,6 +137,9 @@ pub enum Event {
     Paused,
     /// The run continues (after a `Resume` command).
     Resumed,
+    /// The validation set's confusion matrix, per-class metrics and worst mistakes, after an
+    /// epoch (and for the restored best weights when a run ends).
+    Evaluated(Box<crate::experiment::evaluation::Evaluation>),
     /// The learning-rate finder finished.
     LrFound(super::lr_finder::LrFinding),
     /// The learning rate or schedule changed during a pause.

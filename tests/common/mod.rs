@@ -41,7 +41,11 @@ pub fn train(config: ExperimentConfig, run_dir: Option<std::path::PathBuf>) -> O
             Event::Started(info) => outcome.info = Some(info),
             Event::Step { .. } => outcome.steps += 1,
             Event::Epoch(m) => outcome.epochs.push(m),
-            Event::Paused | Event::Resumed | Event::Changed(_) | Event::LrFound(_) => {}
+            Event::Paused
+            | Event::Resumed
+            | Event::Changed(_)
+            | Event::LrFound(_)
+            | Event::Evaluated(_) => {}
             Event::Finished {
                 status,
                 message,
