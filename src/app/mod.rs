@@ -6,6 +6,7 @@
 
 mod dataset_panel;
 mod evaluation_panel;
+mod export;
 mod hyper_panel;
 mod model_panel;
 pub mod plot;
@@ -51,6 +52,10 @@ pub enum AppCommand {
     UseLr(f64),
     /// Send the edited learning rate and schedule to the paused run.
     ApplyLr,
+    /// Save the run's per-epoch metrics as CSV.
+    ExportMetrics,
+    /// Save the latest confusion matrix as CSV.
+    ExportConfusion,
 }
 
 /// The CNN Workbench window.
@@ -78,6 +83,7 @@ pub struct WorkbenchApp {
     /// Smoothing, log axis and onset settings of the plot.
     pub plot_options: plot::PlotOptions,
     gpu_status: Option<String>,
+    saving: Option<export::PendingSave>,
     gpu_probe: Option<crossbeam_channel::Receiver<String>>,
     worker: Option<TrainWorker>,
     ctx: egui::Context,
@@ -119,6 +125,7 @@ impl WorkbenchApp {
                 .and_then(|s| eframe::get_value(s, PLOT_KEY))
                 .unwrap_or_default(),
             gpu_status: None,
+            saving: None,
             gpu_probe: None,
             worker,
             ctx: ctx.clone(),
@@ -153,6 +160,10 @@ impl WorkbenchApp {
                 }
                 Err(message) => self.error = Some(message),
             }
+        }
+        if let Some(message) = self.saving.as_ref().and_then(export::PendingSave::poll) {
+            self.saving = None;
+            self.run.message = Some(message);
         }
         let Some(worker) = &self.worker else { return };
         let deadline = Instant::now() + EVENT_BUDGET;
@@ -265,7 +276,27 @@ impl WorkbenchApp {
                     .id_salt("evaluation_scroll")
                     .auto_shrink([false; 2])
                     .show(ui, |ui| {
-                        ui.heading("Evaluation");
+                        ui.horizontal(|ui| {
+                            ui.heading("Evaluation");
+                            let ready = self.run.evaluation.is_some();
+                            if ui
+                                .add_enabled(ready, egui::Button::new("Confusion CSV…").small())
+                                .on_hover_text("Save the confusion matrix as CSV")
+                                .clicked()
+                            {
+                                commands.push(AppCommand::ExportConfusion);
+                            }
+                            if ui
+                                .add_enabled(
+                                    !self.run.epochs.is_empty(),
+                                    egui::Button::new("Metrics CSV…").small(),
+                                )
+                                .on_hover_text("Save the per-epoch metrics as CSV")
+                                .clicked()
+                            {
+                                commands.push(AppCommand::ExportMetrics);
+                            }
+                        });
                         self.evaluation_view.evaluation_ui(
                             ui,
                             self.run.evaluation.as_ref(),
@@ -328,6 +359,20 @@ impl WorkbenchApp {
                 }
             }
             AppCommand::FindLr => self.find_lr(),
+            AppCommand::ExportMetrics => {
+                let mut csv = format!("{}\n", record::METRICS_HEADER);
+                for m in &self.run.epochs {
+                    csv.push_str(&record::metrics_row(m));
+                    csv.push('\n');
+                }
+                self.save("metrics.csv", csv);
+            }
+            AppCommand::ExportConfusion => {
+                if let (Some(evaluation), Some(data)) = (&self.run.evaluation, &self.dataset) {
+                    let csv = evaluation.confusion_csv(&data.class_names);
+                    self.save(&format!("confusion-epoch{}.csv", evaluation.epoch), csv);
+                }
+            }
             AppCommand::UseLr(lr) => {
                 self.config.train.lr = lr;
                 self.lr_finding = None;
@@ -372,6 +417,20 @@ impl WorkbenchApp {
                 self.error = None;
                 self.run = RunView::starting();
             }
+            Err(e) => self.error = Some(e),
+        }
+    }
+
+    fn save(&mut self, file_name: &str, contents: String) {
+        if self.saving.is_some() {
+            return;
+        }
+        match export::PendingSave::spawn(
+            file_name.to_owned(),
+            contents.into_bytes(),
+            self.ctx.clone(),
+        ) {
+            Ok(pending) => self.saving = Some(pending),
             Err(e) => self.error = Some(e),
         }
     }

@@ -236,7 +236,7 @@ fn write_config(dir: &Path, config: &ExperimentConfig) -> Result<(), RecordError
 }
 
 /// One `metrics.csv` row (without the line break).
-fn metrics_row(m: &EpochMetrics) -> String {
+pub fn metrics_row(m: &EpochMetrics) -> String {
     format!(
         "{},{},{},{},{},{},{:.3},{:.3}",
         m.epoch, m.train_loss, m.val_loss, m.train_acc, m.val_acc, m.lr, m.train_secs, m.val_secs

@@ -1,0 +1,37 @@
+//! Saving files the user asks for: a native save dialog on its own thread, so the window keeps
+//! drawing while the dialog is open.
+
+use crossbeam_channel::{Receiver, bounded};
+
+/// A save in progress; poll it for the message to show when it is done.
+pub struct PendingSave {
+    rx: Receiver<String>,
+}
+
+impl PendingSave {
+    /// Asks where to save `contents` (suggesting `file_name`) and writes it there.
+    pub fn spawn(file_name: String, contents: Vec<u8>, ctx: egui::Context) -> Result<Self, String> {
+        let (tx, rx) = bounded(1);
+        std::thread::Builder::new()
+            .name("export".to_owned())
+            .spawn(move || {
+                let message = match rfd::FileDialog::new().set_file_name(&file_name).save_file() {
+                    None => "Export cancelled".to_owned(),
+                    Some(path) => match std::fs::write(&path, &contents) {
+                        Ok(()) => format!("Saved {}", path.display()),
+                        Err(e) => format!("Cannot write {}: {e}", path.display()),
+                    },
+                };
+                // The app may have closed meanwhile; then nobody needs the message.
+                tx.send(message).ok();
+                ctx.request_repaint();
+            })
+            .map_err(|e| format!("cannot open the save dialog: {e}"))?;
+        Ok(Self { rx })
+    }
+
+    /// The outcome, once the dialog is closed.
+    pub fn poll(&self) -> Option<String> {
+        self.rx.try_recv().ok()
+    }
+}
