@@ -49,9 +49,10 @@ impl EvaluationView {
     fn confusion_ui(&mut self, ui: &mut egui::Ui, evaluation: &Evaluation, data: &Dataset) {
         let normalised = evaluation.row_normalised();
         let short = |c: usize| {
-            data.class_names
-                .get(c)
-                .map_or_else(|| c.to_string(), |n| n.chars().take(4).collect())
+            data.class_names.get(c).map_or_else(
+                || c.to_string(),
+                |n| n.trim_start_matches("class ").chars().take(4).collect(),
+            )
         };
         egui::Grid::new("confusion")
             .spacing([2.0, 2.0])
