@@ -28,7 +28,7 @@ fn step_until(
 /// The real app in a headless harness, drawn and polled each frame as eframe would.
 fn harness<'a>(app: WorkbenchApp) -> Harness<'a, WorkbenchApp> {
     Harness::builder()
-        .with_size([1280.0, 1600.0])
+        .with_size([1280.0, 2400.0])
         .build_ui_state(
             |ui, app: &mut WorkbenchApp| {
                 app.poll();
@@ -293,4 +293,44 @@ fn the_evaluation_panel_shows_beside_the_plots() {
     let heading = harness.get_by_label("Evaluation");
     let rect = heading.rect();
     assert!(rect.min.x > 900.0, "on the right: {rect:?}");
+}
+
+#[test]
+fn finished_runs_are_listed_duplicated_and_diffed() {
+    let runs = tempfile::tempdir().unwrap();
+    let mut app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
+    app.apply(cnn_workbench::app::AppCommand::SelectDataset(
+        ExperimentConfig::noise().dataset.source,
+    ));
+    let mut harness = harness(app);
+    step_until(&mut harness, "the dataset to load", |app| {
+        app.dataset.is_some()
+    });
+    harness.state_mut().config.train.epochs = 2;
+    harness.get_by_label("Start").click();
+    step_until(&mut harness, "the run to be listed", |app| {
+        !app.run.is_active() && app.runs.len() == 1
+    });
+    let run = harness.state().runs[0].clone();
+    assert_eq!(
+        run.history.len(),
+        2,
+        "the table reads the run back from disk"
+    );
+    harness.run_steps(2);
+    let button = harness.get_by_label("duplicate");
+    button.click();
+    harness.run_steps(2);
+    assert_eq!(
+        harness.state().runs_view.base.as_ref(),
+        Some(&run.dir),
+        "duplicated"
+    );
+    harness.state_mut().config.train.lr = 0.01;
+    harness.run_steps(2);
+    assert!(
+        harness.query_by_label_contains("Changes from").is_some(),
+        "the duplicated run's differences are shown"
+    );
+    assert!(harness.query_by_label_contains("train.lr: 0.001").is_some());
 }

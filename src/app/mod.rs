@@ -11,6 +11,7 @@ mod hyper_panel;
 mod model_panel;
 pub mod plot;
 mod run_bar;
+pub mod runs_panel;
 pub mod state;
 
 use std::path::PathBuf;
@@ -56,6 +57,8 @@ pub enum AppCommand {
     ExportMetrics,
     /// Save the latest confusion matrix as CSV.
     ExportConfusion,
+    /// Load a recorded run's settings into the editor (for an A/B run).
+    Duplicate(PathBuf),
 }
 
 /// The CNN Workbench window.
@@ -84,6 +87,11 @@ pub struct WorkbenchApp {
     pub plot_options: plot::PlotOptions,
     gpu_status: Option<String>,
     saving: Option<export::PendingSave>,
+    /// Runs recorded on disk (this session's and earlier ones), newest first.
+    pub runs: Vec<crate::experiment::runs::RunEntry>,
+    runs_scan: Option<crossbeam_channel::Receiver<Vec<crate::experiment::runs::RunEntry>>>,
+    /// Overlays and the run the settings were duplicated from.
+    pub runs_view: runs_panel::RunsView,
     gpu_probe: Option<crossbeam_channel::Receiver<String>>,
     worker: Option<TrainWorker>,
     ctx: egui::Context,
@@ -126,6 +134,9 @@ impl WorkbenchApp {
                 .unwrap_or_default(),
             gpu_status: None,
             saving: None,
+            runs: Vec::new(),
+            runs_scan: None,
+            runs_view: runs_panel::RunsView::default(),
             gpu_probe: None,
             worker,
             ctx: ctx.clone(),
@@ -133,6 +144,7 @@ impl WorkbenchApp {
             evaluation_view: evaluation_panel::EvaluationView::default(),
         };
         app.load_dataset(app.config.dataset.source.clone());
+        app.rescan_runs();
         app
     }
 
@@ -161,12 +173,17 @@ impl WorkbenchApp {
                 Err(message) => self.error = Some(message),
             }
         }
+        if let Some(runs) = self.runs_scan.as_ref().and_then(|rx| rx.try_recv().ok()) {
+            self.runs_scan = None;
+            self.runs = runs;
+        }
         if let Some(message) = self.saving.as_ref().and_then(export::PendingSave::poll) {
             self.saving = None;
             self.run.message = Some(message);
         }
         let Some(worker) = &self.worker else { return };
         let deadline = Instant::now() + EVENT_BUDGET;
+        let mut rescan = false;
         while Instant::now() < deadline {
             match worker.events().try_recv() {
                 Ok(Event::LrFound(finding)) => {
@@ -177,13 +194,19 @@ impl WorkbenchApp {
                     self.finding_lr = false;
                     self.error = Some(message);
                 }
-                Ok(event) => self.run.apply(event),
+                Ok(event) => {
+                    rescan |= matches!(event, Event::Finished { .. });
+                    self.run.apply(event);
+                }
                 Err(_) => break,
             }
         }
         if !worker.events().is_empty() {
             // More news than fits in one frame's budget: come back next frame.
             self.ctx.request_repaint();
+        }
+        if rescan {
+            self.rescan_runs();
         }
     }
 
@@ -246,6 +269,16 @@ impl WorkbenchApp {
                                     gpu_status,
                                 ));
                             });
+                        egui::CollapsingHeader::new("Runs")
+                            .default_open(true)
+                            .show(ui, |ui| {
+                                commands.extend(runs_panel::runs_ui(
+                                    ui,
+                                    &self.runs,
+                                    &mut self.runs_view,
+                                    &self.config,
+                                ));
+                            });
                     });
             });
         egui::CentralPanel::default().show(ui, |ui| {
@@ -259,11 +292,24 @@ impl WorkbenchApp {
             let eval_rect = egui::Rect::from_min_max(egui::pos2(split, full.min.y), full.max);
             ui.scope_builder(egui::UiBuilder::new().max_rect(plots_rect), |ui| {
                 plot::options_ui(ui, &mut self.plot_options);
+                let overlays: Vec<plot::Overlay<'_>> = self
+                    .runs_view
+                    .overlaid
+                    .iter()
+                    .filter_map(|dir| self.runs.iter().find(|r| &r.dir == dir))
+                    .zip(runs_panel::OVERLAY_COLORS.iter().cycle())
+                    .map(|(run, &color)| plot::Overlay {
+                        name: &run.name,
+                        history: &run.history,
+                        color,
+                    })
+                    .collect();
                 plot::plots_ui(
                     ui,
                     &self.run,
                     &self.config.train.early_stopping,
                     &self.plot_options,
+                    &overlays,
                 );
             });
             ui.painter().vline(
@@ -359,6 +405,17 @@ impl WorkbenchApp {
                 }
             }
             AppCommand::FindLr => self.find_lr(),
+            AppCommand::Duplicate(dir) => {
+                if let Some(run) = self.runs.iter().find(|r| r.dir == dir) {
+                    let source_changed = run.config.dataset.source != self.config.dataset.source;
+                    self.config = run.config.clone();
+                    self.runs_view.base = Some(dir);
+                    if source_changed {
+                        self.dataset = None;
+                        self.load_dataset(self.config.dataset.source.clone());
+                    }
+                }
+            }
             AppCommand::ExportMetrics => {
                 let mut csv = format!("{}\n", record::METRICS_HEADER);
                 for m in &self.run.epochs {
@@ -418,6 +475,24 @@ impl WorkbenchApp {
                 self.run = RunView::starting();
             }
             Err(e) => self.error = Some(e),
+        }
+    }
+
+    /// Reads the run directories again, on the `run-scan` thread.
+    fn rescan_runs(&mut self) {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let root = self.runs_root.clone();
+        let ctx = self.ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("run-scan".to_owned())
+            .spawn(move || {
+                // The app may be gone already; then nobody needs the list.
+                tx.send(crate::experiment::runs::scan(&root)).ok();
+                ctx.request_repaint();
+            });
+        match spawned {
+            Ok(_) => self.runs_scan = Some(rx),
+            Err(e) => self.error = Some(format!("cannot read the runs folder: {e}")),
         }
     }
 

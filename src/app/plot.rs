@@ -78,8 +78,24 @@ pub fn options_ui(ui: &mut egui::Ui, options: &mut PlotOptions) {
     });
 }
 
+/// Another run drawn over the current one: its name, epochs and colour.
+pub struct Overlay<'a> {
+    /// The run's name.
+    pub name: &'a str,
+    /// Its epochs.
+    pub history: &'a [crate::train::message::EpochMetrics],
+    /// Its colour (training solid, validation dashed).
+    pub color: Color32,
+}
+
 /// Draws the loss plot, the accuracy plot and the learning rate, sharing the x axis.
-pub fn plots_ui(ui: &mut egui::Ui, run: &RunView, rule: &EarlyStopping, options: &PlotOptions) {
+pub fn plots_ui(
+    ui: &mut egui::Ui,
+    run: &RunView,
+    rule: &EarlyStopping,
+    options: &PlotOptions,
+    overlays: &[Overlay<'_>],
+) {
     let link = ui.make_persistent_id("epoch_axis");
     let total_height = ui.available_height();
     let loss_height = (total_height * 0.56).max(120.0);
@@ -171,6 +187,9 @@ pub fn plots_ui(ui: &mut egui::Ui, run: &RunView, rule: &EarlyStopping, options:
             VAL_COLOR,
             options.smoothing,
         );
+        for overlay in overlays {
+            overlay_curves(plot, overlay, |m| (y(m.train_loss), y(m.val_loss)), "loss");
+        }
         if let Some((epoch, _)) = best {
             plot.vline(
                 VLine::new("best epoch", epoch as f64)
@@ -242,6 +261,9 @@ pub fn plots_ui(ui: &mut egui::Ui, run: &RunView, rule: &EarlyStopping, options:
                 VAL_COLOR,
                 options.smoothing,
             );
+            for overlay in overlays {
+                overlay_curves(plot, overlay, |m| (m.train_acc, m.val_acc), "accuracy");
+            }
         });
 
     ui.strong("Learning rate");
@@ -361,6 +383,40 @@ fn epoch_curve(
                 .width(2.5),
         );
     }
+}
+
+/// An overlaid run's training (solid) and validation (dashed) curves.
+fn overlay_curves(
+    plot: &mut PlotUi<'_>,
+    overlay: &Overlay<'_>,
+    values: impl Fn(&crate::train::message::EpochMetrics) -> (f64, f64),
+    what: &str,
+) {
+    let (train, val): (Vec<[f64; 2]>, Vec<[f64; 2]>) = overlay
+        .history
+        .iter()
+        .map(|m| {
+            let (t, v) = values(m);
+            ([m.epoch as f64, t], [m.epoch as f64, v])
+        })
+        .unzip();
+    plot.line(
+        Line::new(
+            format!("{} train {what}", overlay.name),
+            PlotPoints::from(train),
+        )
+        .color(overlay.color)
+        .width(1.5),
+    );
+    plot.line(
+        Line::new(
+            format!("{} validation {what}", overlay.name),
+            PlotPoints::from(val),
+        )
+        .color(overlay.color)
+        .width(1.5)
+        .style(LineStyle::dashed_dense()),
+    );
 }
 
 /// Hover text: everything known about the epoch nearest the pointer.

@@ -3,6 +3,7 @@
 pub mod curves;
 pub mod evaluation;
 pub mod record;
+pub mod runs;
 
 use serde::{Deserialize, Serialize};
 
