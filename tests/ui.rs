@@ -38,6 +38,19 @@ fn harness<'a>(app: WorkbenchApp) -> Harness<'a, WorkbenchApp> {
         )
 }
 
+/// The app on the noise dataset, recording into `runs`, with the dataset loaded.
+fn noise_harness<'a>(runs: &std::path::Path) -> Harness<'a, WorkbenchApp> {
+    let mut app = WorkbenchApp::new(&egui::Context::default(), None, runs.to_owned());
+    app.apply(cnn_workbench::app::AppCommand::SelectDataset(
+        ExperimentConfig::noise().dataset.source,
+    ));
+    let mut harness = harness(app);
+    step_until(&mut harness, "the dataset to load", |app| {
+        app.dataset.is_some()
+    });
+    harness
+}
+
 fn progress_label(harness: &Harness<'_, WorkbenchApp>) -> String {
     harness
         .query_by_label_contains("Epoch ")
@@ -147,14 +160,7 @@ fn closing_the_window_mid_epoch_stops_and_joins_the_worker() {
 #[test]
 fn plus_n_epochs_continues_a_finished_run_in_the_same_plot() {
     let runs = tempfile::tempdir().unwrap();
-    let mut app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
-    app.apply(cnn_workbench::app::AppCommand::SelectDataset(
-        ExperimentConfig::noise().dataset.source,
-    ));
-    let mut harness = harness(app);
-    step_until(&mut harness, "the dataset to load", |app| {
-        app.dataset.is_some()
-    });
+    let mut harness = noise_harness(runs.path());
     harness.state_mut().config.train.epochs = 3;
     harness.get_by_label("Start").click();
     step_until(&mut harness, "the run to end", |app| {
@@ -298,14 +304,7 @@ fn the_evaluation_panel_shows_beside_the_plots() {
 #[test]
 fn finished_runs_are_listed_duplicated_and_diffed() {
     let runs = tempfile::tempdir().unwrap();
-    let mut app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
-    app.apply(cnn_workbench::app::AppCommand::SelectDataset(
-        ExperimentConfig::noise().dataset.source,
-    ));
-    let mut harness = harness(app);
-    step_until(&mut harness, "the dataset to load", |app| {
-        app.dataset.is_some()
-    });
+    let mut harness = noise_harness(runs.path());
     harness.state_mut().config.train.epochs = 2;
     harness.get_by_label("Start").click();
     step_until(&mut harness, "the run to be listed", |app| {

@@ -72,6 +72,34 @@ pub struct RunSummary {
     pub changes: Vec<ConfigChange>,
 }
 
+impl RunSummary {
+    /// The summary of a run that starts now: `running`, nothing done yet.
+    pub fn starting(
+        config: &ExperimentConfig,
+        train_samples: usize,
+        val_samples: usize,
+        device: &str,
+    ) -> Self {
+        Self {
+            status: RunStatus::Running,
+            epochs_done: 0,
+            epochs_planned: config.train.epochs,
+            train_samples,
+            val_samples,
+            best_epoch: None,
+            best_val_loss: None,
+            restored_epoch: None,
+            dataset: config.dataset.source.short_name().to_owned(),
+            model: config.model.short_name().to_owned(),
+            device: device.to_owned(),
+            started_at: now_rfc3339(),
+            finished_at: None,
+            message: None,
+            changes: Vec::new(),
+        }
+    }
+}
+
 /// Writes one run's directory as the run progresses.
 #[derive(Debug)]
 pub struct RunRecorder {
@@ -342,23 +370,9 @@ mod tests {
     use super::*;
 
     fn summary() -> RunSummary {
-        RunSummary {
-            status: RunStatus::Running,
-            epochs_done: 0,
-            epochs_planned: 2,
-            train_samples: 10,
-            val_samples: 5,
-            best_epoch: None,
-            best_val_loss: None,
-            restored_epoch: None,
-            dataset: "noise".into(),
-            model: "simple-cnn".into(),
-            device: "cpu".into(),
-            started_at: now_rfc3339(),
-            finished_at: None,
-            message: None,
-            changes: Vec::new(),
-        }
+        let mut config = ExperimentConfig::noise();
+        config.train.epochs = 2;
+        RunSummary::starting(&config, 10, 5, "cpu")
     }
 
     fn metrics(epoch: usize, val_loss: f64) -> EpochMetrics {

@@ -115,8 +115,7 @@ fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::experiment::record::{RunRecorder, now_rfc3339};
-    use crate::train::message::RunStatus;
+    use crate::experiment::record::RunRecorder;
 
     #[test]
     fn diff_names_only_what_changed() {
@@ -143,23 +142,7 @@ mod tests {
     #[test]
     fn scan_reads_runs_back_and_skips_junk() {
         let tmp = tempfile::tempdir().unwrap();
-        let summary = RunSummary {
-            status: RunStatus::Completed,
-            epochs_done: 0,
-            epochs_planned: 1,
-            train_samples: 1,
-            val_samples: 1,
-            best_epoch: None,
-            best_val_loss: None,
-            restored_epoch: None,
-            dataset: "noise".into(),
-            model: "simple-cnn".into(),
-            device: "cpu".into(),
-            started_at: now_rfc3339(),
-            finished_at: None,
-            message: None,
-            changes: Vec::new(),
-        };
+        let summary = RunSummary::starting(&ExperimentConfig::noise(), 1, 1, "cpu");
         RunRecorder::create(&tmp.path().join("a"), &ExperimentConfig::noise(), summary).unwrap();
         std::fs::create_dir(tmp.path().join("not-a-run")).unwrap();
         std::fs::write(tmp.path().join("stray.txt"), "x").unwrap();

@@ -26,7 +26,7 @@ use super::worker::{EventSink, WorkerCommand};
 use crate::data::batch::{Normalizer, make_batch};
 use crate::data::{self, Dataset, Split, Subset};
 use crate::experiment::evaluation::{self, Evaluation, Prediction};
-use crate::experiment::record::{RunRecorder, RunSummary, now_rfc3339};
+use crate::experiment::record::{RunRecorder, RunSummary};
 use crate::experiment::{DeviceKind, ExperimentConfig};
 use crate::model::{InputShape, Model};
 
@@ -213,23 +213,12 @@ pub(crate) fn make_device(kind: DeviceKind) -> Result<(Device, String), String> 
 
 impl Session {
     fn summary(&self) -> RunSummary {
-        RunSummary {
-            status: RunStatus::Running,
-            epochs_done: 0,
-            epochs_planned: self.config.train.epochs,
-            train_samples: self.split.train.len(),
-            val_samples: self.split.val.len(),
-            best_epoch: None,
-            best_val_loss: None,
-            restored_epoch: None,
-            dataset: self.config.dataset.source.short_name().to_owned(),
-            model: self.config.model.short_name().to_owned(),
-            device: self.device_name.clone(),
-            started_at: now_rfc3339(),
-            finished_at: None,
-            message: None,
-            changes: Vec::new(),
-        }
+        RunSummary::starting(
+            &self.config,
+            self.split.train.len(),
+            self.split.val.len(),
+            &self.device_name,
+        )
     }
 
     fn steps_per_epoch(&self) -> usize {
