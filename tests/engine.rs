@@ -3,12 +3,11 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cnn_workbench::experiment::ExperimentConfig;
 use cnn_workbench::train::message::{Command, Event, RunStatus};
-use cnn_workbench::train::worker::{StartRequest, TrainWorker};
+use cnn_workbench::train::worker::TrainWorker;
 
 #[test]
 fn simple_cnn_learns_the_embedded_fashion_mnist() {
@@ -70,18 +69,6 @@ fn simple_cnn_memorises_noise_and_validation_shows_it() {
     );
 }
 
-/// Starts a worker on `config`, not recorded on disk.
-fn start(config: ExperimentConfig) -> TrainWorker {
-    let worker = TrainWorker::spawn(Arc::new(|| {})).unwrap();
-    worker
-        .start(StartRequest {
-            config,
-            run_dir: None,
-        })
-        .unwrap();
-    worker
-}
-
 /// Waits (at most `secs`) for the first event that `wanted` accepts; a failure event panics.
 fn wait_for(worker: &TrainWorker, secs: u64, wanted: impl Fn(&Event) -> bool) -> Event {
     loop {
@@ -102,7 +89,7 @@ fn wait_for(worker: &TrainWorker, secs: u64, wanted: impl Fn(&Event) -> bool) ->
 fn stop_mid_epoch_answers_within_a_second_and_the_thread_ends() {
     let mut config = ExperimentConfig::default();
     config.train.epochs = 50;
-    let worker = start(config);
+    let worker = common::start_worker(config, None);
     // Wait until training is under way, mid-epoch.
     wait_for(&worker, 60, |e| matches!(e, Event::Step { step: 10, .. }));
     let asked = Instant::now();
@@ -135,7 +122,7 @@ fn pause_holds_training_and_resume_gives_the_uninterrupted_metrics() {
     config.train.epochs = 2;
     let uninterrupted = common::train(config.clone(), None);
 
-    let worker = start(config);
+    let worker = common::start_worker(config, None);
     let mut epochs = Vec::new();
     let mut paused = false;
     let status = loop {

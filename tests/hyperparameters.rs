@@ -4,12 +4,10 @@
 mod common;
 
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
 use cnn_workbench::experiment::ExperimentConfig;
 use cnn_workbench::train::message::{Command as TrainCommand, Event, RunStatus};
-use cnn_workbench::train::worker::{StartRequest, TrainWorker};
 use cnn_workbench::train::{GradClip, OptimizerConfig, Schedule};
 
 fn embedded(epochs: usize) -> ExperimentConfig {
@@ -148,13 +146,7 @@ fn plus_n_epochs_continues_the_same_run() {
     let dir = tmp.path().join("run");
     let mut config = ExperimentConfig::noise();
     config.train.epochs = 3;
-    let worker = TrainWorker::spawn(Arc::new(|| {})).unwrap();
-    worker
-        .start(StartRequest {
-            config,
-            run_dir: Some(dir.clone()),
-        })
-        .unwrap();
+    let worker = common::start_worker(config, Some(dir.clone()));
     let mut epochs = Vec::new();
     let mut finished = 0;
     while finished < 2 {
@@ -255,13 +247,7 @@ fn the_learning_rate_changed_while_paused_is_used_marked_and_recorded() {
     let dir = tmp.path().join("run");
     let mut config = ExperimentConfig::noise();
     config.train.epochs = 3;
-    let worker = TrainWorker::spawn(Arc::new(|| {})).unwrap();
-    worker
-        .start(StartRequest {
-            config,
-            run_dir: Some(dir.clone()),
-        })
-        .unwrap();
+    let worker = common::start_worker(config, Some(dir.clone()));
     let mut epochs = Vec::new();
     let mut changes = Vec::new();
     let mut asked = false;

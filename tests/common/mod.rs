@@ -18,10 +18,16 @@ pub struct Outcome {
     pub restored: Option<Restored>,
 }
 
-/// Trains `config` on a worker thread and collects its events until the run ends.
-pub fn train(config: ExperimentConfig, run_dir: Option<std::path::PathBuf>) -> Outcome {
+/// A worker already training `config`, recorded in `run_dir` if given.
+pub fn start_worker(config: ExperimentConfig, run_dir: Option<std::path::PathBuf>) -> TrainWorker {
     let worker = TrainWorker::spawn(Arc::new(|| {})).unwrap();
     worker.start(StartRequest { config, run_dir }).unwrap();
+    worker
+}
+
+/// Trains `config` on a worker thread and collects its events until the run ends.
+pub fn train(config: ExperimentConfig, run_dir: Option<std::path::PathBuf>) -> Outcome {
+    let worker = start_worker(config, run_dir);
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut outcome = Outcome {
         info: None,
