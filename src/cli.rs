@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::{DatasetSource, Validation, noise::NoiseConfig};
+use crate::experiment::chart::{self, ChartOptions};
+use crate::experiment::report::Report;
 use crate::experiment::{DeviceKind, ExperimentConfig};
 use crate::model::ModelConfig;
 use crate::train::message::{Event, RunStatus};
@@ -50,6 +52,28 @@ pub enum CliCommand {
     /// Sweep the learning rate upwards for a few batches and suggest one (the same options as
     /// train; with --out DIR the curve is written to DIR/lr_find.csv).
     LrFind(Box<TrainArgs>),
+    /// Print a run's summary (best epoch, overfitting onset, final and best metrics, per-class
+    /// table) and write its curves with the markers to DIR/report.png.
+    Report(ReportArgs),
+}
+
+/// Options of `cnn-workbench report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The run directory (as written by `train` or the window).
+    pub dir: PathBuf,
+    /// Where to write the picture (default: DIR/report.png).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Rising validation epochs (while training loss falls) that mark the overfitting onset.
+    #[arg(long, default_value_t = 3)]
+    pub onset_k: usize,
+    /// Picture width in pixels.
+    #[arg(long, default_value_t = 1200)]
+    pub width: u32,
+    /// Picture height in pixels.
+    #[arg(long, default_value_t = 800)]
+    pub height: u32,
 }
 
 /// Datasets selectable on the command line.
@@ -290,7 +314,30 @@ pub fn run(command: CliCommand) -> anyhow::Result<()> {
     match command {
         CliCommand::Train(args) => train(&args),
         CliCommand::LrFind(args) => lr_find(&args),
+        CliCommand::Report(args) => report(&args),
     }
+}
+
+fn report(args: &ReportArgs) -> anyhow::Result<()> {
+    let report = Report::load(&args.dir)?;
+    print!("{}", report.text(args.onset_k));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.dir.join("report.png"));
+    if report.history.is_empty() {
+        println!("(no picture: the run has no finished epoch)");
+        return Ok(());
+    }
+    let options = ChartOptions {
+        width: args.width,
+        height: args.height,
+        ..report.chart_options(args.onset_k)
+    };
+    let png = chart::render_png(&report.history, &options)?;
+    crate::experiment::record::write_atomic(&out, &png)?;
+    println!("\nCurves written to {}", out.display());
+    Ok(())
 }
 
 fn lr_find(args: &TrainArgs) -> anyhow::Result<()> {

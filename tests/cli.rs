@@ -7,37 +7,41 @@ fn workbench() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cnn-workbench"))
 }
 
-#[test]
-fn train_writes_metrics_config_and_run_json() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("run");
+/// Runs `train --dataset noise --quiet --out OUT` with `extra` options; fails the test (showing
+/// the error output) unless it succeeds.
+fn train_noise(out: &std::path::Path, extra: &[&str]) {
     let output = workbench()
-        .args([
-            "train",
-            "--dataset",
-            "noise",
-            "--model",
-            "simple-cnn",
-            "--epochs",
-            "3",
-        ])
-        .args([
-            "--batch-size",
-            "10",
-            "--lr",
-            "0.001",
-            "--seed",
-            "5",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&out)
+        .args(["train", "--dataset", "noise", "--quiet"])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
         .output()
         .unwrap();
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn train_writes_metrics_config_and_run_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    train_noise(
+        &out,
+        &[
+            "--model",
+            "simple-cnn",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "10",
+            "--lr",
+            "0.001",
+            "--seed",
+            "5",
+        ],
     );
 
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
@@ -83,22 +87,7 @@ fn the_same_seed_gives_the_same_metrics() {
     let tmp = tempfile::tempdir().unwrap();
     let run = |name: &str| {
         let out = tmp.path().join(name);
-        let status = workbench()
-            .args([
-                "train",
-                "--dataset",
-                "noise",
-                "--epochs",
-                "2",
-                "--seed",
-                "9",
-                "--quiet",
-                "--out",
-            ])
-            .arg(&out)
-            .status()
-            .unwrap();
-        assert!(status.success());
+        train_noise(&out, &["--epochs", "2", "--seed", "9"]);
         let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
         // Drop the timing columns, which differ from run to run.
         csv.lines()
@@ -143,4 +132,44 @@ fn bad_arguments_give_a_message_and_exit_code_not_a_panic() {
         stderr.contains("cannot write") && stderr.contains("file"),
         "{stderr}"
     );
+}
+
+#[test]
+fn report_prints_the_story_and_writes_a_png() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    train_noise(&out, &["--epochs", "12"]);
+    // The engine keeps the best epoch's evaluation next to the metrics.
+    let evaluation: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("evaluation.json")).unwrap())
+            .unwrap();
+    assert_eq!(evaluation["per_class"].as_array().unwrap().len(), 10);
+
+    let output = workbench().arg("report").arg(&out).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "Best epoch:",
+        "Overfitting onset: epoch",
+        "Final (epoch 12)",
+        "Per class",
+        "class 9",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
+    }
+    let png = image::open(out.join("report.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (1200, 800));
+
+    // A folder that is not a run gets a message naming what is missing, not a panic.
+    let output = workbench().arg("report").arg(tmp.path()).output().unwrap();
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("run.json"), "{err}");
 }

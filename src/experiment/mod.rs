@@ -1,8 +1,10 @@
 //! Experiments: the one configuration that describes a run, and the record each run leaves on disk.
 
+pub mod chart;
 pub mod curves;
 pub mod evaluation;
 pub mod record;
+pub mod report;
 pub mod runs;
 
 use serde::{Deserialize, Serialize};

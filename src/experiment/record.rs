@@ -12,11 +12,29 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::ExperimentConfig;
+use super::evaluation::{ClassMetrics, Evaluation};
 use crate::train::message::{ConfigChange, EpochMetrics, RunStatus};
 
 /// Header line of `metrics.csv`.
 pub const METRICS_HEADER: &str =
     "epoch,train_loss,val_loss,train_acc,val_acc,lr,train_secs,val_secs";
+
+/// Name of the best epoch's evaluation in a run directory.
+pub const EVALUATION_FILE: &str = "evaluation.json";
+
+/// The content of `evaluation.json`: the best epoch's confusion matrix and per-class metrics
+/// (the per-sample predictions stay in memory).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedEvaluation {
+    /// The epoch evaluated (1-based).
+    pub epoch: usize,
+    /// Class names in label order.
+    pub class_names: Vec<String>,
+    /// `confusion[truth][predicted]` counts.
+    pub confusion: Vec<Vec<u32>>,
+    /// Metrics per class.
+    pub per_class: Vec<ClassMetrics>,
+}
 
 /// Failure to write a run's files. Each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -246,6 +264,24 @@ impl RunRecorder {
         self.summary.message = message;
         self.summary.finished_at = Some(now_rfc3339());
         self.write_summary()
+    }
+
+    /// Writes `evaluation.json`: the evaluation of the weights kept as the run's best, so reports
+    /// can show the confusion matrix and per-class metrics without re-running the model.
+    pub fn record_evaluation(
+        &self,
+        evaluation: &Evaluation,
+        class_names: &[String],
+    ) -> Result<(), RecordError> {
+        let path = self.dir.join(EVALUATION_FILE);
+        let saved = SavedEvaluation {
+            epoch: evaluation.epoch,
+            class_names: class_names.to_vec(),
+            confusion: evaluation.confusion.clone(),
+            per_class: evaluation.per_class.clone(),
+        };
+        let json = serde_json::to_string_pretty(&saved).map_err(|e| RecordError::new(&path, e))?;
+        write_atomic(&path, json.as_bytes())
     }
 
     fn write_summary(&self) -> Result<(), RecordError> {

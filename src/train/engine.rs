@@ -430,9 +430,16 @@ fn train_epochs(
         if is_best {
             session.best_model = Some(session.model.clone());
         }
+        let classes = session.data.num_classes();
+        let evaluation = Evaluation::from_predictions(epoch, classes, &predictions);
         if let Some(recorder) = session.recorder.as_mut() {
             // Metrics first, then the checkpoint that commits the epoch (see `checkpoint`).
             recorder.record_epoch(&metrics).map_err(|e| e.to_string())?;
+            if is_best {
+                recorder
+                    .record_evaluation(&evaluation, &session.data.class_names)
+                    .map_err(|e| e.to_string())?;
+            }
             let committed = checkpoint::commit(
                 recorder.dir(),
                 epoch,
@@ -444,12 +451,7 @@ fn train_epochs(
             session.checkpoint = Some(committed);
         }
         events.send(Event::Epoch(metrics));
-        let classes = session.data.num_classes();
-        events.send(Event::Evaluated(Box::new(Evaluation::from_predictions(
-            epoch,
-            classes,
-            &predictions,
-        ))));
+        events.send(Event::Evaluated(Box::new(evaluation)));
         if rule.enabled && rule.stop_epoch(&session.history) == Some(epoch) {
             return Ok(Ended::Done(RunStatus::EarlyStopped));
         }
