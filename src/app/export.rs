@@ -9,17 +9,25 @@ pub struct PendingSave {
 }
 
 impl PendingSave {
-    /// Asks where to save `contents` (suggesting `file_name`) and writes it there.
-    pub fn spawn(file_name: String, contents: Vec<u8>, ctx: egui::Context) -> Result<Self, String> {
+    /// Asks where to save (suggesting `file_name`), then produces the contents (on this thread,
+    /// so rendering a picture never stalls the window) and writes them there.
+    pub fn spawn(
+        file_name: String,
+        contents: impl FnOnce() -> Result<Vec<u8>, String> + Send + 'static,
+        ctx: egui::Context,
+    ) -> Result<Self, String> {
         let (tx, rx) = bounded(1);
         std::thread::Builder::new()
             .name("export".to_owned())
             .spawn(move || {
                 let message = match rfd::FileDialog::new().set_file_name(&file_name).save_file() {
                     None => "Export cancelled".to_owned(),
-                    Some(path) => match std::fs::write(&path, &contents) {
-                        Ok(()) => format!("Saved {}", path.display()),
-                        Err(e) => format!("Cannot write {}: {e}", path.display()),
+                    Some(path) => match contents() {
+                        Err(e) => format!("Cannot export: {e}"),
+                        Ok(bytes) => match std::fs::write(&path, &bytes) {
+                            Ok(()) => format!("Saved {}", path.display()),
+                            Err(e) => format!("Cannot write {}: {e}", path.display()),
+                        },
                     },
                 };
                 // The app may have closed meanwhile; then nobody needs the message.

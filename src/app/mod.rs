@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::data::{Dataset, DatasetSource, loader::PendingLoad};
+use crate::experiment::chart::{self, ChartOptions};
 use crate::experiment::{ExperimentConfig, record};
 use crate::train::lr_finder::LrFinding;
 use crate::train::message::{Command, Event};
@@ -57,6 +58,8 @@ pub enum AppCommand {
     ExportMetrics,
     /// Save the latest confusion matrix as CSV.
     ExportConfusion,
+    /// Save the loss and accuracy curves, with their markers, as a PNG.
+    ExportPlot,
     /// Load a recorded run's settings into the editor (for an A/B run).
     Duplicate(PathBuf),
 }
@@ -291,7 +294,8 @@ impl WorkbenchApp {
                 egui::Rect::from_min_max(full.min, egui::pos2(split - 8.0, full.max.y));
             let eval_rect = egui::Rect::from_min_max(egui::pos2(split, full.min.y), full.max);
             ui.scope_builder(egui::UiBuilder::new().max_rect(plots_rect), |ui| {
-                plot::options_ui(ui, &mut self.plot_options);
+                let can_export = !self.run.epochs.is_empty();
+                commands.extend(plot::options_ui(ui, &mut self.plot_options, can_export));
                 let overlays: Vec<plot::Overlay<'_>> = self
                     .runs_view
                     .overlaid
@@ -424,6 +428,25 @@ impl WorkbenchApp {
                 }
                 self.save("metrics.csv", csv);
             }
+            AppCommand::ExportPlot => {
+                let epochs = self.run.epochs.clone();
+                let mut options = ChartOptions {
+                    title: self.config.short_name(),
+                    onset_k: self.plot_options.onset_k,
+                    early_stopping: Some(self.config.train.early_stopping),
+                    ..ChartOptions::default()
+                };
+                if let Some(info) = &self.run.info {
+                    options.planned_epochs = info.epochs;
+                    options.title = format!(
+                        "{} · {} training / {} validation samples",
+                        options.title, info.train_samples, info.val_samples
+                    );
+                }
+                self.save_with("curves.png", move || {
+                    chart::render_png(&epochs, &options).map_err(|e| e.to_string())
+                });
+            }
             AppCommand::ExportConfusion => {
                 if let (Some(evaluation), Some(data)) = (&self.run.evaluation, &self.dataset) {
                     let csv = evaluation.confusion_csv(&data.class_names);
@@ -497,14 +520,18 @@ impl WorkbenchApp {
     }
 
     fn save(&mut self, file_name: &str, contents: String) {
+        self.save_with(file_name, move || Ok(contents.into_bytes()));
+    }
+
+    fn save_with(
+        &mut self,
+        file_name: &str,
+        contents: impl FnOnce() -> Result<Vec<u8>, String> + Send + 'static,
+    ) {
         if self.saving.is_some() {
             return;
         }
-        match export::PendingSave::spawn(
-            file_name.to_owned(),
-            contents.into_bytes(),
-            self.ctx.clone(),
-        ) {
+        match export::PendingSave::spawn(file_name.to_owned(), contents, self.ctx.clone()) {
             Ok(pending) => self.saving = Some(pending),
             Err(e) => self.error = Some(e),
         }

@@ -44,8 +44,13 @@ impl Default for PlotOptions {
     }
 }
 
-/// Draws the plot options row.
-pub fn options_ui(ui: &mut egui::Ui, options: &mut PlotOptions) {
+/// Draws the plot options row, with the PNG export button (enabled by `can_export`).
+pub fn options_ui(
+    ui: &mut egui::Ui,
+    options: &mut PlotOptions,
+    can_export: bool,
+) -> Option<AppCommand> {
+    let mut command = None;
     ui.horizontal_wrapped(|ui| {
         let label = match options.smoothing {
             Smoothing::None => "no smoothing",
@@ -75,7 +80,15 @@ pub fn options_ui(ui: &mut egui::Ui, options: &mut PlotOptions) {
             .on_hover_text("Overfitting onset: the first epoch after which validation loss rises \
                             this many epochs in a row while training loss keeps falling.");
         ui.label("rising epochs");
+        if ui
+            .add_enabled(can_export, egui::Button::new("Plot PNG…").small())
+            .on_hover_text("Save the curves with the best epoch, onset and gap as a picture")
+            .clicked()
+        {
+            command = Some(AppCommand::ExportPlot);
+        }
     });
+    command
 }
 
 /// Another run drawn over the current one: its name, epochs and colour.
