@@ -143,12 +143,16 @@ pub enum MonitorArg {
 /// Options of `cnn-workbench train`.
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
-    /// Dataset to train on.
-    #[arg(long, value_enum, default_value = "embedded")]
-    pub dataset: DatasetArg,
-    /// Model architecture.
-    #[arg(long, value_enum, default_value = "simple-cnn")]
-    pub model: ModelArg,
+    /// Start from this experiment file (config.toml of a run, or one saved from the window);
+    /// the other options override its fields.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Dataset to train on (default: embedded).
+    #[arg(long, value_enum)]
+    pub dataset: Option<DatasetArg>,
+    /// Model architecture (default: simple-cnn).
+    #[arg(long, value_enum)]
+    pub model: Option<ModelArg>,
     /// Number of epochs (default: 10, or 50 on noise; with --resume: the recorded plan).
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -189,11 +193,11 @@ pub struct TrainArgs {
     #[arg(long)]
     pub early_stopping_patience: Option<usize>,
     /// What early stopping watches.
-    #[arg(long, value_enum, default_value = "val-loss")]
-    pub early_stopping_monitor: MonitorArg,
+    #[arg(long, value_enum)]
+    pub early_stopping_monitor: Option<MonitorArg>,
     /// Smallest change that counts as an improvement for early stopping.
-    #[arg(long, default_value_t = 0.0)]
-    pub min_delta: f64,
+    #[arg(long)]
+    pub min_delta: Option<f64>,
     /// Seed for initialisation, the split and the batch order.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -202,9 +206,9 @@ pub struct TrainArgs {
     #[arg(long)]
     pub val_fraction: Option<f32>,
     /// Train on CPU or GPU.
-    #[arg(long, value_enum, default_value = "cpu")]
-    pub device: DeviceArg,
-    /// Directory for the run's files.
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceArg>,
+    /// Directory for the run's files (default: a new folder in the window's runs folder).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Continue the run in this directory from its last finished epoch (its config.toml applies;
@@ -233,10 +237,23 @@ fn dataset_source(arg: DatasetArg) -> anyhow::Result<DatasetSource> {
 impl TrainArgs {
     /// The experiment these options describe.
     pub fn to_config(&self) -> anyhow::Result<ExperimentConfig> {
-        let mut config = ExperimentConfig::for_source(dataset_source(self.dataset)?);
-        config.model = match self.model {
-            ModelArg::SimpleCnn => ModelConfig::default(),
+        let mut config = match &self.config {
+            Some(path) => {
+                let mut config = ExperimentConfig::load(path)?;
+                if let Some(dataset) = self.dataset {
+                    config.dataset.source = dataset_source(dataset)?;
+                }
+                config
+            }
+            None => ExperimentConfig::for_source(dataset_source(
+                self.dataset.unwrap_or(DatasetArg::Embedded),
+            )?),
         };
+        if let Some(model) = self.model {
+            config.model = match model {
+                ModelArg::SimpleCnn => ModelConfig::default(),
+            };
+        }
         let ModelConfig::SimpleCnn(cnn) = &mut config.model;
         if let Some(dropout) = self.dropout {
             cnn.dropout = dropout;
@@ -277,11 +294,11 @@ impl TrainArgs {
         if let Some(weight_decay) = self.weight_decay {
             train.weight_decay = weight_decay;
         }
-        train.clip_grad = match (self.clip_grad, self.clip_grad_value) {
-            (Some(max), _) => Some(GradClip::Norm { max }),
-            (None, Some(max)) => Some(GradClip::Value { max }),
-            (None, None) => None,
-        };
+        match (self.clip_grad, self.clip_grad_value) {
+            (Some(max), _) => train.clip_grad = Some(GradClip::Norm { max }),
+            (None, Some(max)) => train.clip_grad = Some(GradClip::Value { max }),
+            (None, None) => {}
+        }
         if let Some(smoothing) = self.label_smoothing {
             train.label_smoothing = smoothing;
         }
@@ -289,21 +306,27 @@ impl TrainArgs {
             train.early_stopping.enabled = true;
             train.early_stopping.patience = patience;
         }
-        train.early_stopping.monitor = match self.early_stopping_monitor {
-            MonitorArg::ValLoss => Monitor::ValLoss,
-            MonitorArg::ValAcc => Monitor::ValAcc,
-        };
-        train.early_stopping.min_delta = self.min_delta;
+        if let Some(monitor) = self.early_stopping_monitor {
+            train.early_stopping.monitor = match monitor {
+                MonitorArg::ValLoss => Monitor::ValLoss,
+                MonitorArg::ValAcc => Monitor::ValAcc,
+            };
+        }
+        if let Some(min_delta) = self.min_delta {
+            train.early_stopping.min_delta = min_delta;
+        }
         if let Some(seed) = self.seed {
             config.seed = seed;
         }
         if let Some(fraction) = self.val_fraction {
             config.dataset.validation = Validation::Holdout { fraction };
         }
-        config.device = match self.device {
-            DeviceArg::Cpu => DeviceKind::Cpu,
-            DeviceArg::Gpu => DeviceKind::Gpu,
-        };
+        if let Some(device) = self.device {
+            config.device = match device {
+                DeviceArg::Cpu => DeviceKind::Cpu,
+                DeviceArg::Gpu => DeviceKind::Gpu,
+            };
+        }
         config.train.validate()?;
         Ok(config)
     }
@@ -378,16 +401,25 @@ fn lr_find(args: &TrainArgs) -> anyhow::Result<()> {
 fn train(args: &TrainArgs) -> anyhow::Result<()> {
     let worker = TrainWorker::spawn(std::sync::Arc::new(|| {}))
         .context("cannot start the training thread")?;
-    match (&args.resume, &args.out) {
-        (Some(dir), _) => worker.resume_dir(dir.clone(), args.epochs),
-        (None, Some(out)) => {
+    match &args.resume {
+        Some(dir) => worker.resume_dir(dir.clone(), args.epochs),
+        None => {
             let config = args.to_config()?;
+            // Without --out the run joins the window's runs table.
+            let out = args.out.clone().unwrap_or_else(|| {
+                crate::experiment::record::new_run_dir(
+                    &crate::experiment::record::default_runs_root(),
+                    &config,
+                )
+            });
+            if !args.quiet {
+                println!("Recording the run in {}", out.display());
+            }
             worker.start(StartRequest {
                 config,
-                run_dir: Some(out.clone()),
+                run_dir: Some(out),
             })
         }
-        (None, None) => bail!("give --out DIR for a new run or --resume DIR to continue one"),
     }
     .map_err(anyhow::Error::msg)?;
     follow(&worker, args.quiet)

@@ -71,6 +71,11 @@ fn train_writes_metrics_config_and_run_json() {
     assert_eq!(run["epochs_done"], 3);
     assert_eq!(run["train_samples"], 100);
     assert_eq!(run["val_samples"], 100);
+    let fingerprint = &run["dataset_fingerprint"];
+    assert_eq!(fingerprint["shape"], "28x28x1");
+    assert_eq!(fingerprint["indices_hash"].as_str().unwrap().len(), 16);
+    let picture = image::open(out.join("report.png")).unwrap();
+    assert!(picture.width() >= 320);
 
     let config = cnn_workbench::experiment::ExperimentConfig::from_toml(
         &std::fs::read_to_string(out.join("config.toml")).unwrap(),
@@ -88,13 +93,75 @@ fn the_same_seed_gives_the_same_metrics() {
     let run = |name: &str| {
         let out = tmp.path().join(name);
         train_noise(&out, &["--epochs", "2", "--seed", "9"]);
-        let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
-        // Drop the timing columns, which differ from run to run.
-        csv.lines()
-            .map(|l| l.split(',').take(6).collect::<Vec<_>>().join(","))
-            .collect::<Vec<_>>()
+        metrics_without_times(&out)
     };
     assert_eq!(run("a"), run("b"));
+}
+
+/// The metrics of a run without the timing columns, which differ from run to run.
+fn metrics_without_times(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').take(6).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+#[test]
+fn a_saved_config_runs_the_same_from_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    // What the window's "Save config…" writes.
+    let mut config = cnn_workbench::experiment::ExperimentConfig::noise();
+    config.train.epochs = 2;
+    config.train.lr = 0.002;
+    config.seed = 11;
+    let file = tmp.path().join("experiment.toml");
+    std::fs::write(&file, config.to_toml().unwrap()).unwrap();
+
+    let from_file = tmp.path().join("from-file");
+    train_noise(&from_file, &["--config", file.to_str().unwrap()]);
+    let from_flags = tmp.path().join("from-flags");
+    train_noise(
+        &from_flags,
+        &["--epochs", "2", "--lr", "0.002", "--seed", "11"],
+    );
+    assert_eq!(
+        metrics_without_times(&from_file),
+        metrics_without_times(&from_flags)
+    );
+    let saved = std::fs::read_to_string(from_file.join("config.toml")).unwrap();
+    assert_eq!(
+        cnn_workbench::experiment::ExperimentConfig::from_toml(&saved).unwrap(),
+        config
+    );
+
+    // Flags override the file.
+    let overridden = tmp.path().join("overridden");
+    train_noise(
+        &overridden,
+        &["--config", file.to_str().unwrap(), "--epochs", "1"],
+    );
+    assert_eq!(
+        metrics_without_times(&overridden).len(),
+        2,
+        "header + 1 epoch"
+    );
+
+    // A bad field is reported with its line.
+    std::fs::write(&file, "seed = 1\n[train]\nepochs = 0\n").unwrap();
+    let output = workbench()
+        .args(["train", "--config"])
+        .arg(&file)
+        .arg("--out")
+        .arg(tmp.path().join("never"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("line 3") && stderr.contains("train.epochs"),
+        "{stderr}"
+    );
 }
 
 #[test]

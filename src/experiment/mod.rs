@@ -97,6 +97,56 @@ impl ExperimentConfig {
         toml::from_str(text)
     }
 
+    /// Reads and checks a configuration file written by the window, the CLI or by hand.
+    ///
+    /// Fields left out take their defaults. A syntax error, a value of the wrong type, an
+    /// unknown field or a value out of range is reported with its line and field name.
+    pub fn load(path: &std::path::Path) -> Result<Self, ConfigFileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigFileError {
+            file: path.display().to_string(),
+            line: None,
+            message: format!("cannot read it: {e}"),
+        })?;
+        Self::parse(&text).map_err(|mut e| {
+            e.file = path.display().to_string();
+            e
+        })
+    }
+
+    /// Parses and checks configuration text (see [`Self::load`]).
+    pub fn parse(text: &str) -> Result<Self, ConfigFileError> {
+        let error = |line: Option<usize>, message: String| ConfigFileError {
+            file: "config".to_owned(),
+            line,
+            message,
+        };
+        let config: Self = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+            error(line, e.message().trim().to_owned())
+        })?;
+        // Unknown keys: present in the file but absent once parsed and written back.
+        let written = toml::Value::try_from(&config).map_err(|e| error(None, e.to_string()))?;
+        let given: toml::Value = toml::from_str(text).map_err(|e| error(None, e.to_string()))?;
+        let mut unknown = Vec::new();
+        unknown_keys(&given, &written, &mut Vec::new(), &mut unknown);
+        if let Some(path) = unknown.first() {
+            let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+            return Err(error(
+                locate_key(text, &keys),
+                format!("unknown field `{}`", path.join(".")),
+            ));
+        }
+        if let Err(e) = config.train.validate() {
+            return Err(error(
+                locate_key(text, &["train", e.field]),
+                format!("{} (field `train.{}`)", e.message, e.field),
+            ));
+        }
+        Ok(config)
+    }
+
     /// A short name for the run: dataset and model.
     pub fn short_name(&self) -> String {
         format!(
@@ -105,6 +155,87 @@ impl ExperimentConfig {
             self.model.short_name()
         )
     }
+}
+
+/// A configuration file that cannot be used, with the line and field at fault where known.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigFileError {
+    /// The file (or "config" for text without a file).
+    pub file: String,
+    /// 1-based line of the offending field, when it can be found.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}, line {line}: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Collects the key paths of `given` that `known` lacks (tables are compared recursively).
+fn unknown_keys(
+    given: &toml::Value,
+    known: &toml::Value,
+    path: &mut Vec<String>,
+    out: &mut Vec<Vec<String>>,
+) {
+    let (Some(given), Some(known)) = (given.as_table(), known.as_table()) else {
+        return;
+    };
+    for (key, value) in given {
+        path.push(key.clone());
+        match known.get(key) {
+            None => out.push(path.clone()),
+            Some(k) => unknown_keys(value, k, path, out),
+        }
+        path.pop();
+    }
+}
+
+/// The 1-based line where `path` (e.g. `["train", "epochs"]`) is set in TOML text: a
+/// `key = ...` line under the `[train]` header, a dotted `train.epochs = ...`, or a table header
+/// `[path]` itself.
+pub fn locate_key(text: &str, path: &[&str]) -> Option<usize> {
+    let (last, parents) = path.split_last()?;
+    let mut table: Vec<String> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if let Some(header) = line.strip_prefix('[') {
+            let name = header.trim_start_matches('[');
+            let name = name.split(']').next().unwrap_or_default();
+            table = name
+                .split('.')
+                .map(|p| p.trim().trim_matches('"').to_owned())
+                .collect();
+            if table.iter().map(String::as_str).eq(path.iter().copied()) {
+                return Some(i + 1);
+            }
+            continue;
+        }
+        let Some((key, _)) = line.split_once('=') else {
+            continue;
+        };
+        let full: Vec<String> = table
+            .iter()
+            .cloned()
+            .chain(
+                key.split('.')
+                    .map(|p| p.trim().trim_matches('"').to_owned()),
+            )
+            .collect();
+        let matches = full.len() == parents.len() + 1
+            && full.last().map(String::as_str) == Some(*last)
+            && full.iter().zip(parents.iter()).all(|(a, b)| a == b);
+        if matches {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -119,6 +250,58 @@ mod tests {
         let text = config.to_toml().unwrap();
         assert!(text.contains("kind = \"noise\""), "{text}");
         assert_eq!(ExperimentConfig::from_toml(&text).unwrap(), config);
+    }
+
+    #[test]
+    fn bad_files_name_line_and_field() {
+        let text = "seed = 3\n\n[train]\nbatch_size = 32\nepochs = 0\n";
+        let err = ExperimentConfig::parse(text).unwrap_err();
+        assert_eq!(err.line, Some(5), "{err}");
+        assert!(err.to_string().contains("train.epochs"), "{err}");
+        assert!(err.to_string().contains("found 0"), "{err}");
+
+        let err =
+            ExperimentConfig::parse("seed = 3\n[train]\nepochs = 2\nepoch = 4\n").unwrap_err();
+        assert_eq!(err.line, Some(4), "{err}");
+        assert!(
+            err.to_string().contains("unknown field `train.epoch`"),
+            "{err}"
+        );
+
+        let err = ExperimentConfig::parse("[train]\nlr = \"fast\"\n").unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
+
+        let err = ExperimentConfig::parse("[train\n").unwrap_err();
+        assert_eq!(err.line, Some(1), "{err}");
+
+        let err = ExperimentConfig::load(std::path::Path::new("/nonexistent/c.toml")).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("/nonexistent/c.toml: cannot read"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_written_config_reads_back_without_complaint() {
+        for config in [ExperimentConfig::default(), ExperimentConfig::noise()] {
+            let text = config.to_toml().unwrap();
+            assert_eq!(ExperimentConfig::parse(&text).unwrap(), config);
+        }
+    }
+
+    #[test]
+    fn keys_are_found_under_headers_and_dotted() {
+        let text = "seed = 1\n[train]\nlr = 0.1\n[train.early_stopping]\npatience = 0\n";
+        assert_eq!(locate_key(text, &["seed"]), Some(1));
+        assert_eq!(locate_key(text, &["train", "lr"]), Some(3));
+        assert_eq!(locate_key(text, &["train", "early_stopping"]), Some(4));
+        assert_eq!(
+            locate_key(text, &["train", "early_stopping", "patience"]),
+            Some(5)
+        );
+        assert_eq!(locate_key("train.lr = 2\n", &["train", "lr"]), Some(1));
+        assert_eq!(locate_key(text, &["model"]), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ExperimentConfig;
 use super::evaluation::{ClassMetrics, Evaluation};
+use crate::data::{Dataset, Part, Split};
 use crate::train::message::{ConfigChange, EpochMetrics, RunStatus};
 
 /// Header line of `metrics.csv`.
@@ -88,6 +89,51 @@ pub struct RunSummary {
     /// Learning-rate and schedule changes made while paused.
     #[serde(default)]
     pub changes: Vec<ConfigChange>,
+    /// Which samples the run saw, so two runs can be checked to have used the same data.
+    #[serde(default)]
+    pub dataset_fingerprint: Option<DatasetFingerprint>,
+}
+
+/// The identity of a run's data: source, sample counts and a hash of the sample indices of both
+/// sides of the split (FNV-1a, 64 bits, hex).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetFingerprint {
+    /// The dataset, as the Dataset panel names it.
+    pub source: String,
+    /// Training samples.
+    pub train_samples: usize,
+    /// Validation samples.
+    pub val_samples: usize,
+    /// Image size and channels, e.g. `28x28x1`.
+    pub shape: String,
+    /// Hash of the training and validation indices (and which image set each side indexes).
+    pub indices_hash: String,
+}
+
+impl DatasetFingerprint {
+    /// The fingerprint of a split of a dataset.
+    pub fn of(data: &Dataset, split: &Split) -> Self {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut feed = |bytes: &[u8]| {
+            for &b in bytes {
+                hash ^= u64::from(b);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        for (tag, subset) in [(b'T', &split.train), (b'V', &split.val)] {
+            feed(&[tag, u8::from(subset.part == Part::Test)]);
+            for &i in &subset.indices {
+                feed(&i.to_le_bytes());
+            }
+        }
+        Self {
+            source: data.source.label(),
+            train_samples: split.train.len(),
+            val_samples: split.val.len(),
+            shape: format!("{}x{}x{}", data.width, data.height, data.channels),
+            indices_hash: format!("{hash:016x}"),
+        }
+    }
 }
 
 impl RunSummary {
@@ -114,6 +160,7 @@ impl RunSummary {
             finished_at: None,
             message: None,
             changes: Vec::new(),
+            dataset_fingerprint: None,
         }
     }
 }

@@ -79,19 +79,7 @@ impl Report {
 
     /// The chart settings for this run: its title, planned length and early-stopping rule.
     pub fn chart_options(&self, onset_k: usize) -> ChartOptions {
-        ChartOptions {
-            title: format!(
-                "{} · {} · {} training / {} validation samples",
-                self.summary.dataset,
-                self.summary.model,
-                self.summary.train_samples,
-                self.summary.val_samples
-            ),
-            onset_k,
-            early_stopping: Some(self.config.train.early_stopping),
-            planned_epochs: self.summary.epochs_planned,
-            ..ChartOptions::default()
-        }
+        chart_options_for(&self.config, &self.summary, onset_k)
     }
 
     /// The summary as text: what ended how, best epoch, onset, final metrics, per-class table.
@@ -216,6 +204,40 @@ impl Report {
         }
         out
     }
+}
+
+/// The chart settings for a run: its title, planned length and early-stopping rule.
+pub fn chart_options_for(
+    config: &ExperimentConfig,
+    summary: &RunSummary,
+    onset_k: usize,
+) -> ChartOptions {
+    ChartOptions {
+        title: format!(
+            "{} · {} · {} training / {} validation samples",
+            summary.dataset, summary.model, summary.train_samples, summary.val_samples
+        ),
+        onset_k,
+        early_stopping: Some(config.train.early_stopping),
+        planned_epochs: summary.epochs_planned,
+        ..ChartOptions::default()
+    }
+}
+
+/// Name of the curves picture in a run directory.
+pub const PICTURE_FILE: &str = "report.png";
+
+/// Writes `report.png` (the curves with their markers) into a run directory; the engine calls it
+/// when a run ends so every run directory carries its picture.
+pub fn write_picture(
+    dir: &Path,
+    config: &ExperimentConfig,
+    summary: &RunSummary,
+    history: &[EpochMetrics],
+) -> Result<(), String> {
+    let png = super::chart::render_png(history, &chart_options_for(config, summary, 3))
+        .map_err(|e| e.to_string())?;
+    super::record::write_atomic(&dir.join(PICTURE_FILE), &png).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -26,7 +26,8 @@ use super::worker::{EventSink, WorkerCommand};
 use crate::data::batch::{Normalizer, make_batch};
 use crate::data::{self, Dataset, Split, Subset};
 use crate::experiment::evaluation::{self, Evaluation, Prediction};
-use crate::experiment::record::{RunRecorder, RunSummary};
+use crate::experiment::record::{DatasetFingerprint, RunRecorder, RunSummary};
+use crate::experiment::report;
 use crate::experiment::{DeviceKind, ExperimentConfig};
 use crate::model::{InputShape, Model};
 
@@ -213,12 +214,15 @@ pub(crate) fn make_device(kind: DeviceKind) -> Result<(Device, String), String> 
 
 impl Session {
     fn summary(&self) -> RunSummary {
-        RunSummary::starting(
-            &self.config,
-            self.split.train.len(),
-            self.split.val.len(),
-            &self.device_name,
-        )
+        RunSummary {
+            dataset_fingerprint: Some(DatasetFingerprint::of(&self.data, &self.split)),
+            ..RunSummary::starting(
+                &self.config,
+                self.split.train.len(),
+                self.split.val.len(),
+                &self.device_name,
+            )
+        }
     }
 
     fn steps_per_epoch(&self) -> usize {
@@ -280,6 +284,16 @@ fn train_to_end(session: &mut Session, control: &Control, events: &EventSink) {
         recorder.set_restored(restored.map(|r| r.epoch));
         if let Err(e) = recorder.finish(status, message.take()) {
             note = format!("{note} (and the run record could not be finalised: {e})");
+        }
+        if !session.history.is_empty()
+            && let Err(e) = report::write_picture(
+                recorder.dir(),
+                &session.config,
+                recorder.summary(),
+                &session.history,
+            )
+        {
+            note = format!("{note} (report.png not written: {e})");
         }
     }
     events.send(Event::Finished {

@@ -59,57 +59,87 @@ impl Default for TrainConfig {
 
 /// A training setting out of its valid range.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(String);
+#[error("{message}")]
+pub struct ConfigError {
+    /// The field's key under `[train]` in `config.toml` (e.g. `epochs`).
+    pub field: &'static str,
+    /// What is wrong, with the value found.
+    pub message: String,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field,
+        message: message.into(),
+    }
+}
 
 impl TrainConfig {
     /// Checks every field, naming the first one out of range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(1..=100_000).contains(&self.epochs) {
-            return Err(ConfigError(format!(
-                "epochs must be between 1 and 100000, found {}",
-                self.epochs
-            )));
+            return Err(invalid(
+                "epochs",
+                format!("epochs must be between 1 and 100000, found {}", self.epochs),
+            ));
         }
         if !(1..=65_536).contains(&self.batch_size) {
-            return Err(ConfigError(format!(
-                "batch size must be between 1 and 65536, found {}",
-                self.batch_size
-            )));
+            return Err(invalid(
+                "batch_size",
+                format!(
+                    "batch size must be between 1 and 65536, found {}",
+                    self.batch_size
+                ),
+            ));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(ConfigError(format!(
-                "the learning rate must be a positive number, found {}",
-                self.lr
-            )));
+            return Err(invalid(
+                "lr",
+                format!(
+                    "the learning rate must be a positive number, found {}",
+                    self.lr
+                ),
+            ));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(ConfigError(format!(
-                "weight decay must be 0 or more, found {}",
-                self.weight_decay
-            )));
+            return Err(invalid(
+                "weight_decay",
+                format!(
+                    "weight decay must be 0 or more, found {}",
+                    self.weight_decay
+                ),
+            ));
         }
         if !(0.0..1.0).contains(&self.label_smoothing) {
-            return Err(ConfigError(format!(
-                "label smoothing must be in [0, 1), found {}",
-                self.label_smoothing
-            )));
+            return Err(invalid(
+                "label_smoothing",
+                format!(
+                    "label smoothing must be in [0, 1), found {}",
+                    self.label_smoothing
+                ),
+            ));
         }
         if let Some(GradClip::Norm { max } | GradClip::Value { max }) = self.clip_grad
             && !(max.is_finite() && max > 0.0)
         {
-            return Err(ConfigError(format!(
-                "gradient clipping needs a positive limit, found {max}"
-            )));
+            return Err(invalid(
+                "clip_grad",
+                format!("gradient clipping needs a positive limit, found {max}"),
+            ));
         }
         let min_delta = self.early_stopping.min_delta;
         if self.early_stopping.patience == 0 || min_delta.is_nan() || min_delta < 0.0 {
-            return Err(ConfigError(
-                "early stopping needs a patience of at least 1 and a min delta of 0 or more".into(),
+            return Err(invalid(
+                "early_stopping",
+                "early stopping needs a patience of at least 1 and a min delta of 0 or more",
             ));
         }
-        self.optimizer.validate().map_err(ConfigError)?;
-        self.schedule.validate().map_err(ConfigError)?;
+        self.optimizer
+            .validate()
+            .map_err(|m| invalid("optimizer", m))?;
+        self.schedule
+            .validate()
+            .map_err(|m| invalid("schedule", m))?;
         Ok(())
     }
 }
