@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::{DatasetSource, Validation, noise::NoiseConfig};
 use crate::experiment::chart::{self, ChartOptions};
+use crate::experiment::lessons;
 use crate::experiment::report::Report;
 use crate::experiment::{DeviceKind, ExperimentConfig};
 use crate::model::ModelConfig;
@@ -147,6 +148,13 @@ pub struct TrainArgs {
     /// the other options override its fields.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Start from a built-in lesson's experiment (its id or number; see the window's Lessons);
+    /// the other options override its fields.
+    #[arg(long, conflicts_with = "config")]
+    pub lesson: Option<String>,
+    /// Which of the lesson's runs (1-based, for lessons that compare runs).
+    #[arg(long, default_value_t = 1, requires = "lesson")]
+    pub lesson_run: usize,
     /// Dataset to train on (default: embedded).
     #[arg(long, value_enum)]
     pub dataset: Option<DatasetArg>,
@@ -220,6 +228,25 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
+/// The experiment of run `run` (1-based) of the lesson named `key` (id or number).
+fn lesson_config(key: &str, run: usize) -> anyhow::Result<ExperimentConfig> {
+    let lesson = lessons::find(key).with_context(|| {
+        let known: Vec<String> = lessons::lessons()
+            .iter()
+            .enumerate()
+            .map(|(i, l)| format!("{} ({})", i + 1, l.id))
+            .collect();
+        format!("no lesson {key:?}; the lessons are {}", known.join(", "))
+    })?;
+    let count = lesson.runs.len();
+    run.checked_sub(1)
+        .and_then(|i| lesson.runs.into_iter().nth(i))
+        .map(|r| r.config)
+        .with_context(|| {
+            format!("lesson {key:?} has {count} run(s); --lesson-run {run} is not one")
+        })
+}
+
 fn dataset_source(arg: DatasetArg) -> anyhow::Result<DatasetSource> {
     Ok(match arg {
         DatasetArg::Embedded => DatasetSource::Embedded,
@@ -237,9 +264,13 @@ fn dataset_source(arg: DatasetArg) -> anyhow::Result<DatasetSource> {
 impl TrainArgs {
     /// The experiment these options describe.
     pub fn to_config(&self) -> anyhow::Result<ExperimentConfig> {
-        let mut config = match &self.config {
-            Some(path) => {
-                let mut config = ExperimentConfig::load(path)?;
+        let base = match (&self.config, &self.lesson) {
+            (Some(path), _) => Some(ExperimentConfig::load(path)?),
+            (None, Some(key)) => Some(lesson_config(key, self.lesson_run)?),
+            (None, None) => None,
+        };
+        let mut config = match base {
+            Some(mut config) => {
                 if let Some(dataset) = self.dataset {
                     config.dataset.source = dataset_source(dataset)?;
                 }

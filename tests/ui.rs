@@ -333,3 +333,39 @@ fn finished_runs_are_listed_duplicated_and_diffed() {
     );
     assert!(harness.query_by_label_contains("train.lr: 0.001").is_some());
 }
+
+#[test]
+fn picking_a_lesson_loads_its_settings_and_shows_its_explanation() {
+    let runs = tempfile::tempdir().unwrap();
+    let app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
+    let mut harness = harness(app);
+    harness.run_steps(2);
+    harness.get_by_label("Lesson").click();
+    harness.run_steps(2);
+    harness
+        .get_by_label("2. Learning rate too high, too low")
+        .click();
+    harness.run_steps(3);
+    assert!(
+        harness
+            .query_by_label_contains("Lesson 2: Learning rate too high, too low")
+            .is_some(),
+        "the lesson card is shown"
+    );
+    assert!(harness.query_by_label_contains("Look for:").is_some());
+    let config = &harness.state().config;
+    assert_eq!(config.train.lr, 1.0);
+    assert!(matches!(
+        config.train.optimizer,
+        cnn_workbench::train::OptimizerConfig::Sgd { .. }
+    ));
+
+    // Presenter mode: the plot takes the width, the Evaluation panel and the settings go.
+    assert!(harness.query_by_label("Evaluation").is_some());
+    harness.get_by_label("Presenter").click();
+    harness.run_steps(3);
+    assert!(harness.state().presenter);
+    assert!(harness.query_by_label("Evaluation").is_none());
+    assert!(harness.query_by_label("Hyperparameters").is_none());
+    assert!(harness.state().plot_options.line_scale > 1.0);
+}

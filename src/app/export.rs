@@ -43,3 +43,37 @@ impl PendingSave {
         self.rx.try_recv().ok()
     }
 }
+
+/// A file being chosen and read, for "Open config…": a native open dialog on its own thread.
+pub struct PendingOpen {
+    rx: Receiver<Result<(std::path::PathBuf, String), String>>,
+}
+
+impl PendingOpen {
+    /// Asks for a TOML file and reads it.
+    pub fn spawn(ctx: egui::Context) -> Result<Self, String> {
+        let (tx, rx) = bounded(1);
+        std::thread::Builder::new()
+            .name("open-config".to_owned())
+            .spawn(move || {
+                let picked = rfd::FileDialog::new()
+                    .add_filter("Experiment (TOML)", &["toml"])
+                    .pick_file();
+                let result = match picked {
+                    None => Err("Open cancelled".to_owned()),
+                    Some(path) => std::fs::read_to_string(&path)
+                        .map(|text| (path.clone(), text))
+                        .map_err(|e| format!("cannot read {}: {e}", path.display())),
+                };
+                tx.send(result).ok();
+                ctx.request_repaint();
+            })
+            .map_err(|e| format!("cannot open the file dialog: {e}"))?;
+        Ok(Self { rx })
+    }
+
+    /// The file's path and text once chosen, or why not.
+    pub fn poll(&self) -> Option<Result<(std::path::PathBuf, String), String>> {
+        self.rx.try_recv().ok()
+    }
+}

@@ -37,7 +37,7 @@ pub fn hyper_ui(
             "Images per optimizer step. Small batches give noisier steps, which act as a mild \
              regulariser; large batches train faster per image.");
         row(ui, lr_editable, "Learning rate",
-            egui::Slider::new(&mut train.lr, 1e-5..=1.0).logarithmic(true).custom_formatter(|v, _| format!("{v:.1e}")),
+            egui::Slider::new(&mut train.lr, 1e-5..=1.0).logarithmic(true).clamping(egui::SliderClamping::Edits).custom_formatter(|v, _| format!("{v:.1e}")),
             "Step size. Too high and the loss jumps or diverges; too low and training crawls and \
              looks like underfitting.");
 

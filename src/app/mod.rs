@@ -8,6 +8,7 @@ mod dataset_panel;
 mod evaluation_panel;
 mod export;
 mod hyper_panel;
+pub mod lessons_panel;
 mod model_panel;
 pub mod plot;
 mod run_bar;
@@ -62,6 +63,18 @@ pub enum AppCommand {
     ExportPlot,
     /// Load a recorded run's settings into the editor (for an A/B run).
     Duplicate(PathBuf),
+    /// Pick a built-in lesson (index into the lesson list) and load its first run.
+    PickLesson(usize),
+    /// Pick the lesson after the current one.
+    NextLesson,
+    /// Switch presenter mode (large type, thick lines, plot first) on or off.
+    TogglePresenter,
+    /// Zoom the whole window by this factor (presenter mode's +/-).
+    Zoom(f32),
+    /// Save the current experiment as a TOML file.
+    SaveConfig,
+    /// Load an experiment from a TOML file.
+    OpenConfig,
 }
 
 /// The CNN Workbench window.
@@ -95,6 +108,13 @@ pub struct WorkbenchApp {
     runs_scan: Option<crossbeam_channel::Receiver<Vec<crate::experiment::runs::RunEntry>>>,
     /// Overlays and the run the settings were duplicated from.
     pub runs_view: runs_panel::RunsView,
+    /// The picked lesson and its progress.
+    pub lessons: lessons_panel::LessonState,
+    /// Presenter mode: large type, thick lines, advanced controls hidden, the plot first.
+    pub presenter: bool,
+    /// Zoom factor used in presenter mode.
+    pub presenter_zoom: f32,
+    opening: Option<export::PendingOpen>,
     gpu_probe: Option<crossbeam_channel::Receiver<String>>,
     worker: Option<TrainWorker>,
     ctx: egui::Context,
@@ -140,6 +160,10 @@ impl WorkbenchApp {
             runs: Vec::new(),
             runs_scan: None,
             runs_view: runs_panel::RunsView::default(),
+            lessons: lessons_panel::LessonState::default(),
+            presenter: false,
+            presenter_zoom: 1.5,
+            opening: None,
             gpu_probe: None,
             worker,
             ctx: ctx.clone(),
@@ -184,9 +208,25 @@ impl WorkbenchApp {
             self.saving = None;
             self.run.message = Some(message);
         }
+        if let Some(opened) = self.opening.as_ref().and_then(export::PendingOpen::poll) {
+            self.opening = None;
+            match opened.and_then(|(path, text)| {
+                ExperimentConfig::parse(&text).map_err(|mut e| {
+                    e.file = path.display().to_string();
+                    e.to_string()
+                })
+            }) {
+                Ok(config) => {
+                    self.use_config(config);
+                    self.error = None;
+                }
+                Err(message) => self.error = Some(message),
+            }
+        }
         let Some(worker) = &self.worker else { return };
         let deadline = Instant::now() + EVENT_BUDGET;
         let mut rescan = false;
+        let mut finished = None;
         while Instant::now() < deadline {
             match worker.events().try_recv() {
                 Ok(Event::LrFound(finding)) => {
@@ -198,7 +238,10 @@ impl WorkbenchApp {
                     self.error = Some(message);
                 }
                 Ok(event) => {
-                    rescan |= matches!(event, Event::Finished { .. });
+                    if let Event::Finished { status, .. } = &event {
+                        rescan = true;
+                        finished = Some(*status);
+                    }
                     self.run.apply(event);
                 }
                 Err(_) => break,
@@ -211,6 +254,41 @@ impl WorkbenchApp {
         if rescan {
             self.rescan_runs();
         }
+        if let Some(status) = finished {
+            self.continue_lesson(status);
+        }
+    }
+
+    /// When a lesson's run ends, overlays it and starts the lesson's next run (unless the user
+    /// stopped it).
+    fn continue_lesson(&mut self, status: crate::train::message::RunStatus) {
+        let stopped = status == crate::train::message::RunStatus::Stopped;
+        let Some(next) = self.lessons.on_finished(!stopped) else {
+            return;
+        };
+        if let Some(dir) = self.run.info.as_ref().and_then(|i| i.run_dir.clone())
+            && !self.runs_view.overlaid.contains(&dir)
+        {
+            self.runs_view.overlaid.push(dir);
+        }
+        let same_data = next.dataset.source == self.config.dataset.source;
+        self.use_config(next);
+        if same_data && self.dataset.is_some() {
+            self.lessons.on_start(&self.config);
+            self.start();
+        } else {
+            self.start_when_loaded = true;
+        }
+    }
+
+    /// Makes `config` the one the next run uses, loading its dataset if that changed.
+    fn use_config(&mut self, config: ExperimentConfig) {
+        let source_changed = config.dataset.source != self.config.dataset.source;
+        self.config = config;
+        if source_changed {
+            self.dataset = None;
+            self.load_dataset(self.config.dataset.source.clone());
+        }
     }
 
     /// Draws the whole window and applies what the panels asked for.
@@ -222,6 +300,7 @@ impl WorkbenchApp {
                 &self.run,
                 self.dataset.is_some() && !self.finding_lr,
                 &mut self.extend_by,
+                self.presenter,
             ));
         });
         egui::Panel::bottom("status_bar").show(ui, |ui| self.status_bar_ui(ui));
@@ -241,6 +320,15 @@ impl WorkbenchApp {
                             Phase::Idle | Phase::Ended(_) => hyper_panel::Editable::All,
                         };
                         let gpu_status = self.gpu_status.as_deref().unwrap_or("Looking for a GPU…");
+                        egui::CollapsingHeader::new("Lessons")
+                            .default_open(true)
+                            .show(ui, |ui| {
+                                commands.extend(self.lessons.picker_ui(ui, editable));
+                            });
+                        if self.presenter {
+                            // Presenter mode keeps the lesson list and leaves the rest to the plot.
+                            return;
+                        }
                         egui::CollapsingHeader::new("Dataset")
                             .default_open(true)
                             .show(ui, |ui| {
@@ -287,11 +375,18 @@ impl WorkbenchApp {
         egui::CentralPanel::default().show(ui, |ui| {
             // Plots on the left, the Evaluation panel on the right, each in its own rect (the
             // plots size themselves from their Ui's max rect).
+            self.lessons.card_ui(ui);
             let full = ui.available_rect_before_wrap();
-            let eval_width = (full.width() * 0.37).clamp(300.0, 460.0);
+            // Presenter mode gives the whole width to the plots.
+            let eval_width = if self.presenter {
+                0.0
+            } else {
+                (full.width() * 0.37).clamp(300.0, 460.0)
+            };
             let split = full.max.x - eval_width;
+            let gutter = if self.presenter { 0.0 } else { 8.0 };
             let plots_rect =
-                egui::Rect::from_min_max(full.min, egui::pos2(split - 8.0, full.max.y));
+                egui::Rect::from_min_max(full.min, egui::pos2(split - gutter, full.max.y));
             let eval_rect = egui::Rect::from_min_max(egui::pos2(split, full.min.y), full.max);
             ui.scope_builder(egui::UiBuilder::new().max_rect(plots_rect), |ui| {
                 let can_export = !self.run.epochs.is_empty();
@@ -316,6 +411,9 @@ impl WorkbenchApp {
                     &overlays,
                 );
             });
+            if self.presenter {
+                return;
+            }
             ui.painter().vline(
                 split - 4.0,
                 full.y_range(),
@@ -398,7 +496,12 @@ impl WorkbenchApp {
     /// Carries out a command from a panel (also used by tests and keyboard shortcuts).
     pub fn apply(&mut self, command: AppCommand) {
         match command {
-            AppCommand::Start => self.start(),
+            AppCommand::Start => {
+                if !self.run.is_active() {
+                    self.lessons.on_start(&self.config);
+                }
+                self.start();
+            }
             AppCommand::Pause => self.send(Command::Pause),
             AppCommand::Resume => self.send(Command::Resume),
             AppCommand::Stop => self.send(Command::Stop),
@@ -410,13 +513,50 @@ impl WorkbenchApp {
             }
             AppCommand::FindLr => self.find_lr(),
             AppCommand::Duplicate(dir) => {
-                if let Some(run) = self.runs.iter().find(|r| r.dir == dir) {
-                    let source_changed = run.config.dataset.source != self.config.dataset.source;
-                    self.config = run.config.clone();
+                if let Some(config) = self
+                    .runs
+                    .iter()
+                    .find(|r| r.dir == dir)
+                    .map(|r| r.config.clone())
+                {
+                    self.use_config(config);
                     self.runs_view.base = Some(dir);
-                    if source_changed {
-                        self.dataset = None;
-                        self.load_dataset(self.config.dataset.source.clone());
+                }
+            }
+            AppCommand::PickLesson(index) => {
+                if !self.run.is_active()
+                    && let Some(config) = self.lessons.pick(index)
+                {
+                    self.use_config(config);
+                    self.runs_view.overlaid.clear();
+                }
+            }
+            AppCommand::NextLesson => self.apply(AppCommand::PickLesson(self.lessons.next_index())),
+            AppCommand::TogglePresenter => {
+                self.presenter = !self.presenter;
+                self.plot_options.line_scale = if self.presenter { 2.0 } else { 1.0 };
+                self.ctx.set_zoom_factor(if self.presenter {
+                    self.presenter_zoom
+                } else {
+                    1.0
+                });
+            }
+            AppCommand::Zoom(factor) => {
+                let zoom = (self.ctx.zoom_factor() * factor).clamp(0.5, 4.0);
+                if self.presenter {
+                    self.presenter_zoom = zoom;
+                }
+                self.ctx.set_zoom_factor(zoom);
+            }
+            AppCommand::SaveConfig => match self.config.to_toml() {
+                Ok(text) => self.save("experiment.toml", text),
+                Err(e) => self.error = Some(format!("cannot write the configuration: {e}")),
+            },
+            AppCommand::OpenConfig => {
+                if self.opening.is_none() && !self.run.is_active() {
+                    match export::PendingOpen::spawn(self.ctx.clone()) {
+                        Ok(pending) => self.opening = Some(pending),
+                        Err(e) => self.error = Some(e),
                     }
                 }
             }
@@ -617,17 +757,30 @@ impl eframe::App for WorkbenchApp {
     }
 }
 
-/// Space starts, pauses or resumes; Escape stops.
-fn handle_shortcuts(app: &mut WorkbenchApp, ctx: &egui::Context) {
+/// Space starts, pauses or resumes; Escape or S stops; N picks the next lesson; + and - zoom.
+pub fn handle_shortcuts(app: &mut WorkbenchApp, ctx: &egui::Context) {
     if ctx.egui_wants_keyboard_input() {
         return;
     }
-    let (space, escape) = ctx.input(|i| {
+    let (space, escape, next, zoom_in, zoom_out) = ctx.input(|i| {
+        let plain = !i.modifiers.command && !i.modifiers.alt;
         (
             i.key_pressed(egui::Key::Space),
-            i.key_pressed(egui::Key::Escape),
+            i.key_pressed(egui::Key::Escape) || (plain && i.key_pressed(egui::Key::S)),
+            plain && i.key_pressed(egui::Key::N),
+            plain && (i.key_pressed(egui::Key::Plus) || i.key_pressed(egui::Key::Equals)),
+            plain && i.key_pressed(egui::Key::Minus),
         )
     });
+    if next && !app.run.is_active() {
+        app.apply(AppCommand::NextLesson);
+    }
+    if zoom_in {
+        app.apply(AppCommand::Zoom(1.1));
+    }
+    if zoom_out {
+        app.apply(AppCommand::Zoom(1.0 / 1.1));
+    }
     if space {
         let command = match app.run.phase {
             Phase::Running => AppCommand::Pause,

@@ -32,6 +32,8 @@ pub struct PlotOptions {
     pub log_y: bool,
     /// Rising validation epochs (with falling training loss) that mark the overfitting onset.
     pub onset_k: usize,
+    /// Line widths are multiplied by this (presenter mode draws thick lines).
+    pub line_scale: f32,
 }
 
 impl Default for PlotOptions {
@@ -40,6 +42,7 @@ impl Default for PlotOptions {
             smoothing: Smoothing::None,
             log_y: false,
             onset_k: 3,
+            line_scale: 1.0,
         }
     }
 }
@@ -110,6 +113,7 @@ pub fn plots_ui(
     overlays: &[Overlay<'_>],
 ) {
     let link = ui.make_persistent_id("epoch_axis");
+    let scale = options.line_scale.clamp(0.5, 4.0);
     let total_height = ui.available_height();
     let loss_height = (total_height * 0.56).max(120.0);
     let acc_height = (total_height * 0.27).max(80.0);
@@ -171,7 +175,7 @@ pub fn plots_ui(
         plot.line(
             Line::new("train loss (per step)", PlotPoints::from(steps))
                 .color(TRAIN_COLOR.gamma_multiply(0.3))
-                .width(1.0),
+                .width(1.0 * scale),
         );
         let xs: Vec<f64> = run.epochs.iter().map(|m| m.epoch as f64).collect();
         let train: Vec<f64> = run.epochs.iter().map(|m| y(m.train_loss)).collect();
@@ -191,6 +195,7 @@ pub fn plots_ui(
             &train,
             TRAIN_COLOR,
             options.smoothing,
+            scale,
         );
         epoch_curve(
             plot,
@@ -199,9 +204,16 @@ pub fn plots_ui(
             &val,
             VAL_COLOR,
             options.smoothing,
+            scale,
         );
         for overlay in overlays {
-            overlay_curves(plot, overlay, |m| (y(m.train_loss), y(m.val_loss)), "loss");
+            overlay_curves(
+                plot,
+                overlay,
+                |m| (y(m.train_loss), y(m.val_loss)),
+                "loss",
+                scale,
+            );
         }
         if let Some((epoch, _)) = best {
             plot.vline(
@@ -217,7 +229,7 @@ pub fn plots_ui(
                     epoch as f64,
                 )
                 .color(Color32::from_rgb(220, 60, 60))
-                .width(1.5),
+                .width(1.5 * scale),
             );
         }
         if let Some(epoch) = ghost {
@@ -236,7 +248,7 @@ pub fn plots_ui(
             plot.vline(
                 VLine::new(change.description.clone(), change.at_epoch)
                     .color(Color32::from_rgb(200, 80, 200))
-                    .width(1.5),
+                    .width(1.5 * scale),
             );
         }
     });
@@ -265,6 +277,7 @@ pub fn plots_ui(
                 &train,
                 TRAIN_COLOR,
                 options.smoothing,
+                scale,
             );
             epoch_curve(
                 plot,
@@ -273,9 +286,16 @@ pub fn plots_ui(
                 &val,
                 VAL_COLOR,
                 options.smoothing,
+                scale,
             );
             for overlay in overlays {
-                overlay_curves(plot, overlay, |m| (m.train_acc, m.val_acc), "accuracy");
+                overlay_curves(
+                    plot,
+                    overlay,
+                    |m| (m.train_acc, m.val_acc),
+                    "accuracy",
+                    scale,
+                );
             }
         });
 
@@ -367,6 +387,7 @@ fn epoch_curve(
     values: &[f64],
     color: Color32,
     smoothing: Smoothing,
+    scale: f32,
 ) {
     let raw: Vec<[f64; 2]> = xs.iter().zip(values).map(|(&x, &v)| [x, v]).collect();
     let smoothed = smoothing != Smoothing::None;
@@ -377,12 +398,12 @@ fn epoch_curve(
             } else {
                 color
             })
-            .width(if smoothed { 1.0 } else { 2.5 }),
+            .width((if smoothed { 1.0 } else { 2.5 }) * scale),
     );
     plot.points(
         Points::new(name, PlotPoints::from(raw))
             .color(color)
-            .radius(3.0),
+            .radius(3.0 * scale),
     );
     if smoothed {
         let line: Vec<[f64; 2]> = xs
@@ -393,7 +414,7 @@ fn epoch_curve(
         plot.line(
             Line::new(format!("{name} (smoothed)"), PlotPoints::from(line))
                 .color(color)
-                .width(2.5),
+                .width(2.5 * scale),
         );
     }
 }
@@ -404,6 +425,7 @@ fn overlay_curves(
     overlay: &Overlay<'_>,
     values: impl Fn(&crate::train::message::EpochMetrics) -> (f64, f64),
     what: &str,
+    scale: f32,
 ) {
     let (train, val): (Vec<[f64; 2]>, Vec<[f64; 2]>) = overlay
         .history
@@ -419,7 +441,7 @@ fn overlay_curves(
             PlotPoints::from(train),
         )
         .color(overlay.color)
-        .width(1.5),
+        .width(1.5 * scale),
     );
     plot.line(
         Line::new(
@@ -427,7 +449,7 @@ fn overlay_curves(
             PlotPoints::from(val),
         )
         .color(overlay.color)
-        .width(1.5)
+        .width(1.5 * scale)
         .style(LineStyle::dashed_dense()),
     );
 }

@@ -10,6 +10,7 @@ pub fn run_bar_ui(
     run: &RunView,
     data_ready: bool,
     extend_by: &mut usize,
+    presenter: bool,
 ) -> Option<AppCommand> {
     let mut command = None;
     ui.horizontal(|ui| {
@@ -81,6 +82,37 @@ pub fn run_bar_ui(
                 .text(format!("{:.0} %", run.fraction_done() * 100.0)),
         );
         ui.label(progress_text(run));
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if ui
+                .selectable_label(presenter, "Presenter")
+                .on_hover_text(
+                    "Large type and thick lines for a projector, the plot first; \
+                     + and - zoom, N picks the next lesson, S stops",
+                )
+                .clicked()
+            {
+                command = Some(AppCommand::TogglePresenter);
+            }
+            if presenter {
+                return;
+            }
+            if ui
+                .add_enabled(!run.is_active(), egui::Button::new("Open config…"))
+                .on_hover_text("Load an experiment saved as TOML (or a run's config.toml)")
+                .clicked()
+            {
+                command = Some(AppCommand::OpenConfig);
+            }
+            if ui
+                .button("Save config…")
+                .on_hover_text(
+                    "Save this experiment as TOML; `cnn-workbench train --config FILE` runs it",
+                )
+                .clicked()
+            {
+                command = Some(AppCommand::SaveConfig);
+            }
+        });
     });
     command
 }

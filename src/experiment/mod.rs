@@ -3,6 +3,7 @@
 pub mod chart;
 pub mod curves;
 pub mod evaluation;
+pub mod lessons;
 pub mod record;
 pub mod report;
 pub mod runs;
