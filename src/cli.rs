@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::{DatasetSource, Validation, noise::NoiseConfig};
+use crate::experiment::bundle;
 use crate::experiment::chart::{self, ChartOptions};
 use crate::experiment::lessons;
 use crate::experiment::report::Report;
@@ -56,6 +57,30 @@ pub enum CliCommand {
     /// Print a run's summary (best epoch, overfitting onset, final and best metrics, per-class
     /// table) and write its curves with the markers to DIR/report.png.
     Report(ReportArgs),
+    /// Pack a run directory into a zip bundle, or unpack one into the runs folder.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+}
+
+/// `cnn-workbench bundle ...`
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Zip a run directory (config, metrics, run.json, weights, report).
+    Export {
+        /// The run directory.
+        dir: PathBuf,
+        /// The zip file to write (default: RUN_NAME.zip here).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Unpack a bundle into a new run directory (refusing entries that point elsewhere).
+    Import {
+        /// The zip file.
+        bundle: PathBuf,
+        /// The runs folder to unpack into (default: the window's runs folder).
+        #[arg(long)]
+        into: Option<PathBuf>,
+    },
 }
 
 /// Options of `cnn-workbench report`.
@@ -369,6 +394,28 @@ pub fn run(command: CliCommand) -> anyhow::Result<()> {
         CliCommand::Train(args) => train(&args),
         CliCommand::LrFind(args) => lr_find(&args),
         CliCommand::Report(args) => report(&args),
+        CliCommand::Bundle(BundleCommand::Export { dir, out }) => {
+            let out = match out {
+                Some(out) => out,
+                None => {
+                    let name = dir
+                        .canonicalize()
+                        .ok()
+                        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+                        .unwrap_or_else(|| "run".to_owned());
+                    PathBuf::from(format!("{name}.zip"))
+                }
+            };
+            let files = bundle::export(&dir, &out)?;
+            println!("Wrote {} ({files} files)", out.display());
+            Ok(())
+        }
+        CliCommand::Bundle(BundleCommand::Import { bundle: file, into }) => {
+            let root = into.unwrap_or_else(crate::experiment::record::default_runs_root);
+            let dir = bundle::import(&file, &root)?;
+            println!("Imported into {}", dir.display());
+            Ok(())
+        }
     }
 }
 

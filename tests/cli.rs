@@ -7,20 +7,26 @@ fn workbench() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cnn-workbench"))
 }
 
-/// Runs `train --dataset noise --quiet --out OUT` with `extra` options; fails the test (showing
-/// the error output) unless it succeeds.
-fn train_noise(out: &std::path::Path, extra: &[&str]) {
-    let output = workbench()
-        .args(["train", "--dataset", "noise", "--quiet"])
-        .args(extra)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
+/// Runs a command; fails the test (showing its error output) unless it succeeds.
+fn succeed(command: &mut Command) -> std::process::Output {
+    let output = command.output().unwrap();
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Runs `train --dataset noise --quiet --out OUT` with `extra` options; fails the test (showing
+/// the error output) unless it succeeds.
+fn train_noise(out: &std::path::Path, extra: &[&str]) {
+    succeed(
+        workbench()
+            .args(["train", "--dataset", "noise", "--quiet"])
+            .args(extra)
+            .arg("--out")
+            .arg(out),
     );
 }
 
@@ -212,12 +218,7 @@ fn report_prints_the_story_and_writes_a_png() {
             .unwrap();
     assert_eq!(evaluation["per_class"].as_array().unwrap().len(), 10);
 
-    let output = workbench().arg("report").arg(&out).output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = succeed(workbench().arg("report").arg(&out));
     let text = String::from_utf8_lossy(&output.stdout);
     for expected in [
         "Best epoch:",
@@ -239,4 +240,54 @@ fn report_prints_the_story_and_writes_a_png() {
     assert!(!output.status.success());
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains("run.json"), "{err}");
+}
+
+#[test]
+fn a_run_bundle_round_trips_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("noise-run");
+    train_noise(&run, &["--epochs", "2"]);
+    let zip = tmp.path().join("noise-run.zip");
+    succeed(
+        workbench()
+            .args(["bundle", "export"])
+            .arg(&run)
+            .arg("--out")
+            .arg(&zip),
+    );
+    let other = tmp.path().join("other-runs");
+    succeed(
+        workbench()
+            .args(["bundle", "import"])
+            .arg(&zip)
+            .arg("--into")
+            .arg(&other),
+    );
+    let imported = other.join("noise-run");
+    for name in [
+        "config.toml",
+        "metrics.csv",
+        "run.json",
+        "report.png",
+        "checkpoint.json",
+    ] {
+        assert_eq!(
+            std::fs::read(imported.join(name)).unwrap(),
+            std::fs::read(run.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    // The imported copy is a complete run: `report` reads it.
+    succeed(workbench().arg("report").arg(&imported));
+
+    // Not a zip: a message, exit code 1.
+    let output = workbench()
+        .args(["bundle", "import"])
+        .arg(run.join("metrics.csv"))
+        .arg("--into")
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a zip archive"));
 }

@@ -44,26 +44,28 @@ impl PendingSave {
     }
 }
 
-/// A file being chosen and read, for "Open config…": a native open dialog on its own thread.
-pub struct PendingOpen {
-    rx: Receiver<Result<(std::path::PathBuf, String), String>>,
+/// A file being chosen and used (read, imported) on its own thread behind a native open dialog.
+pub struct PendingOpen<T> {
+    rx: Receiver<Result<T, String>>,
 }
 
-impl PendingOpen {
-    /// Asks for a TOML file and reads it.
-    pub fn spawn(ctx: egui::Context) -> Result<Self, String> {
+impl<T: Send + 'static> PendingOpen<T> {
+    /// Asks for a file of the given kind and runs `action` on it (on the dialog's thread).
+    pub fn spawn(
+        ctx: egui::Context,
+        filter: (&'static str, &'static [&'static str]),
+        action: impl FnOnce(std::path::PathBuf) -> Result<T, String> + Send + 'static,
+    ) -> Result<Self, String> {
         let (tx, rx) = bounded(1);
         std::thread::Builder::new()
-            .name("open-config".to_owned())
+            .name("open-file".to_owned())
             .spawn(move || {
                 let picked = rfd::FileDialog::new()
-                    .add_filter("Experiment (TOML)", &["toml"])
+                    .add_filter(filter.0, filter.1)
                     .pick_file();
                 let result = match picked {
                     None => Err("Open cancelled".to_owned()),
-                    Some(path) => std::fs::read_to_string(&path)
-                        .map(|text| (path.clone(), text))
-                        .map_err(|e| format!("cannot read {}: {e}", path.display())),
+                    Some(path) => action(path),
                 };
                 tx.send(result).ok();
                 ctx.request_repaint();
@@ -72,8 +74,8 @@ impl PendingOpen {
         Ok(Self { rx })
     }
 
-    /// The file's path and text once chosen, or why not.
-    pub fn poll(&self) -> Option<Result<(std::path::PathBuf, String), String>> {
+    /// The outcome, once the dialog is closed.
+    pub fn poll(&self) -> Option<Result<T, String>> {
         self.rx.try_recv().ok()
     }
 }

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::data::{Dataset, DatasetSource, loader::PendingLoad};
+use crate::experiment::bundle;
 use crate::experiment::chart::{self, ChartOptions};
 use crate::experiment::{ExperimentConfig, record};
 use crate::train::lr_finder::LrFinding;
@@ -75,6 +76,10 @@ pub enum AppCommand {
     SaveConfig,
     /// Load an experiment from a TOML file.
     OpenConfig,
+    /// Save a recorded run's directory as a zip bundle.
+    ExportBundle(PathBuf),
+    /// Unpack a run bundle into the runs folder and overlay it.
+    ImportBundle,
 }
 
 /// The CNN Workbench window.
@@ -114,7 +119,8 @@ pub struct WorkbenchApp {
     pub presenter: bool,
     /// Zoom factor used in presenter mode.
     pub presenter_zoom: f32,
-    opening: Option<export::PendingOpen>,
+    opening: Option<export::PendingOpen<(PathBuf, String)>>,
+    importing: Option<export::PendingOpen<PathBuf>>,
     gpu_probe: Option<crossbeam_channel::Receiver<String>>,
     worker: Option<TrainWorker>,
     ctx: egui::Context,
@@ -164,6 +170,7 @@ impl WorkbenchApp {
             presenter: false,
             presenter_zoom: 1.5,
             opening: None,
+            importing: None,
             gpu_probe: None,
             worker,
             ctx: ctx.clone(),
@@ -207,6 +214,17 @@ impl WorkbenchApp {
         if let Some(message) = self.saving.as_ref().and_then(export::PendingSave::poll) {
             self.saving = None;
             self.run.message = Some(message);
+        }
+        if let Some(imported) = self.importing.as_ref().and_then(export::PendingOpen::poll) {
+            self.importing = None;
+            match imported {
+                Ok(dir) => {
+                    self.run.message = Some(format!("Imported the run into {}", dir.display()));
+                    self.runs_view.overlaid.push(dir);
+                    self.rescan_runs();
+                }
+                Err(message) => self.error = Some(message),
+            }
         }
         if let Some(opened) = self.opening.as_ref().and_then(export::PendingOpen::poll) {
             self.opening = None;
@@ -554,8 +572,48 @@ impl WorkbenchApp {
             },
             AppCommand::OpenConfig => {
                 if self.opening.is_none() && !self.run.is_active() {
-                    match export::PendingOpen::spawn(self.ctx.clone()) {
+                    let read = |path: PathBuf| {
+                        std::fs::read_to_string(&path)
+                            .map(|text| (path.clone(), text))
+                            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                    };
+                    match export::PendingOpen::spawn(
+                        self.ctx.clone(),
+                        ("Experiment (TOML)", &["toml"]),
+                        read,
+                    ) {
                         Ok(pending) => self.opening = Some(pending),
+                        Err(e) => self.error = Some(e),
+                    }
+                }
+            }
+            AppCommand::ExportBundle(dir) => {
+                let name = dir
+                    .file_name()
+                    .map_or_else(|| "run".to_owned(), |n| n.to_string_lossy().into_owned());
+                let zip_name = format!("{name}.zip");
+                let scratch = std::env::temp_dir()
+                    .join(format!("cnn-workbench-{}-{zip_name}", std::process::id()));
+                self.save_with(&zip_name, move || {
+                    bundle::export(&dir, &scratch).map_err(|e| e.to_string())?;
+                    let bytes = std::fs::read(&scratch)
+                        .map_err(|e| format!("cannot read {}: {e}", scratch.display()));
+                    std::fs::remove_file(&scratch).ok();
+                    bytes
+                });
+            }
+            AppCommand::ImportBundle => {
+                if self.importing.is_none() {
+                    let root = self.runs_root.clone();
+                    let import = move |path: PathBuf| {
+                        bundle::import(&path, &root).map_err(|e| e.to_string())
+                    };
+                    match export::PendingOpen::spawn(
+                        self.ctx.clone(),
+                        ("Run bundle (zip)", &["zip"]),
+                        import,
+                    ) {
+                        Ok(pending) => self.importing = Some(pending),
                         Err(e) => self.error = Some(e),
                     }
                 }

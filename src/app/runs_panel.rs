@@ -34,9 +34,16 @@ pub fn runs_ui(
     current: &ExperimentConfig,
 ) -> Option<AppCommand> {
     let mut command = None;
+    if ui
+        .small_button("Import bundle…")
+        .on_hover_text("Unpack a run exported as a zip bundle into the runs folder and overlay it")
+        .clicked()
+    {
+        command = Some(AppCommand::ImportBundle);
+    }
     if runs.is_empty() {
         ui.label("Finished runs appear here, also those of earlier sessions.");
-        return None;
+        return command;
     }
     egui::Grid::new("runs_table")
         .striped(true)
@@ -80,7 +87,19 @@ pub fn runs_ui(
                         run.config.short_name(),
                         run.settings()
                     ));
-                ui.label(egui::RichText::new(run.config.short_name()).small());
+                ui.horizontal(|ui| {
+                    ui.label(egui::RichText::new(run.config.short_name()).small());
+                    ui.menu_button("…", |ui| {
+                        if ui
+                            .button("Export bundle…")
+                            .on_hover_text("Save this run's folder (config, metrics, weights, report) as a zip")
+                            .clicked()
+                        {
+                            command = Some(AppCommand::ExportBundle(run.dir.clone()));
+                            ui.close();
+                        }
+                    });
+                });
                 ui.end_row();
             }
         });

@@ -1,5 +1,6 @@
 //! Experiments: the one configuration that describes a run, and the record each run leaves on disk.
 
+pub mod bundle;
 pub mod chart;
 pub mod curves;
 pub mod evaluation;
