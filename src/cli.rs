@@ -3,9 +3,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use crossbeam_channel::RecvTimeoutError;
 use indicatif::{ProgressBar, ProgressStyle};
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 use crate::data::{DatasetSource, Validation, noise::NoiseConfig};
 use crate::experiment::bundle;
@@ -14,7 +19,7 @@ use crate::experiment::lessons;
 use crate::experiment::report::Report;
 use crate::experiment::{DeviceKind, ExperimentConfig};
 use crate::model::ModelConfig;
-use crate::train::message::{Event, RunStatus};
+use crate::train::message::{Command, Event, RunStatus};
 use crate::train::worker::{StartRequest, TrainWorker};
 use crate::train::{GradClip, Monitor, OptimizerConfig, Schedule};
 
@@ -517,9 +522,29 @@ fn follow(worker: &TrainWorker, quiet: bool) -> anyhow::Result<()> {
     );
     bar.enable_steady_tick(Duration::from_millis(250));
     let mut epochs = 0;
+    // Ctrl+C or SIGTERM stops the run between two batches (it is recorded as stopped and can
+    // be resumed); a second Ctrl+C exits at once.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&interrupted))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&interrupted)))
+            .context("cannot install the Ctrl+C handler")?;
+    }
+    let mut stopping = false;
     loop {
-        let Ok(event) = worker.events().recv() else {
-            bail!("the training thread ended without a result");
+        let event = match worker.events().recv_timeout(Duration::from_millis(100)) {
+            Ok(event) => event,
+            Err(RecvTimeoutError::Timeout) => {
+                if interrupted.load(Ordering::Relaxed) && !stopping {
+                    stopping = true;
+                    bar.suspend(|| eprintln!("Stopping after the current batch…"));
+                    worker.send(Command::Stop).map_err(anyhow::Error::msg)?;
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                bail!("the training thread ended without a result")
+            }
         };
         match event {
             Event::Started(info) => {
