@@ -29,7 +29,7 @@ seen=0
 first_rss=""
 first_fds=""
 while kill -0 "$PID" 2>/dev/null; do
-  done_epochs=$(( $(wc -l < "$OUT/metrics.csv" 2>/dev/null || echo 1) - 1 ))
+  done_epochs=$(( $( { wc -l < "$OUT/metrics.csv"; } 2>/dev/null || echo 1) - 1 ))
   if [ "$done_epochs" -gt "$seen" ]; then
     seen=$done_epochs
     rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status" 2>/dev/null || echo 0)
