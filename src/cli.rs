@@ -1,5 +1,7 @@
 //! Headless commands on the same engine as the GUI.
 
+mod models;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -11,10 +13,10 @@ use crate::data::{DatasetSource, Validation, noise::NoiseConfig};
 use crate::experiment::chart::{self, ChartOptions};
 use crate::experiment::report::Report;
 use crate::experiment::{DeviceKind, ExperimentConfig};
-use crate::model::ModelConfig;
 use crate::train::message::{Event, RunStatus};
 use crate::train::worker::{StartRequest, TrainWorker};
 use crate::train::{GradClip, Monitor, OptimizerConfig, Schedule};
+pub use models::{ExportArgs, ModelArg, PredictArgs, TransferArgs};
 
 /// CNN Workbench: train CNNs on image data and watch overfitting happen.
 ///
@@ -55,6 +57,11 @@ pub enum CliCommand {
     /// Print a run's summary (best epoch, overfitting onset, final and best metrics, per-class
     /// table) and write its curves with the markers to DIR/report.png.
     Report(ReportArgs),
+    /// Classify one image with a model and print the most probable classes.
+    Predict(Box<PredictArgs>),
+    /// Write a run's weights as a safetensors backbone file that later runs can start from
+    /// (train --weights FILE).
+    ExportWeights(ExportArgs),
 }
 
 /// Options of `cnn-workbench report`.
@@ -85,13 +92,6 @@ pub enum DatasetArg {
     Noise,
     /// The full Fashion-MNIST from Debian's dataset-fashion-mnist package.
     FashionMnist,
-}
-
-/// Models selectable on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ModelArg {
-    /// conv 3×3 (16 channels) → ReLU → max-pool 2 → linear.
-    SimpleCnn,
 }
 
 /// Devices selectable on the command line.
@@ -214,6 +214,9 @@ pub struct TrainArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Pretrained weights and how they are fitted.
+    #[command(flatten)]
+    pub transfer: TransferArgs,
 }
 
 fn dataset_source(arg: DatasetArg) -> anyhow::Result<DatasetSource> {
@@ -234,12 +237,13 @@ impl TrainArgs {
     /// The experiment these options describe.
     pub fn to_config(&self) -> anyhow::Result<ExperimentConfig> {
         let mut config = ExperimentConfig::for_source(dataset_source(self.dataset)?);
-        config.model = match self.model {
-            ModelArg::SimpleCnn => ModelConfig::default(),
-        };
-        let ModelConfig::SimpleCnn(cnn) = &mut config.model;
+        config.model = self.model.config();
+        self.transfer.apply(&mut config)?;
         if let Some(dropout) = self.dropout {
-            cnn.dropout = dropout;
+            match config.model.dropout_mut() {
+                Some(d) => *d = dropout,
+                None => bail!("--dropout: {} has no dropout", config.model.label()),
+            }
         }
         let train = &mut config.train;
         if let Some(epochs) = self.epochs {
@@ -315,6 +319,8 @@ pub fn run(command: CliCommand) -> anyhow::Result<()> {
         CliCommand::Train(args) => train(&args),
         CliCommand::LrFind(args) => lr_find(&args),
         CliCommand::Report(args) => report(&args),
+        CliCommand::Predict(args) => models::predict(&args),
+        CliCommand::ExportWeights(args) => models::export(&args),
     }
 }
 

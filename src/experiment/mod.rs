@@ -1,5 +1,6 @@
 //! Experiments: the one configuration that describes a run, and the record each run leaves on disk.
 
+pub mod backbone;
 pub mod chart;
 pub mod curves;
 pub mod evaluation;
@@ -10,7 +11,7 @@ pub mod runs;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{DatasetSource, Validation, noise::NoiseConfig};
-use crate::model::ModelConfig;
+use crate::model::{ModelConfig, TransferConfig};
 use crate::train::TrainConfig;
 
 /// The data part of an experiment: which dataset, and how validation samples are chosen.
@@ -44,6 +45,8 @@ pub struct ExperimentConfig {
     pub dataset: DatasetConfig,
     /// The architecture.
     pub model: ModelConfig,
+    /// Pretrained weights, input adaptation, freezing (default: from scratch).
+    pub transfer: TransferConfig,
     /// Optimisation settings.
     pub train: TrainConfig,
     /// Seed for weight initialisation, the split and batch order.
@@ -76,6 +79,7 @@ impl ExperimentConfig {
         Self {
             dataset: DatasetConfig { source, validation },
             model: ModelConfig::default(),
+            transfer: TransferConfig::default(),
             train,
             seed: 42,
             device: DeviceKind::Cpu,

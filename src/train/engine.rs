@@ -28,7 +28,7 @@ use crate::data::{self, Dataset, Split, Subset};
 use crate::experiment::evaluation::{self, Evaluation, Prediction};
 use crate::experiment::record::{RunRecorder, RunSummary};
 use crate::experiment::{DeviceKind, ExperimentConfig};
-use crate::model::{InputShape, Model};
+use crate::model::{InputShape, Model, ModelSummary};
 
 /// Validation batch size: larger than training batches since no gradients are kept.
 const EVAL_BATCH: usize = 500;
@@ -122,11 +122,16 @@ fn build(config: &ExperimentConfig, run_dir: Option<&Path>) -> Result<Session, S
     let split =
         data::split(&data, config.dataset.validation, config.seed).map_err(|e| e.to_string())?;
     let input = InputShape::of(&data);
-    config.model.layers(input).map_err(|e| e.to_string())?;
+    ModelSummary::new(&config.model, &config.transfer, input).map_err(|e| e.to_string())?;
     let (device, device_name) = make_device(config.device)?;
     let model = config
-        .model
-        .init(input, &device.clone().autodiff(), config.seed)
+        .transfer
+        .build(
+            &config.model,
+            input,
+            &device.clone().autodiff(),
+            config.seed,
+        )
         .map_err(|e| e.to_string())?;
     let optimizer = config
         .train
@@ -167,7 +172,11 @@ fn load_session(dir: &Path, epochs: Option<usize>) -> Result<Session, String> {
     if let Some(epochs) = epochs {
         config.train.epochs = epochs;
     }
-    let mut session = build(&config, None)?;
+    // The checkpoint holds every weight: the pretrained file is not needed again.
+    let mut without_file = config.clone();
+    without_file.transfer.weights = None;
+    let mut session = build(&without_file, None)?;
+    session.config = config.clone();
     // The checkpoint decides where training continues; metrics of a later epoch whose
     // checkpoint was not committed (a kill in between) are dropped and trained again.
     let committed = checkpoint::read(dir)?;
@@ -182,7 +191,8 @@ fn load_session(dir: &Path, epochs: Option<usize>) -> Result<Session, String> {
     history.truncate(done);
     if let Some(c) = &committed {
         let fresh = session.model.clone();
-        session.model = checkpoint::load_model(fresh, &dir.join(&c.last))?;
+        session.model = checkpoint::load_model(fresh, &dir.join(&c.last))?
+            .freeze_first(config.transfer.frozen_blocks(&config.model));
         let fresh = config
             .train
             .optimizer
@@ -242,7 +252,7 @@ fn train_to_end(session: &mut Session, control: &Control, events: &EventSink) {
         steps_per_epoch: session.steps_per_epoch(),
         train_samples: session.split.train.len(),
         val_samples: session.split.val.len(),
-        num_params: session.model.num_params(),
+        num_params: session.model.param_count(),
         device: session.device_name.clone(),
         run_dir: session.recorder.as_ref().map(|r| r.dir().to_owned()),
     }));
@@ -387,7 +397,8 @@ fn train_epochs(
             }
             let batch_correct = count_correct(logits, labels);
             let grads = GradientsParams::from_grads(loss.backward(), &session.model);
-            session.model = session.optimizer.step(lr, session.model.clone(), grads);
+            let lrs = session.config.transfer.learning_rate(&session.model, lr);
+            session.model = session.optimizer.step(lrs, session.model.clone(), grads);
             train_time += t0.elapsed();
 
             loss_sum += batch_loss * batch.len() as f64;

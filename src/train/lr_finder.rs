@@ -44,8 +44,8 @@ pub fn find(config: &ExperimentConfig, stop: &dyn Fn() -> bool) -> Result<LrFind
         .map_err(|e| e.to_string())?;
     let device = super::engine::make_device(config.device)?.0.autodiff();
     let mut model = config
-        .model
-        .init(InputShape::of(&data), &device, config.seed)
+        .transfer
+        .build(&config.model, InputShape::of(&data), &device, config.seed)
         .map_err(|e| e.to_string())?;
     let mut optimizer = config
         .train
@@ -82,7 +82,8 @@ pub fn find(config: &ExperimentConfig, stop: &dyn Fn() -> bool) -> Result<LrFind
             break;
         }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optimizer.step(lr, model, grads);
+        let lrs = config.transfer.learning_rate(&model, lr);
+        model = optimizer.step(lrs, model, grads);
     }
     let suggestion = suggest(&points);
     Ok(LrFinding { points, suggestion })
