@@ -45,10 +45,10 @@ fn narrow_resnet18() -> ModelConfig {
     ModelConfig::ResNet18(ResNet18Config { width: 4 })
 }
 
-fn load(file: &str, transfer: TransferConfig, input: InputShape) -> Result<Model, String> {
+fn load(file: &str, transfer: &TransferConfig, input: InputShape) -> Result<Model, String> {
     TransferConfig {
         weights: Some(fixture(file)),
-        ..transfer
+        ..transfer.clone()
     }
     .build(&narrow_resnet18(), input, &Device::flex(), 1)
     .map_err(|e| e.to_string())
@@ -80,7 +80,7 @@ fn torchvision_layout_files_reproduce_pytorch_logits() {
         ..TransferConfig::default()
     };
     for file in ["resnet18_w4.safetensors", "resnet18_w4.pth"] {
-        let model = load(file, keep_head.clone(), FIXTURE_INPUT).unwrap();
+        let model = load(file, &keep_head, FIXTURE_INPUT).unwrap();
         let got = logits(&model, input.clone(), [2, 3, 40, 40]);
         assert_close(&got, &expected, 1e-4);
     }
@@ -92,17 +92,17 @@ fn pth_and_safetensors_hold_the_same_tensors_running_statistics_included() {
         replace_head: false,
         ..TransferConfig::default()
     };
-    let a = load("resnet18_w4.safetensors", keep_head.clone(), FIXTURE_INPUT).unwrap();
-    let b = load("resnet18_w4.pth", keep_head, FIXTURE_INPUT).unwrap();
+    let a = load("resnet18_w4.safetensors", &keep_head, FIXTURE_INPUT).unwrap();
+    let b = load("resnet18_w4.pth", &keep_head, FIXTURE_INPUT).unwrap();
     let a = weights::tensor_values(a.net()).unwrap();
     let b = weights::tensor_values(b.net()).unwrap();
     assert_eq!(a, b);
-    let (_, _, mean) = a
+    let mean = a
         .iter()
-        .find(|(name, ..)| name == "layer2.0.downsample.1.running_mean")
+        .find(|t| t.name == "layer2.0.downsample.1.running_mean")
         .unwrap();
     assert!(
-        mean.iter().any(|&v| v != 0.0),
+        mean.values.iter().any(|&v| v != 0.0),
         "running statistics were loaded"
     );
 }
@@ -140,9 +140,14 @@ fn saving_and_loading_is_bit_identical() {
         .unwrap();
         let a = weights::tensor_values(original.net()).unwrap();
         let b = weights::tensor_values(loaded.net()).unwrap();
-        let bits = |t: &[(String, Vec<usize>, Vec<f32>)]| -> Vec<(String, Vec<u32>)> {
+        let bits = |t: &[weights::TensorValues]| -> Vec<(String, Vec<u32>)> {
             t.iter()
-                .map(|(n, _, v)| (n.clone(), v.iter().map(|x| x.to_bits()).collect()))
+                .map(|t| {
+                    (
+                        t.name.clone(),
+                        t.values.iter().map(|x| x.to_bits()).collect(),
+                    )
+                })
                 .collect()
         };
         assert_eq!(bits(&a), bits(&b), "{}", config.short_name());
@@ -175,7 +180,7 @@ fn a_file_that_does_not_fit_lists_the_tensors() {
         classes: 10,
         ..FIXTURE_INPUT
     };
-    let err = load("resnet18_w4.pth", keep_head, ten).unwrap_err();
+    let err = load("resnet18_w4.pth", &keep_head, ten).unwrap_err();
     assert!(
         err.contains("fc.weight (file [5, 32], model [10, 32])")
             && err.contains("fc.bias (file [5], model [10])"),
@@ -282,10 +287,10 @@ fn a_new_head_and_grayscale_input_fit_an_rgb_backbone() {
         replace_head: false,
         ..TransferConfig::default()
     };
-    let repeat = load("resnet18_w4.safetensors", base.clone(), gray).unwrap();
+    let repeat = load("resnet18_w4.safetensors", &base, gray).unwrap();
     let summed = load(
         "resnet18_w4.safetensors",
-        TransferConfig {
+        &TransferConfig {
             channel_adapt: ChannelAdapt::SumFirstConv,
             ..base.clone()
         },
@@ -301,9 +306,9 @@ fn a_new_head_and_grayscale_input_fit_an_rgb_backbone() {
         weights::tensor_values(m.net())
             .unwrap()
             .into_iter()
-            .find(|(n, ..)| n == "conv1.weight")
+            .find(|t| t.name == "conv1.weight")
             .unwrap()
-            .1
+            .shape
     };
     assert_eq!(conv1(&repeat), [4, 3, 7, 7]);
     assert_eq!(conv1(&summed), [4, 1, 7, 7]);
@@ -316,14 +321,14 @@ fn a_new_head_and_grayscale_input_fit_an_rgb_backbone() {
         replace_head: true,
         ..base
     };
-    let model = load("resnet18_w4.pth", new_head, ten).unwrap();
+    let model = load("resnet18_w4.pth", &new_head, ten).unwrap();
     assert_eq!(logits(&model, values, [2, 1, 28, 28]).len(), 2 * 10);
     let fc = weights::tensor_values(model.net())
         .unwrap()
         .into_iter()
-        .find(|(n, ..)| n == "fc.weight")
+        .find(|t| t.name == "fc.weight")
         .unwrap();
-    assert_eq!(fc.1, [10, 32]);
+    assert_eq!(fc.shape, [10, 32]);
 }
 
 /// `steps` plain SGD steps of `model` on fixed batches.
@@ -356,8 +361,8 @@ fn changed(before: &Model, after: &Model) -> Vec<String> {
     let b = weights::tensor_values(after.net()).unwrap();
     a.into_iter()
         .zip(b)
-        .filter(|(x, y)| x.2 != y.2)
-        .map(|(x, _)| x.0)
+        .filter(|(x, y)| x.values != y.values)
+        .map(|(x, _)| x.name)
         .collect()
 }
 
@@ -423,8 +428,13 @@ fn the_backbone_can_learn_more_slowly_than_the_head() {
         a.into_iter()
             .zip(b)
             .map(|(x, y)| {
-                let d: f32 = x.2.iter().zip(&y.2).map(|(p, q)| (p - q).abs()).sum();
-                (x.0, d)
+                let d: f32 = x
+                    .values
+                    .iter()
+                    .zip(&y.values)
+                    .map(|(p, q)| (p - q).abs())
+                    .sum();
+                (x.name, d)
             })
             .collect::<Vec<_>>()
     };

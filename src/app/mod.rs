@@ -9,6 +9,7 @@ mod evaluation_panel;
 mod export;
 mod hyper_panel;
 mod model_panel;
+mod model_tasks;
 pub mod plot;
 mod run_bar;
 pub mod runs_panel;
@@ -62,6 +63,8 @@ pub enum AppCommand {
     ExportPlot,
     /// Load a recorded run's settings into the editor (for an A/B run).
     Duplicate(PathBuf),
+    /// Weights files, backbones and predictions (the Model panel).
+    Model(model_tasks::ModelCommand),
 }
 
 /// The CNN Workbench window.
@@ -100,6 +103,8 @@ pub struct WorkbenchApp {
     ctx: egui::Context,
     dataset_view: dataset_panel::DatasetView,
     evaluation_view: evaluation_panel::EvaluationView,
+    model_view: model_panel::ModelView,
+    model_task: Option<model_tasks::PendingModelTask>,
 }
 
 impl WorkbenchApp {
@@ -145,6 +150,8 @@ impl WorkbenchApp {
             ctx: ctx.clone(),
             dataset_view: dataset_panel::DatasetView::default(),
             evaluation_view: evaluation_panel::EvaluationView::default(),
+            model_view: model_panel::ModelView::default(),
+            model_task: None,
         };
         app.load_dataset(app.config.dataset.source.clone());
         app.rescan_runs();
@@ -183,6 +190,16 @@ impl WorkbenchApp {
         if let Some(message) = self.saving.as_ref().and_then(export::PendingSave::poll) {
             self.saving = None;
             self.run.message = Some(message);
+        }
+        if let Some(outcome) = self
+            .model_task
+            .as_ref()
+            .and_then(model_tasks::PendingModelTask::poll)
+        {
+            self.model_task = None;
+            if let Some(message) = self.model_view.apply(outcome, &mut self.config) {
+                self.run.message = Some(message);
+            }
         }
         let Some(worker) = &self.worker else { return };
         let deadline = Instant::now() + EVENT_BUDGET;
@@ -255,12 +272,19 @@ impl WorkbenchApp {
                         egui::CollapsingHeader::new("Model")
                             .default_open(true)
                             .show(ui, |ui| {
-                                model_panel::model_ui(
+                                let finished = match self.run.phase {
+                                    Phase::Ended(status) if status.can_continue() => {
+                                        self.run.info.as_ref().and_then(|i| i.run_dir.as_deref())
+                                    }
+                                    _ => None,
+                                };
+                                commands.extend(self.model_view.model_ui(
                                     ui,
                                     &mut self.config,
                                     self.dataset.as_deref(),
                                     editable,
-                                );
+                                    finished,
+                                ));
                             });
                         egui::CollapsingHeader::new("Hyperparameters")
                             .default_open(true)
@@ -409,6 +433,15 @@ impl WorkbenchApp {
                 }
             }
             AppCommand::FindLr => self.find_lr(),
+            AppCommand::Model(command) => {
+                match model_tasks::PendingModelTask::spawn(command, self.ctx.clone()) {
+                    Ok(task) => self.model_task = Some(task),
+                    Err(e) => {
+                        self.model_view.set_busy(false);
+                        self.error = Some(e);
+                    }
+                }
+            }
             AppCommand::Duplicate(dir) => {
                 if let Some(run) = self.runs.iter().find(|r| r.dir == dir) {
                     let source_changed = run.config.dataset.source != self.config.dataset.source;

@@ -311,6 +311,9 @@ impl ModuleVisitor for CountParams {
 }
 
 /// The network of any architecture.
+// Built once per run and moved a few times per step: a kilobyte copied is nothing beside a
+// training step, and boxing would hide the variants from the Module derive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Net {
     /// The seed's small CNN.

@@ -557,9 +557,19 @@ pub fn read_model_config(path: &Path) -> Option<ModelConfig> {
     serde_json::from_str(text).ok()
 }
 
-/// Every tensor of a network as `(name, shape, values)`, in PyTorch's convention (for tests
-/// and comparisons).
-pub fn tensor_values(net: &Net) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>, String> {
+/// One tensor's values, in PyTorch's convention.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorValues {
+    /// Name (e.g. `layer1.0.bn1.running_var`).
+    pub name: String,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Values, row-major.
+    pub values: Vec<f32>,
+}
+
+/// Every tensor of a network, in PyTorch's names and layouts (for tests and comparisons).
+pub fn tensor_values(net: &Net) -> Result<Vec<TensorValues>, String> {
     net.collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
         .into_iter()
         .map(|t| {
@@ -570,7 +580,11 @@ pub fn tensor_values(net: &Net) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>, S
                 .convert::<f32>()
                 .try_to_vec::<f32>()
                 .map_err(|e| format!("{name}: {e:?}"))?;
-            Ok((name, shape, values))
+            Ok(TensorValues {
+                name,
+                shape,
+                values,
+            })
         })
         .collect()
 }
