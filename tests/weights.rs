@@ -449,3 +449,41 @@ fn the_backbone_can_learn_more_slowly_than_the_head() {
         );
     }
 }
+
+/// The full-size torchvision ResNet-18 written by `make_fixture.py --full DIR` (45 MB, not in
+/// the repository): `CNN_WORKBENCH_R18_DIR=DIR cargo test --release --test weights -- --ignored`.
+#[test]
+#[ignore = "needs the 45 MB file from make_fixture.py --full"]
+fn full_size_torchvision_resnet18_state_dict() {
+    let dir = PathBuf::from(std::env::var("CNN_WORKBENCH_R18_DIR").unwrap());
+    let mut store = SafetensorsStore::from_file(dir.join("r18_io.safetensors"));
+    let tensors = store.get_all_tensors().unwrap();
+    let read = |name: &str| {
+        bridge::to_data(&tensors[name])
+            .unwrap()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    let (input, expected) = (read("input"), read("logits"));
+    let rgb = InputShape {
+        channels: 3,
+        height: 224,
+        width: 224,
+        classes: 1000,
+    };
+    let model = TransferConfig {
+        weights: Some(dir.join("r18.pth")),
+        replace_head: false,
+        ..TransferConfig::default()
+    }
+    .build(
+        &ModelConfig::ResNet18(ResNet18Config::default()),
+        rgb,
+        &Device::flex(),
+        1,
+    )
+    .unwrap();
+    assert_eq!(model.param_count(), 11_689_512);
+    let got = logits(&model, input, [1, 3, 224, 224]);
+    assert_close(&got, &expected, 1e-4);
+}

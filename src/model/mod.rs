@@ -552,6 +552,18 @@ mod tests {
             .map(|l| l.macs)
             .sum();
         assert_eq!(macs, 1_814_073_344);
+        // The same count for every architecture on 1×28×28 with 10 classes.
+        for (name, expected) in [
+            ("simple-cnn", 144_256),
+            ("mlp", 268_800),
+            ("lenet5", 416_520),
+            ("cnn", 4_241_152),
+            ("resnet-small", 31_021_952),
+        ] {
+            let model = ModelConfig::from_name(name).unwrap();
+            let macs: u64 = model.layers(GRAY28).unwrap().iter().map(|l| l.macs).sum();
+            assert_eq!(macs, expected, "{name}");
+        }
     }
 
     #[test]
