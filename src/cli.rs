@@ -16,7 +16,7 @@ use crate::experiment::{DeviceKind, ExperimentConfig};
 use crate::train::message::{Event, RunStatus};
 use crate::train::worker::{StartRequest, TrainWorker};
 use crate::train::{GradClip, Monitor, OptimizerConfig, Schedule};
-pub use models::{ExportArgs, ModelArg, PredictArgs, TransferArgs};
+pub use models::{ExportArgs, LessonArgs, ModelArg, PredictArgs, SubsetArgs, TransferArgs};
 
 /// CNN Workbench: train CNNs on image data and watch overfitting happen.
 ///
@@ -33,6 +33,9 @@ pub struct Cli {
     /// Window only: start training as soon as the dataset is loaded.
     #[arg(long)]
     pub start: bool,
+    /// Window only: open with this architecture instead of the last one used.
+    #[arg(long, value_enum)]
+    pub model: Option<ModelArg>,
 }
 
 impl Cli {
@@ -41,6 +44,7 @@ impl Cli {
         Ok(crate::app::GuiOptions {
             dataset: self.dataset.map(dataset_source).transpose()?,
             start: self.start,
+            model: self.model.map(ModelArg::config),
         })
     }
 }
@@ -62,6 +66,8 @@ pub enum CliCommand {
     /// Write a run's weights as a safetensors backbone file that later runs can start from
     /// (train --weights FILE).
     ExportWeights(ExportArgs),
+    /// Run a built-in lesson (its runs one after the other) and compare the runs.
+    Lesson(LessonArgs),
 }
 
 /// Options of `cnn-workbench report`.
@@ -217,6 +223,9 @@ pub struct TrainArgs {
     /// Pretrained weights and how they are fitted.
     #[command(flatten)]
     pub transfer: TransferArgs,
+    /// Some classes only, few images per class.
+    #[command(flatten)]
+    pub subset: SubsetArgs,
 }
 
 fn dataset_source(arg: DatasetArg) -> anyhow::Result<DatasetSource> {
@@ -304,6 +313,7 @@ impl TrainArgs {
         if let Some(fraction) = self.val_fraction {
             config.dataset.validation = Validation::Holdout { fraction };
         }
+        self.subset.apply(&mut config)?;
         config.device = match self.device {
             DeviceArg::Cpu => DeviceKind::Cpu,
             DeviceArg::Gpu => DeviceKind::Gpu,
@@ -321,6 +331,7 @@ pub fn run(command: CliCommand) -> anyhow::Result<()> {
         CliCommand::Report(args) => report(&args),
         CliCommand::Predict(args) => models::predict(&args),
         CliCommand::ExportWeights(args) => models::export(&args),
+        CliCommand::Lesson(args) => models::lesson(&args),
     }
 }
 

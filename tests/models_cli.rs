@@ -137,6 +137,30 @@ fn a_run_becomes_a_backbone_for_predict_and_fine_tuning() {
 }
 
 #[test]
+fn the_transfer_lesson_runs_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let stdout = ok(&workbench(&[
+        "lesson",
+        "transfer",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        path(tmp.path()),
+    ]));
+    assert!(
+        stdout.contains("transfer: fine-tune on 5–9")
+            && stdout.contains("transfer: from scratch on 5–9"),
+        "{stdout}"
+    );
+    for run in ["transfer-finetune", "transfer-scratch"] {
+        let summary = std::fs::read_to_string(tmp.path().join(run).join("run.json")).unwrap();
+        assert!(summary.contains("\"train_samples\": 50"), "{summary}");
+        assert!(summary.contains("\"val_samples\": 500"), "{summary}");
+    }
+}
+
+#[test]
 fn predict_with_imagenet_preprocessing_and_a_torchvision_file() {
     let tmp = tempfile::tempdir().unwrap();
     let image = tmp.path().join("photo.jpg");

@@ -200,6 +200,12 @@ impl WorkbenchApp {
             if let Some(message) = self.model_view.apply(outcome, &mut self.config) {
                 self.run.message = Some(message);
             }
+            // A lesson may train on another dataset than the one shown.
+            let source = &self.config.dataset.source;
+            if self.dataset.as_ref().is_some_and(|d| &d.source != source) {
+                self.dataset = None;
+                self.load_dataset(source.clone());
+            }
         }
         let Some(worker) = &self.worker else { return };
         let deadline = Instant::now() + EVENT_BUDGET;
@@ -434,7 +440,12 @@ impl WorkbenchApp {
             }
             AppCommand::FindLr => self.find_lr(),
             AppCommand::Model(command) => {
-                match model_tasks::PendingModelTask::spawn(command, self.ctx.clone()) {
+                let files = self
+                    .runs_root
+                    .parent()
+                    .unwrap_or(&self.runs_root)
+                    .to_owned();
+                match model_tasks::PendingModelTask::spawn(command, files, self.ctx.clone()) {
                     Ok(task) => self.model_task = Some(task),
                     Err(e) => {
                         self.model_view.set_busy(false);
@@ -682,6 +693,8 @@ pub struct GuiOptions {
     pub dataset: Option<DatasetSource>,
     /// Start training as soon as the dataset is loaded.
     pub start: bool,
+    /// Open with this architecture instead of the last one used.
+    pub model: Option<crate::model::ModelConfig>,
 }
 
 /// Opens the window (blocking until it is closed).
@@ -701,6 +714,9 @@ pub fn run_gui(options: GuiOptions) -> eframe::Result {
             let mut app = WorkbenchApp::new(&cc.egui_ctx, cc.storage, record::default_runs_root());
             if let Some(source) = options.dataset {
                 app.apply(AppCommand::SelectDataset(source));
+            }
+            if let Some(model) = options.model {
+                app.config.model = model;
             }
             app.start_when_loaded = options.start;
             Ok(Box::new(app))

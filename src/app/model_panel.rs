@@ -9,6 +9,7 @@ use super::model_tasks::{ModelCommand, ModelOutcome};
 use crate::data::Dataset;
 use crate::experiment::ExperimentConfig;
 use crate::experiment::backbone::ClassScore;
+use crate::experiment::lessons::LessonRun;
 use crate::model::cnn::Pooling;
 use crate::model::summary::{bytes, group_digits, si};
 use crate::model::weights::WeightsInfo;
@@ -63,6 +64,20 @@ impl ModelView {
                 self.prediction = Some((path, scores));
                 None
             }
+            ModelOutcome::Lesson(lesson, Ok(lesson_config)) => {
+                let device = config.device;
+                *config = *lesson_config;
+                config.device = device;
+                if config.transfer.weights.is_none() {
+                    self.weights = None;
+                }
+                Some(format!(
+                    "Lesson set up ({}): press Start, then check the lesson's runs in Runs to \
+                     overlay them",
+                    lesson.label()
+                ))
+            }
+            ModelOutcome::Lesson(_, Err(e)) => Some(format!("Cannot set up the lesson: {e}")),
             ModelOutcome::Message(message) => Some(message),
         }
     }
@@ -85,9 +100,16 @@ impl ModelView {
                 .show(ui, |ui| settings_ui(ui, &mut config.model));
         });
         if let Some(data) = data {
-            let input = InputShape::of(data);
+            let mut input = InputShape::of(data);
+            let subset = &config.dataset.classes;
+            if !subset.classes.is_empty() {
+                input.classes = subset.classes.len();
+            }
+            let train_images = subset
+                .train_per_class
+                .map_or(data.train.len(), |n| n * input.classes);
             match ModelSummary::new(&config.model, &config.transfer, input) {
-                Ok(summary) => summary_ui(ui, &summary, config.train.batch_size, data.train.len()),
+                Ok(summary) => summary_ui(ui, &summary, config.train.batch_size, train_images),
                 Err(e) => {
                     ui.colored_label(ui.visuals().error_fg_color, e.to_string());
                 }
@@ -101,6 +123,26 @@ impl ModelView {
                     commands.extend(self.transfer_ui(ui, config, data));
                 });
             });
+        egui::CollapsingHeader::new("Lessons")
+            .id_salt("lessons")
+            .show(ui, |ui| {
+                ui.label(
+                    egui::RichText::new(
+                        "Capacity: a small CNN and ResNet-18 on 30 images per class. Transfer: \
+                         a backbone pretrained on classes 0–4 fine-tuned on 10 images of each of \
+                         classes 5–9, against training from scratch. Set up a run, Start it, \
+                         then check the pair in Runs to overlay their curves.",
+                    )
+                    .weak(),
+                );
+                ui.add_enabled_ui(editable && !self.busy, |ui| {
+                    for lesson in LessonRun::ALL {
+                        if ui.button(lesson.label()).clicked() {
+                            commands.push(AppCommand::Model(ModelCommand::Lesson(lesson)));
+                        }
+                    }
+                });
+            });
         if let Some(dir) = finished_run {
             ui.horizontal(|ui| {
                 ui.add_enabled_ui(!self.busy, |ui| {
@@ -108,7 +150,7 @@ impl ModelView {
                         .button("Save as backbone…")
                         .on_hover_text(
                             "Write this run's best weights as a safetensors file that a later \
-                             run can start from (Pretrained weights → Choose…).",
+                             run can start from (Pretrained weights, Choose…).",
                         )
                         .clicked()
                     {
@@ -285,7 +327,7 @@ impl ModelView {
             }
         });
         ui.label(
-            egui::RichText::new(format!("Blocks: {}", blocks.join(" → ")))
+            egui::RichText::new(format!("Blocks, input to classifier: {}", blocks.join(", ")))
                 .weak()
                 .small(),
         );
@@ -367,7 +409,7 @@ fn settings_ui(ui: &mut egui::Ui, model: &mut ModelConfig) {
             }
             ModelConfig::Cnn(c) => {
                 let mut blocks = c.channels.len();
-                drag(ui, "Conv blocks", &mut blocks, 1..=6, "Convolution → BatchNorm → ReLU → pooling, repeated.");
+                drag(ui, "Conv blocks", &mut blocks, 1..=6, "Convolution, BatchNorm, ReLU and pooling, repeated.");
                 let last = c.channels.last().copied().unwrap_or(32);
                 c.channels.resize(blocks, last);
                 ui.label("Channels");
@@ -437,57 +479,20 @@ fn summary_ui(ui: &mut egui::Ui, s: &ModelSummary, batch_size: usize, train_samp
         ));
     } else {
         ui.label(format!(
-            "Input {}×{}×{} → network {}×{}×{}, {} classes",
+            "Input {}×{}×{}, network sees {}×{}×{}, {} classes",
             d.channels, d.height, d.width, n.channels, n.height, n.width, d.classes
         ));
         for note in &s.adaptation {
             ui.label(egui::RichText::new(format!("• {note}")).weak());
         }
     }
-    let table_height = if s.layers.len() > 14 {
-        260.0
-    } else {
-        f32::INFINITY
-    };
-    egui::ScrollArea::vertical()
-        .id_salt("layer_table_scroll")
-        .max_height(table_height)
-        .show(ui, |ui| {
-            egui::Grid::new("layer_table")
-                .num_columns(3)
-                .striped(true)
-                .show(ui, |ui| {
-                    ui.strong("Layer");
-                    ui.strong("Output");
-                    ui.strong("Params");
-                    ui.end_row();
-                    for layer in &s.layers {
-                        let name = if s.is_frozen(layer) {
-                            egui::RichText::new(format!("❄ {}", layer.name)).weak()
-                        } else {
-                            egui::RichText::new(&layer.name)
-                        };
-                        ui.label(name);
-                        ui.label(
-                            layer
-                                .output
-                                .iter()
-                                .map(ToString::to_string)
-                                .collect::<Vec<_>>()
-                                .join("×"),
-                        );
-                        ui.label(group_digits(layer.params as u64));
-                        ui.end_row();
-                    }
-                });
-        });
     let params = s.params() as u64;
     let frozen = s.frozen_params() as u64;
     if frozen == 0 {
         ui.label(format!("{} trainable parameters", group_digits(params)));
     } else {
         ui.label(format!(
-            "{} parameters: {} trainable, {} frozen (❄)",
+            "{} parameters: {} trainable, {} frozen (grey in the layer table)",
             group_digits(params),
             group_digits(params - frozen),
             group_digits(frozen)
@@ -514,4 +519,48 @@ fn summary_ui(ui: &mut egui::Ui, s: &ModelSummary, batch_size: usize, train_samp
          estimate: the backend's own buffers come on top.",
     );
     ui.label(egui::RichText::new(s.capacity_note(train_samples)).weak());
+    egui::CollapsingHeader::new(format!("Layers ({})", s.layers.len()))
+        .id_salt("layer_table_header")
+        .default_open(s.layers.len() <= 8)
+        .show(ui, |ui| layer_table_ui(ui, s));
+}
+
+fn layer_table_ui(ui: &mut egui::Ui, s: &ModelSummary) {
+    let table_height = if s.layers.len() > 14 {
+        260.0
+    } else {
+        f32::INFINITY
+    };
+    egui::ScrollArea::vertical()
+        .id_salt("layer_table_scroll")
+        .max_height(table_height)
+        .show(ui, |ui| {
+            egui::Grid::new("layer_table")
+                .num_columns(3)
+                .striped(true)
+                .show(ui, |ui| {
+                    ui.strong("Layer");
+                    ui.strong("Output");
+                    ui.strong("Params");
+                    ui.end_row();
+                    for layer in &s.layers {
+                        let name = egui::RichText::new(&layer.name);
+                        ui.label(if s.is_frozen(layer) {
+                            name.weak().italics()
+                        } else {
+                            name
+                        });
+                        ui.label(
+                            layer
+                                .output
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join("×"),
+                        );
+                        ui.label(group_digits(layer.params as u64));
+                        ui.end_row();
+                    }
+                });
+        });
 }

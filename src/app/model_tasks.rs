@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use crossbeam_channel::{Receiver, bounded};
 
+use crate::experiment::ExperimentConfig;
 use crate::experiment::backbone::{self, ClassScore};
+use crate::experiment::lessons::{self, LessonRun};
 use crate::model::weights::{self, WeightsInfo};
 
 /// What the Model panel asks for.
@@ -17,6 +19,8 @@ pub enum ModelCommand {
     SaveBackbone(PathBuf),
     /// Pick an image and classify it with the finished run's best weights.
     Predict(PathBuf),
+    /// Set up one run of a built-in lesson.
+    Lesson(LessonRun),
 }
 
 /// What came back.
@@ -26,6 +30,8 @@ pub enum ModelOutcome {
     Weights(PathBuf, Result<WeightsInfo, String>),
     /// An image was classified.
     Predicted(PathBuf, Result<Vec<ClassScore>, String>),
+    /// A lesson's configuration is ready.
+    Lesson(LessonRun, Result<Box<ExperimentConfig>, String>),
     /// A message for the status line (saved, cancelled, failed).
     Message(String),
 }
@@ -36,13 +42,17 @@ pub struct PendingModelTask {
 }
 
 impl PendingModelTask {
-    /// Starts `command` on its own thread.
-    pub fn spawn(command: ModelCommand, ctx: egui::Context) -> Result<Self, String> {
+    /// Starts `command` on its own thread; `files` is where lesson files are written.
+    pub fn spawn(
+        command: ModelCommand,
+        files: PathBuf,
+        ctx: egui::Context,
+    ) -> Result<Self, String> {
         let (tx, rx) = bounded(1);
         std::thread::Builder::new()
             .name("model-files".to_owned())
             .spawn(move || {
-                let outcome = run(command);
+                let outcome = run(command, &files);
                 // The app may have closed meanwhile; then nobody needs the answer.
                 tx.send(outcome).ok();
                 ctx.request_repaint();
@@ -57,8 +67,12 @@ impl PendingModelTask {
     }
 }
 
-fn run(command: ModelCommand) -> ModelOutcome {
+fn run(command: ModelCommand, files: &std::path::Path) -> ModelOutcome {
     match command {
+        ModelCommand::Lesson(lesson) => {
+            let config = lessons::write_backbone(files).map(|path| Box::new(lesson.config(&path)));
+            ModelOutcome::Lesson(lesson, config)
+        }
         ModelCommand::ChooseWeights => {
             let Some(path) = rfd::FileDialog::new()
                 .set_title("Pretrained weights")

@@ -7,8 +7,11 @@ use anyhow::bail;
 use clap::ValueEnum;
 
 use crate::experiment::ExperimentConfig;
+use crate::experiment::classes::ClassSubset;
+use crate::experiment::lessons::{self, LessonRun};
 use crate::model::preprocess::{self, Prepared};
 use crate::model::{ChannelAdapt, Freeze, InputShape, ModelConfig, TransferConfig, weights};
+use crate::train::worker::{StartRequest, TrainWorker};
 
 /// Models selectable on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -47,9 +50,14 @@ pub enum ChannelAdaptArg {
     Sum,
 }
 
-/// Transfer-learning options of `train`.
+/// Model settings and transfer-learning options of `train`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TransferArgs {
+    /// The architecture's settings as JSON, e.g. '{"kind": "cnn", "channels": [32, 64, 128],
+    /// "global_pool": true, "hidden": 0}' (unnamed settings keep their defaults; replaces
+    /// --model).
+    #[arg(long, value_name = "JSON")]
+    pub model_json: Option<String>,
     /// Start from these weights: safetensors, or a PyTorch .pt/.pth state dict.
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
@@ -89,6 +97,14 @@ fn parse_freeze(text: &str) -> Result<Freeze, String> {
 impl TransferArgs {
     /// Applies the options to `config`.
     pub fn apply(&self, config: &mut ExperimentConfig) -> anyhow::Result<()> {
+        if let Some(json) = &self.model_json {
+            config.model = serde_json::from_str(json).map_err(|e| {
+                anyhow::anyhow!(
+                    "--model-json: {e} (expected an object with \"kind\": one of {})",
+                    ModelConfig::NAMES.join(", ")
+                )
+            })?;
+        }
         let mut transfer = TransferConfig {
             weights: self.weights.clone(),
             backbone_channels: self.backbone_channels,
@@ -113,6 +129,37 @@ impl TransferArgs {
             }
         }
         config.transfer = transfer;
+        Ok(())
+    }
+}
+
+/// Class and size restrictions of the training data (the transfer lesson's setting).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SubsetArgs {
+    /// Train on these classes only, relabelled 0, 1, …: a range like 0-4 or a list like 1,3,5.
+    #[arg(long, value_name = "LIST")]
+    pub classes: Option<String>,
+    /// Keep at most N training images per class (the first ones).
+    #[arg(long, value_name = "N")]
+    pub per_class: Option<usize>,
+    /// Validate on the source's own test images instead of a hold-out.
+    #[arg(long, conflicts_with = "val_fraction")]
+    pub validate_on_test: bool,
+}
+
+impl SubsetArgs {
+    /// Applies the options to `config`.
+    pub fn apply(&self, config: &mut ExperimentConfig) -> anyhow::Result<()> {
+        if let Some(list) = &self.classes {
+            config.dataset.classes.classes =
+                ClassSubset::parse_classes(list).map_err(anyhow::Error::msg)?;
+        }
+        if self.per_class.is_some() {
+            config.dataset.classes.train_per_class = self.per_class;
+        }
+        if self.validate_on_test {
+            config.dataset.validation = crate::data::Validation::SourceTest;
+        }
         Ok(())
     }
 }
@@ -163,6 +210,108 @@ pub struct ExportArgs {
     /// Export the last epoch's weights instead of the best epoch's.
     #[arg(long)]
     pub last: bool,
+}
+
+/// The built-in lessons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LessonArg {
+    /// SimpleCNN against ResNet-18 on 30 images per class.
+    Capacity,
+    /// Fine-tuning the shipped backbone on 10 images of each of classes 5–9, against training
+    /// from scratch.
+    Transfer,
+    /// Pretrains the transfer lesson's backbone on classes 0–4 and writes it to
+    /// DIR/transfer-backbone.safetensors.
+    Pretrain,
+}
+
+/// Options of `cnn-workbench lesson`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LessonArgs {
+    /// Which lesson.
+    #[arg(value_enum)]
+    pub lesson: LessonArg,
+    /// Directory for the lesson's runs (one subdirectory per run).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Epochs per run instead of the lesson's.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Print only the final comparison.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Runs a lesson's runs one after the other and compares them.
+pub fn lesson(args: &LessonArgs) -> anyhow::Result<()> {
+    let runs = match args.lesson {
+        LessonArg::Capacity => vec![LessonRun::CapacitySmall, LessonRun::CapacityResNet],
+        LessonArg::Transfer => vec![LessonRun::TransferFineTune, LessonRun::TransferScratch],
+        LessonArg::Pretrain => vec![LessonRun::TransferPretrain],
+    };
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", args.out.display()))?;
+    let backbone = lessons::write_backbone(&args.out).map_err(anyhow::Error::msg)?;
+    let mut rows = Vec::new();
+    for run in runs {
+        let mut config = run.config(&backbone);
+        if let Some(epochs) = args.epochs {
+            config.train.epochs = epochs;
+        }
+        let dir = args.out.join(run.slug());
+        if !args.quiet {
+            println!("== {} ({})", run.label(), dir.display());
+        }
+        let worker = TrainWorker::spawn(std::sync::Arc::new(|| {}))
+            .map_err(|e| anyhow::anyhow!("cannot start the training thread: {e}"))?;
+        worker
+            .start(StartRequest {
+                config,
+                run_dir: Some(dir.clone()),
+            })
+            .map_err(anyhow::Error::msg)?;
+        super::follow(&worker, args.quiet)?;
+        let history = crate::experiment::record::read_metrics(&dir.join("metrics.csv"))
+            .map_err(anyhow::Error::msg)?;
+        rows.push((run, history));
+    }
+    if args.lesson == LessonArg::Pretrain {
+        let out = args.out.join(lessons::TRANSFER_BACKBONE_FILE);
+        let done = crate::experiment::backbone::export(
+            &args.out.join(LessonRun::TransferPretrain.slug()),
+            &out,
+            false,
+        )
+        .map_err(anyhow::Error::msg)?;
+        println!(
+            "Backbone: {} parameters from epoch {} written to {}",
+            done.params,
+            done.epoch,
+            out.display()
+        );
+    }
+    println!(
+        "\n{:<36} {:>10} {:>9} {:>9} {:>10}",
+        "run", "best epoch", "val acc", "val loss", "train acc"
+    );
+    for (run, history) in &rows {
+        let Some(best) = history
+            .iter()
+            .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
+        else {
+            continue;
+        };
+        let last = history.last().map_or(0.0, |m| m.train_acc);
+        println!(
+            "{:<36} {:>10} {:>8.1}% {:>9.3} {:>9.1}%",
+            run.label(),
+            best.epoch,
+            best.val_acc * 100.0,
+            best.val_loss,
+            last * 100.0
+        );
+    }
+    Ok(())
 }
 
 /// Writes a run's weights as a backbone file.

@@ -45,6 +45,7 @@ fn load_run_model(run_dir: &Path, last: bool) -> Result<RunModel, String> {
         _ => (committed.epoch, committed.last.clone()),
     };
     let data = crate::data::load(&config.dataset.source).map_err(|e| e.to_string())?;
+    let data = config.dataset.classes.apply(&data)?;
     let input = InputShape::of(&data);
     // The architecture as trained, without the file it may have started from.
     let transfer = TransferConfig {

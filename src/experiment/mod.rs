@@ -2,8 +2,10 @@
 
 pub mod backbone;
 pub mod chart;
+pub mod classes;
 pub mod curves;
 pub mod evaluation;
+pub mod lessons;
 pub mod record;
 pub mod report;
 pub mod runs;
@@ -22,6 +24,8 @@ pub struct DatasetConfig {
     pub source: DatasetSource,
     /// How validation samples are chosen.
     pub validation: Validation,
+    /// Only some classes, or few images per class (default: everything).
+    pub classes: classes::ClassSubset,
 }
 
 /// Which backend trains the model.
@@ -77,7 +81,11 @@ impl ExperimentConfig {
             _ => (Validation::default(), TrainConfig::default()),
         };
         Self {
-            dataset: DatasetConfig { source, validation },
+            dataset: DatasetConfig {
+                source,
+                validation,
+                classes: classes::ClassSubset::default(),
+            },
             model: ModelConfig::default(),
             transfer: TransferConfig::default(),
             train,

@@ -119,6 +119,7 @@ fn guarded<T>(what: &str, events: &EventSink, f: impl FnOnce() -> Result<T, Stri
 fn build(config: &ExperimentConfig, run_dir: Option<&Path>) -> Result<Session, String> {
     config.train.validate().map_err(|e| e.to_string())?;
     let data = data::load(&config.dataset.source).map_err(|e| e.to_string())?;
+    let data = config.dataset.classes.apply(&data)?;
     let split =
         data::split(&data, config.dataset.validation, config.seed).map_err(|e| e.to_string())?;
     let input = InputShape::of(&data);

@@ -40,6 +40,7 @@ pub fn sweep_lr(k: usize, n: usize) -> f64 {
 pub fn find(config: &ExperimentConfig, stop: &dyn Fn() -> bool) -> Result<LrFinding, String> {
     config.train.validate().map_err(|e| e.to_string())?;
     let data = crate::data::load(&config.dataset.source).map_err(|e| e.to_string())?;
+    let data = config.dataset.classes.apply(&data)?;
     let split = crate::data::split(&data, config.dataset.validation, config.seed)
         .map_err(|e| e.to_string())?;
     let device = super::engine::make_device(config.device)?.0.autodiff();
