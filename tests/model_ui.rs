@@ -71,7 +71,11 @@ fn the_panel_shows_size_memory_and_frozen_parameters() {
     harness.state_mut().config.transfer.backbone_channels = Some(3);
     harness.state_mut().config.transfer.resize = Some(64);
     harness.run();
-    assert!(harness.query_by_label_contains("network sees 3×64×64").is_some());
+    assert!(
+        harness
+            .query_by_label_contains("network sees 3×64×64")
+            .is_some()
+    );
     assert!(
         harness
             .query_by_label_contains("images resized from 28×28 to 64×64")

@@ -327,9 +327,12 @@ impl ModelView {
             }
         });
         ui.label(
-            egui::RichText::new(format!("Blocks, input to classifier: {}", blocks.join(", ")))
-                .weak()
-                .small(),
+            egui::RichText::new(format!(
+                "Blocks, input to classifier: {}",
+                blocks.join(", ")
+            ))
+            .weak()
+            .small(),
         );
         ui.horizontal(|ui| {
             let label = ui.label("Backbone learning rate ×");
