@@ -1,5 +1,7 @@
 //! Headless commands on the same engine as the GUI.
 
+mod models;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,10 +20,10 @@ use crate::experiment::chart::{self, ChartOptions};
 use crate::experiment::lessons;
 use crate::experiment::report::Report;
 use crate::experiment::{DeviceKind, ExperimentConfig};
-use crate::model::ModelConfig;
 use crate::train::message::{Command, Event, RunStatus};
 use crate::train::worker::{StartRequest, TrainWorker};
 use crate::train::{GradClip, Monitor, OptimizerConfig, Schedule};
+pub use models::{ExportArgs, LessonArgs, ModelArg, PredictArgs, SubsetArgs, TransferArgs};
 
 /// CNN Workbench: train CNNs on image data and watch overfitting happen.
 ///
@@ -38,6 +40,9 @@ pub struct Cli {
     /// Window only: start training as soon as the dataset is loaded.
     #[arg(long)]
     pub start: bool,
+    /// Window only: open with this architecture instead of the last one used.
+    #[arg(long, value_enum)]
+    pub model: Option<ModelArg>,
 }
 
 impl Cli {
@@ -46,6 +51,7 @@ impl Cli {
         Ok(crate::app::GuiOptions {
             dataset: self.dataset.map(dataset_source).transpose()?,
             start: self.start,
+            model: self.model.map(ModelArg::config),
         })
     }
 }
@@ -65,6 +71,13 @@ pub enum CliCommand {
     /// Pack a run directory into a zip bundle, or unpack one into the runs folder.
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// Classify one image with a model and print the most probable classes.
+    Predict(Box<PredictArgs>),
+    /// Write a run's weights as a safetensors backbone file that later runs can start from
+    /// (train --weights FILE).
+    ExportWeights(ExportArgs),
+    /// Run a built-in lesson (its runs one after the other) and compare the runs.
+    Lesson(LessonArgs),
 }
 
 /// `cnn-workbench bundle ...`
@@ -116,13 +129,6 @@ pub enum DatasetArg {
     Noise,
     /// The full Fashion-MNIST from Debian's dataset-fashion-mnist package.
     FashionMnist,
-}
-
-/// Models selectable on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ModelArg {
-    /// conv 3×3 (16 channels) → ReLU → max-pool 2 → linear.
-    SimpleCnn,
 }
 
 /// Devices selectable on the command line.
@@ -256,6 +262,12 @@ pub struct TrainArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Pretrained weights and how they are fitted.
+    #[command(flatten)]
+    pub transfer: TransferArgs,
+    /// Some classes only, few images per class.
+    #[command(flatten)]
+    pub subset: SubsetArgs,
 }
 
 /// The experiment of run `run` (1-based) of the lesson named `key` (id or number).
@@ -311,13 +323,14 @@ impl TrainArgs {
             )?),
         };
         if let Some(model) = self.model {
-            config.model = match model {
-                ModelArg::SimpleCnn => ModelConfig::default(),
-            };
+            config.model = model.config();
         }
-        let ModelConfig::SimpleCnn(cnn) = &mut config.model;
+        self.transfer.apply(&mut config)?;
         if let Some(dropout) = self.dropout {
-            cnn.dropout = dropout;
+            match config.model.dropout_mut() {
+                Some(d) => *d = dropout,
+                None => bail!("--dropout: {} has no dropout", config.model.label()),
+            }
         }
         let train = &mut config.train;
         if let Some(epochs) = self.epochs {
@@ -382,6 +395,7 @@ impl TrainArgs {
         if let Some(fraction) = self.val_fraction {
             config.dataset.validation = Validation::Holdout { fraction };
         }
+        self.subset.apply(&mut config)?;
         if let Some(device) = self.device {
             config.device = match device {
                 DeviceArg::Cpu => DeviceKind::Cpu,
@@ -421,6 +435,9 @@ pub fn run(command: CliCommand) -> anyhow::Result<()> {
             println!("Imported into {}", dir.display());
             Ok(())
         }
+        CliCommand::Predict(args) => models::predict(&args),
+        CliCommand::ExportWeights(args) => models::export(&args),
+        CliCommand::Lesson(args) => models::lesson(&args),
     }
 }
 

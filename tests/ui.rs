@@ -343,12 +343,12 @@ fn picking_a_lesson_loads_its_settings_and_shows_its_explanation() {
     harness.get_by_label("Lesson").click();
     harness.run_steps(2);
     harness
-        .get_by_label("2. Learning rate too high, too low")
+        .get_by_label("4. Learning rate too high, too low")
         .click();
     harness.run_steps(3);
     assert!(
         harness
-            .query_by_label_contains("Lesson 2: Learning rate too high, too low")
+            .query_by_label_contains("Lesson 4: Learning rate too high, too low")
             .is_some(),
         "the lesson card is shown"
     );

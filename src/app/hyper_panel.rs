@@ -59,10 +59,13 @@ pub fn hyper_ui(
             egui::Slider::new(&mut train.label_smoothing, 0.0..=0.5).fixed_decimals(2),
             "Trains towards slightly softened targets, so the model cannot become arbitrarily \
              confident: a regulariser against overfitting.");
-        let crate::model::ModelConfig::SimpleCnn(cnn) = &mut config.model;
-        row(ui, all, "Dropout", egui::Slider::new(&mut cnn.dropout, 0.0..=0.9).fixed_decimals(2),
+        let mut no_dropout = 0.0;
+        let has_dropout = config.model.dropout_mut().is_some();
+        let dropout = config.model.dropout_mut().unwrap_or(&mut no_dropout);
+        row(ui, all && has_dropout, "Dropout", egui::Slider::new(dropout, 0.0..=0.9).fixed_decimals(2),
             "Randomly drops features before the classifier while training, so the model cannot \
-             rely on any one of them: fights overfitting, too much underfits.");
+             rely on any one of them: fights overfitting, too much underfits. (Not every \
+             architecture has dropout.)");
         let label = ui.label("Seed");
         ui.add_enabled(all, egui::DragValue::new(&mut config.seed).speed(1))
             .labelled_by(label.id)

@@ -10,6 +10,7 @@ mod export;
 mod hyper_panel;
 pub mod lessons_panel;
 mod model_panel;
+mod model_tasks;
 pub mod plot;
 mod run_bar;
 pub mod runs_panel;
@@ -80,6 +81,8 @@ pub enum AppCommand {
     ExportBundle(PathBuf),
     /// Unpack a run bundle into the runs folder and overlay it.
     ImportBundle,
+    /// Weights files, backbones and predictions (the Model panel).
+    Model(model_tasks::ModelCommand),
 }
 
 /// The CNN Workbench window.
@@ -126,6 +129,8 @@ pub struct WorkbenchApp {
     ctx: egui::Context,
     dataset_view: dataset_panel::DatasetView,
     evaluation_view: evaluation_panel::EvaluationView,
+    model_view: model_panel::ModelView,
+    model_task: Option<model_tasks::PendingModelTask>,
 }
 
 impl WorkbenchApp {
@@ -176,6 +181,8 @@ impl WorkbenchApp {
             ctx: ctx.clone(),
             dataset_view: dataset_panel::DatasetView::default(),
             evaluation_view: evaluation_panel::EvaluationView::default(),
+            model_view: model_panel::ModelView::default(),
+            model_task: None,
         };
         app.load_dataset(app.config.dataset.source.clone());
         app.rescan_runs();
@@ -239,6 +246,22 @@ impl WorkbenchApp {
                     self.error = None;
                 }
                 Err(message) => self.error = Some(message),
+            }
+        }
+        if let Some(outcome) = self
+            .model_task
+            .as_ref()
+            .and_then(model_tasks::PendingModelTask::poll)
+        {
+            self.model_task = None;
+            if let Some(message) = self.model_view.apply(outcome, &mut self.config) {
+                self.run.message = Some(message);
+            }
+            // A lesson may train on another dataset than the one shown.
+            let source = &self.config.dataset.source;
+            if self.dataset.as_ref().is_some_and(|d| &d.source != source) {
+                self.dataset = None;
+                self.load_dataset(source.clone());
             }
         }
         let Some(worker) = &self.worker else { return };
@@ -361,12 +384,19 @@ impl WorkbenchApp {
                         egui::CollapsingHeader::new("Model")
                             .default_open(true)
                             .show(ui, |ui| {
-                                model_panel::model_ui(
+                                let finished = match self.run.phase {
+                                    Phase::Ended(status) if status.can_continue() => {
+                                        self.run.info.as_ref().and_then(|i| i.run_dir.as_deref())
+                                    }
+                                    _ => None,
+                                };
+                                commands.extend(self.model_view.model_ui(
                                     ui,
                                     &mut self.config,
                                     self.dataset.as_deref(),
                                     editable,
-                                );
+                                    finished,
+                                ));
                             });
                         egui::CollapsingHeader::new("Hyperparameters")
                             .default_open(true)
@@ -530,6 +560,20 @@ impl WorkbenchApp {
                 }
             }
             AppCommand::FindLr => self.find_lr(),
+            AppCommand::Model(command) => {
+                let files = self
+                    .runs_root
+                    .parent()
+                    .unwrap_or(&self.runs_root)
+                    .to_owned();
+                match model_tasks::PendingModelTask::spawn(command, files, self.ctx.clone()) {
+                    Ok(task) => self.model_task = Some(task),
+                    Err(e) => {
+                        self.model_view.set_busy(false);
+                        self.error = Some(e);
+                    }
+                }
+            }
             AppCommand::Duplicate(dir) => {
                 if let Some(config) = self
                     .runs
@@ -860,6 +904,8 @@ pub struct GuiOptions {
     pub dataset: Option<DatasetSource>,
     /// Start training as soon as the dataset is loaded.
     pub start: bool,
+    /// Open with this architecture instead of the last one used.
+    pub model: Option<crate::model::ModelConfig>,
 }
 
 /// Opens the window (blocking until it is closed).
@@ -879,6 +925,9 @@ pub fn run_gui(options: GuiOptions) -> eframe::Result {
             let mut app = WorkbenchApp::new(&cc.egui_ctx, cc.storage, record::default_runs_root());
             if let Some(source) = options.dataset {
                 app.apply(AppCommand::SelectDataset(source));
+            }
+            if let Some(model) = options.model {
+                app.config.model = model;
             }
             app.start_when_loaded = options.start;
             Ok(Box::new(app))

@@ -3,6 +3,7 @@
 //! about a minute.
 
 use super::ExperimentConfig;
+use super::lesson_runs::{self, LessonRun as RunKind};
 use crate::data::{DatasetSource, noise::NoiseConfig};
 use crate::train::OptimizerConfig;
 
@@ -32,7 +33,63 @@ pub struct Lesson {
 
 /// Every built-in lesson, in teaching order.
 pub fn lessons() -> Vec<Lesson> {
-    vec![noise(), learning_rate()]
+    vec![noise(), transfer(), too_big(), learning_rate()]
+}
+
+/// Where the transfer lesson's shipped backbone is unpacked for runs to load: beside the runs
+/// folder, so recorded configurations keep pointing at a file that exists.
+pub fn backbone_path() -> std::path::PathBuf {
+    let dir = super::record::default_runs_root().with_file_name("backbones");
+    lesson_runs::write_backbone(&dir)
+        .unwrap_or_else(|_| dir.join(lesson_runs::TRANSFER_BACKBONE_FILE))
+}
+
+fn transfer() -> Lesson {
+    let backbone = backbone_path();
+    Lesson {
+        id: "transfer",
+        title: "Transfer learning",
+        explanation: "A CNN pretrained here on Fashion-MNIST classes 0–4 (T-shirt to Coat) is \
+                      fine-tuned on classes 5–9 (Sandal to Ankle boot) with only 10 images per \
+                      class and all but its last block frozen, against the same CNN trained from \
+                      scratch on the same 50 images.",
+        look_for: "The fine-tuned run starts with a far lower validation loss and ends with a \
+                   higher validation accuracy: features learnt on clothes transfer to shoes \
+                   and bags. From scratch, 50 images are quickly memorised.",
+        runs: vec![
+            LessonRun {
+                label: "pretrained backbone, fine-tuned",
+                config: RunKind::TransferFineTune.config(&backbone),
+            },
+            LessonRun {
+                label: "from scratch",
+                config: RunKind::TransferScratch.config(&backbone),
+            },
+        ],
+    }
+}
+
+fn too_big() -> Lesson {
+    let backbone = backbone_path();
+    Lesson {
+        id: "too-big",
+        title: "Too big a model",
+        explanation: "The seed's SimpleCNN (31,530 parameters) against ResNet-18 (11.2 million) on \
+                      30 images per class. The big model has capacity to spare for memorising \
+                      300 images, and little data to learn general features from.",
+        look_for: "Both reach near-100 % training accuracy; compare the validation curves and \
+                   the gap. ResNet-18 is also far slower per epoch.",
+        runs: vec![
+            LessonRun {
+                label: "SimpleCNN",
+                config: RunKind::CapacitySmall.config(&backbone),
+            },
+            LessonRun {
+                label: "ResNet-18",
+                config: RunKind::CapacityResNet.config(&backbone),
+            },
+        ],
+    }
 }
 
 /// The lesson with this identifier or 1-based number.

@@ -1,9 +1,12 @@
 //! Experiments: the one configuration that describes a run, and the record each run leaves on disk.
 
+pub mod backbone;
 pub mod bundle;
 pub mod chart;
+pub mod classes;
 pub mod curves;
 pub mod evaluation;
+pub mod lesson_runs;
 pub mod lessons;
 pub mod record;
 pub mod report;
@@ -12,7 +15,7 @@ pub mod runs;
 use serde::{Deserialize, Serialize};
 
 use crate::data::{DatasetSource, Validation, noise::NoiseConfig};
-use crate::model::ModelConfig;
+use crate::model::{ModelConfig, TransferConfig};
 use crate::train::TrainConfig;
 
 /// The data part of an experiment: which dataset, and how validation samples are chosen.
@@ -23,6 +26,8 @@ pub struct DatasetConfig {
     pub source: DatasetSource,
     /// How validation samples are chosen.
     pub validation: Validation,
+    /// Only some classes, or few images per class (default: everything).
+    pub classes: classes::ClassSubset,
 }
 
 /// Which backend trains the model.
@@ -46,6 +51,8 @@ pub struct ExperimentConfig {
     pub dataset: DatasetConfig,
     /// The architecture.
     pub model: ModelConfig,
+    /// Pretrained weights, input adaptation, freezing (default: from scratch).
+    pub transfer: TransferConfig,
     /// Optimisation settings.
     pub train: TrainConfig,
     /// Seed for weight initialisation, the split and batch order.
@@ -76,8 +83,13 @@ impl ExperimentConfig {
             _ => (Validation::default(), TrainConfig::default()),
         };
         Self {
-            dataset: DatasetConfig { source, validation },
+            dataset: DatasetConfig {
+                source,
+                validation,
+                classes: classes::ClassSubset::default(),
+            },
             model: ModelConfig::default(),
+            transfer: TransferConfig::default(),
             train,
             seed: 42,
             device: DeviceKind::Cpu,

@@ -1,13 +1,37 @@
-//! Model architectures. Each has a serde config, an analytic layer summary (no tensors needed,
-//! so the UI can show it), and an `init(&Device)` that builds the Burn module.
+//! Model architectures. Each has a serde config, an analytic layer table (no tensors needed, so
+//! the UI can show it), and an `init(&Device)` that builds the Burn module; beside them live
+//! the size summary ([`summary`]), pretrained weights ([`weights`]) and transfer settings
+//! ([`transfer`]).
 
+pub mod cnn;
+pub mod lenet5;
+pub mod mlp;
+pub mod preprocess;
+pub mod pth;
+pub mod resnet;
+pub mod resnet_small;
 pub mod simple_cnn;
+pub mod summary;
+pub(crate) mod table;
+pub mod transfer;
+pub mod weights;
 
+use burn::module::{ModuleVisitor, Param, ParamId};
+use burn::nn::Linear;
 use burn::prelude::*;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
+pub use cnn::{Cnn, CnnConfig};
+pub use lenet5::{LeNet5, LeNet5Config};
+pub use mlp::{Mlp, MlpConfig};
+pub use resnet::{ResNet, ResNet18Config};
+pub use resnet_small::ResNetSmallConfig;
 pub use simple_cnn::{SimpleCnn, SimpleCnnConfig};
+pub use summary::ModelSummary;
+pub use transfer::{ChannelAdapt, Freeze, TransferConfig};
 
 /// What a model is built for: the dataset's image shape and class count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,22 +59,65 @@ impl InputShape {
 }
 
 /// A model that cannot be built for the given input.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{model} cannot take this data: {message}")]
 pub struct ModelError {
     model: &'static str,
     message: String,
 }
 
+impl ModelError {
+    pub(crate) fn new(model: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            model,
+            message: message.into(),
+        }
+    }
+}
+
 /// One row of a model's layer table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayerInfo {
-    /// Layer name as in the parameter names (e.g. `conv`).
+    /// Layer name as in the parameter names (e.g. `conv`, `layer2.0`).
     pub name: String,
     /// Output shape per sample (C×H×W or features).
     pub output: Vec<usize>,
-    /// Trainable parameters.
+    /// Parameters (PyTorch's count: weights and biases, not BatchNorm's running statistics).
     pub params: usize,
+    /// Multiply-adds per sample of its convolutions and linear layers.
+    pub macs: u64,
+    /// Values per sample it keeps for the backward pass (its outputs; every intermediate
+    /// result for a residual block).
+    pub activations: u64,
+    /// Index into [`ModelConfig::blocks`]: the unit that freezing works on.
+    pub block: usize,
+}
+
+/// Checks what every architecture needs: at least 2 classes, 1 channel and 1×1 pixels.
+fn check_input(model: &'static str, input: InputShape) -> Result<(), ModelError> {
+    if input.classes < 2 || input.channels == 0 || input.height == 0 || input.width == 0 {
+        return Err(ModelError::new(
+            model,
+            format!(
+                "needs at least 2 classes, 1 channel and 1×1 pixels, found {} classes, {} \
+                 channels and {}×{} pixels",
+                input.classes, input.channels, input.height, input.width
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a dropout probability.
+fn check_dropout(model: &'static str, dropout: f64) -> Result<(), ModelError> {
+    if (0.0..1.0).contains(&dropout) {
+        Ok(())
+    } else {
+        Err(ModelError::new(
+            model,
+            format!("dropout must be in [0, 1), found {dropout}"),
+        ))
+    }
 }
 
 /// The architecture of a run.
@@ -59,6 +126,19 @@ pub struct LayerInfo {
 pub enum ModelConfig {
     /// The seed's small CNN.
     SimpleCnn(SimpleCnnConfig),
+    /// A configurable CNN.
+    Cnn(CnnConfig),
+    /// A plain multi-layer perceptron.
+    Mlp(MlpConfig),
+    /// LeCun's LeNet-5.
+    #[serde(rename = "lenet5")]
+    LeNet5(LeNet5Config),
+    /// torchvision's ResNet-18.
+    #[serde(rename = "resnet18")]
+    ResNet18(ResNet18Config),
+    /// A CIFAR-style ResNet for 28–32 px images.
+    #[serde(rename = "resnet-small")]
+    ResNetSmall(ResNetSmallConfig),
 }
 
 impl Default for ModelConfig {
@@ -68,10 +148,42 @@ impl Default for ModelConfig {
 }
 
 impl ModelConfig {
+    /// Command-line names of the architectures, in the order of [`Self::all`].
+    pub const NAMES: [&'static str; 6] = [
+        "simple-cnn",
+        "cnn",
+        "mlp",
+        "lenet5",
+        "resnet18",
+        "resnet-small",
+    ];
+
+    /// Every architecture with its default settings.
+    pub fn all() -> Vec<Self> {
+        vec![
+            Self::SimpleCnn(SimpleCnnConfig::default()),
+            Self::Cnn(CnnConfig::default()),
+            Self::Mlp(MlpConfig::default()),
+            Self::LeNet5(LeNet5Config::default()),
+            Self::ResNet18(ResNet18Config::default()),
+            Self::ResNetSmall(ResNetSmallConfig::default()),
+        ]
+    }
+
+    /// The architecture called `name` on the command line, with default settings.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::all().into_iter().find(|m| m.short_name() == name)
+    }
+
     /// Name for tables, file names and the command line.
     pub fn short_name(&self) -> &'static str {
         match self {
             Self::SimpleCnn(_) => "simple-cnn",
+            Self::Cnn(_) => "cnn",
+            Self::Mlp(_) => "mlp",
+            Self::LeNet5(_) => "lenet5",
+            Self::ResNet18(_) => "resnet18",
+            Self::ResNetSmall(_) => "resnet-small",
         }
     }
 
@@ -79,6 +191,11 @@ impl ModelConfig {
     pub fn label(&self) -> &'static str {
         match self {
             Self::SimpleCnn(_) => "SimpleCNN (the seed's model)",
+            Self::Cnn(_) => "CNN (configurable)",
+            Self::Mlp(_) => "MLP (no convolutions)",
+            Self::LeNet5(_) => "LeNet-5",
+            Self::ResNet18(_) => "ResNet-18 (torchvision)",
+            Self::ResNetSmall(_) => "ResNet-small (CIFAR-style)",
         }
     }
 
@@ -86,6 +203,42 @@ impl ModelConfig {
     pub fn layers(&self, input: InputShape) -> Result<Vec<LayerInfo>, ModelError> {
         match self {
             Self::SimpleCnn(c) => c.layers(input),
+            Self::Cnn(c) => c.layers(input),
+            Self::Mlp(c) => c.layers(input),
+            Self::LeNet5(c) => c.layers(input),
+            Self::ResNet18(c) => c.layers(input),
+            Self::ResNetSmall(c) => c.layers(input),
+        }
+    }
+
+    /// The units that freezing works on, from the input to the classifier (the last one, the
+    /// head, is never frozen).
+    pub fn blocks(&self) -> Vec<String> {
+        let names: Vec<String> = match self {
+            Self::SimpleCnn(_) => vec!["conv".into(), "fc".into()],
+            Self::Cnn(c) => c.blocks(),
+            Self::Mlp(c) => c.blocks(),
+            Self::LeNet5(_) => ["conv1", "conv2", "fc1", "fc2", "fc3"]
+                .map(String::from)
+                .to_vec(),
+            Self::ResNet18(_) => ["stem", "layer1", "layer2", "layer3", "layer4", "fc"]
+                .map(String::from)
+                .to_vec(),
+            Self::ResNetSmall(_) => ["stem", "layer1", "layer2", "layer3", "fc"]
+                .map(String::from)
+                .to_vec(),
+        };
+        names
+    }
+
+    /// The dropout probability the Hyperparameters panel and `--dropout` set, where the
+    /// architecture has one.
+    pub fn dropout_mut(&mut self) -> Option<&mut f64> {
+        match self {
+            Self::SimpleCnn(c) => Some(&mut c.dropout),
+            Self::Cnn(c) => Some(&mut c.dropout),
+            Self::Mlp(c) => Some(&mut c.dropout),
+            Self::LeNet5(_) | Self::ResNet18(_) | Self::ResNetSmall(_) => None,
         }
     }
 
@@ -102,28 +255,387 @@ impl ModelConfig {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         device.seed(seed);
-        let model = match self {
-            Self::SimpleCnn(c) => Model::SimpleCnn(c.init(input, device)),
+        let net = match self {
+            Self::SimpleCnn(c) => Net::SimpleCnn(c.init(input, device)),
+            Self::Cnn(c) => Net::Cnn(c.init(input, device)),
+            Self::Mlp(c) => Net::Mlp(c.init(input, device)),
+            Self::LeNet5(c) => Net::LeNet5(c.init(input, device)),
+            Self::ResNet18(c) => Net::ResNet(c.init(input, device)),
+            Self::ResNetSmall(c) => Net::ResNet(c.init(input, device)),
         };
-        // A forward pass touches every parameter, which draws its initial values now.
-        let probe = Tensor::<4>::zeros([1, input.channels, input.height, input.width], device);
-        drop(model.forward(probe));
-        Ok(model)
+        // Reading every parameter draws its initial value now, in a fixed order.
+        net.visit(&mut Materialize);
+        Ok(Model {
+            net,
+            input: [input.channels, input.height, input.width],
+            repeat_channels: 1,
+            resize: None,
+        })
     }
 }
 
-/// A built model of any architecture.
+/// Draws the initial value of every lazily initialised parameter.
+struct Materialize;
+
+impl ModuleVisitor for Materialize {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        drop(param.val());
+    }
+}
+
+/// Counts parameters, skipping running statistics.
+#[derive(Default)]
+struct CountParams {
+    path: Vec<String>,
+    total: usize,
+}
+
+impl ModuleVisitor for CountParams {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_owned());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let buffer = matches!(
+            self.path.last().map(String::as_str),
+            Some("running_mean" | "running_var")
+        );
+        if !buffer {
+            self.total += param.lazy_shape().num_elements();
+        }
+    }
+}
+
+/// The network of any architecture.
+// Built once per run and moved a few times per step: a kilobyte copied is nothing beside a
+// training step, and boxing would hide the variants from the Module derive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
-pub enum Model {
+pub enum Net {
     /// The seed's small CNN.
     SimpleCnn(SimpleCnn),
+    /// A configurable CNN.
+    Cnn(Cnn),
+    /// A multi-layer perceptron.
+    Mlp(Mlp),
+    /// LeNet-5.
+    LeNet5(LeNet5),
+    /// ResNet-18 or ResNet-small.
+    ResNet(ResNet),
+}
+
+impl Net {
+    /// Logits for images already shaped for the network.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        match self {
+            Self::SimpleCnn(m) => m.forward(images),
+            Self::Cnn(m) => m.forward(images),
+            Self::Mlp(m) => m.forward(images),
+            Self::LeNet5(m) => m.forward(images),
+            Self::ResNet(m) => m.forward(images),
+        }
+    }
+
+    /// The final classifier layer.
+    pub fn head(&self) -> &Linear {
+        match self {
+            Self::SimpleCnn(m) => m.head(),
+            Self::Cnn(m) => m.head(),
+            Self::Mlp(m) => m.head(),
+            Self::LeNet5(m) => m.head(),
+            Self::ResNet(m) => m.head(),
+        }
+    }
+
+    /// Freezes the first `n` blocks of [`ModelConfig::blocks`] (the head excluded): their
+    /// parameters stop receiving gradients and their BatchNorm statistics stop moving.
+    pub fn freeze_first(self, n: usize) -> Self {
+        match self {
+            Self::SimpleCnn(m) => Self::SimpleCnn(m.freeze_first(n)),
+            Self::Cnn(m) => Self::Cnn(m.freeze_first(n)),
+            Self::Mlp(m) => Self::Mlp(m.freeze_first(n)),
+            Self::LeNet5(m) => Self::LeNet5(m.freeze_first(n)),
+            Self::ResNet(m) => Self::ResNet(m.freeze_first(n)),
+        }
+    }
+}
+
+/// A built model: the network, and how images are adapted to it (grayscale repeated into RGB,
+/// resized to the size the network was trained for).
+#[derive(Module, Debug)]
+pub struct Model {
+    net: Net,
+    /// Channels, height and width of the images [`Model::forward`] takes.
+    input: [usize; 3],
+    /// Each input channel is repeated this many times (1: unchanged).
+    repeat_channels: usize,
+    /// Images are resized to this height and width (bilinear) before the network.
+    resize: Option<[usize; 2]>,
 }
 
 impl Model {
     /// Class scores (logits) for a batch of images `[batch, channels, height, width]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        match self {
-            Self::SimpleCnn(m) => m.forward(images),
+        self.net.forward(self.adapt(images))
+    }
+
+    /// The images as the network sees them.
+    fn adapt(&self, images: Tensor<4>) -> Tensor<4> {
+        let mut x = images;
+        if self.repeat_channels > 1 {
+            x = x.repeat_dim(1, self.repeat_channels);
         }
+        if let Some(size) = self.resize {
+            let [_, _, h, w] = x.dims();
+            if [h, w] != size {
+                x = interpolate(
+                    x,
+                    InterpolateOptions::new(InterpolateMode::Bilinear)
+                        .with_align_corners(false)
+                        .with_output_size(size),
+                );
+            }
+        }
+        x
+    }
+
+    /// The network without the input adaptation.
+    pub fn net(&self) -> &Net {
+        &self.net
+    }
+
+    /// Takes images of `data` channels and size, repeating each channel `times` times and
+    /// resizing them to `resize` before the network.
+    pub fn with_input_adaptation(
+        self,
+        data: InputShape,
+        times: usize,
+        resize: Option<[usize; 2]>,
+    ) -> Self {
+        Self {
+            input: [data.channels, data.height, data.width],
+            repeat_channels: times.max(1),
+            resize,
+            ..self
+        }
+    }
+
+    /// Channels, height and width of the images the model takes.
+    pub fn input(&self) -> [usize; 3] {
+        self.input
+    }
+
+    /// Replaces the network (after loading weights into it).
+    pub(crate) fn with_net(self, net: Net) -> Self {
+        Self { net, ..self }
+    }
+
+    /// Freezes the first `n` blocks (see [`Net::freeze_first`]).
+    pub fn freeze_first(self, n: usize) -> Self {
+        Self {
+            net: self.net.freeze_first(n),
+            ..self
+        }
+    }
+
+    /// Parameters as PyTorch counts them: weights and biases, without BatchNorm's running
+    /// statistics (which Burn's `num_params` includes).
+    pub fn param_count(&self) -> usize {
+        let mut count = CountParams::default();
+        self.net.visit(&mut count);
+        count.total
+    }
+
+    /// Logits for one prepared image (`[c, h, w]` values), on `device`, without gradients.
+    pub fn logits(
+        &self,
+        values: Vec<f32>,
+        shape: [usize; 3],
+        device: &Device,
+    ) -> Result<Vec<f32>, String> {
+        let [c, h, w] = shape;
+        let [mc, mh, mw] = self.input;
+        if c != mc || (self.resize.is_none() && [h, w] != [mh, mw]) {
+            return Err(format!(
+                "the model takes {mc}×{mh}×{mw} images, this one is {c}×{h}×{w}"
+            ));
+        }
+        if values.len() != c * h * w {
+            return Err(format!(
+                "{} values do not make a {c}×{h}×{w} image",
+                values.len()
+            ));
+        }
+        let images = Tensor::<4>::from_data(TensorData::new(values, [1, c, h, w]), device);
+        self.valid()
+            .forward(images)
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| format!("cannot read the model's outputs: {e:?}"))
+    }
+
+    /// Identifiers of the classifier's parameters (for a separate backbone learning rate).
+    pub fn head_param_ids(&self) -> Vec<ParamId> {
+        let head = self.net.head();
+        let mut ids = vec![head.weight.id];
+        ids.extend(head.bias.as_ref().map(|b| b.id));
+        ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GRAY28: InputShape = InputShape {
+        channels: 1,
+        height: 28,
+        width: 28,
+        classes: 10,
+    };
+    const RGB224: InputShape = InputShape {
+        channels: 3,
+        height: 224,
+        width: 224,
+        classes: 1000,
+    };
+
+    fn params(model: &ModelConfig, input: InputShape) -> usize {
+        model.layers(input).unwrap().iter().map(|l| l.params).sum()
+    }
+
+    #[test]
+    fn parameter_counts_match_pytorch() {
+        // Each number is PyTorch's `sum(p.numel() for p in model.parameters())`.
+        let resnet18 = ModelConfig::ResNet18(ResNet18Config::default());
+        assert_eq!(params(&resnet18, RGB224), 11_689_512);
+        assert_eq!(
+            params(
+                &resnet18,
+                InputShape {
+                    classes: 10,
+                    ..RGB224
+                }
+            ),
+            11_181_642
+        );
+        assert_eq!(params(&resnet18, GRAY28), 11_175_370);
+        assert_eq!(params(&ModelConfig::default(), GRAY28), 31_530);
+        let lenet = ModelConfig::LeNet5(LeNet5Config::default());
+        assert_eq!(params(&lenet, GRAY28), 61_706);
+        let small = ModelConfig::ResNetSmall(ResNetSmallConfig::default());
+        assert_eq!(params(&small, GRAY28), 272_186);
+        assert_eq!(
+            params(&ModelConfig::Cnn(CnnConfig::default()), GRAY28),
+            421_738
+        );
+        assert_eq!(
+            params(&ModelConfig::Mlp(MlpConfig::default()), GRAY28),
+            269_322
+        );
+    }
+
+    #[test]
+    fn resnet18_multiply_adds_match_pytorch_hooks() {
+        // Convolutions and the linear layer of torchvision's resnet18 on 1×3×224×224, counted
+        // with forward hooks.
+        let resnet18 = ModelConfig::ResNet18(ResNet18Config::default());
+        let macs: u64 = resnet18
+            .layers(RGB224)
+            .unwrap()
+            .iter()
+            .map(|l| l.macs)
+            .sum();
+        assert_eq!(macs, 1_814_073_344);
+        // The same count for every architecture on 1×28×28 with 10 classes.
+        for (name, expected) in [
+            ("simple-cnn", 144_256),
+            ("mlp", 268_800),
+            ("lenet5", 416_520),
+            ("cnn", 4_241_152),
+            ("resnet-small", 31_021_952),
+        ] {
+            let model = ModelConfig::from_name(name).unwrap();
+            let macs: u64 = model.layers(GRAY28).unwrap().iter().map(|l| l.macs).sum();
+            assert_eq!(macs, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn every_architecture_builds_runs_and_counts_as_its_table_says() {
+        let device = Device::flex();
+        for input in [
+            GRAY28,
+            InputShape {
+                channels: 3,
+                height: 32,
+                width: 32,
+                classes: 7,
+            },
+        ] {
+            for config in ModelConfig::all() {
+                if matches!(config, ModelConfig::ResNet18(_)) && input.channels == 3 {
+                    continue;
+                }
+                let table: usize = params(&config, input);
+                let model = config.init(input, &device, 1).unwrap();
+                assert_eq!(model.param_count(), table, "{}", config.short_name());
+                let x = Tensor::<4>::ones([2, input.channels, input.height, input.width], &device);
+                assert_eq!(
+                    model.forward(x).dims(),
+                    [2, input.classes],
+                    "{}",
+                    config.short_name()
+                );
+                let blocks = config.blocks().len();
+                let last = config.layers(input).unwrap().last().unwrap().block;
+                assert_eq!(
+                    last,
+                    blocks - 1,
+                    "{}: the head is the last block",
+                    config.short_name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_mismatch_is_a_clear_error() {
+        let tiny = InputShape {
+            height: 4,
+            width: 4,
+            ..GRAY28
+        };
+        let lenet = ModelConfig::LeNet5(LeNet5Config::default());
+        let message = lenet.layers(tiny).unwrap_err().to_string();
+        assert!(
+            message.contains("LeNet-5") && message.contains("does not fit"),
+            "{message}"
+        );
+        let one_class = InputShape {
+            classes: 1,
+            ..GRAY28
+        };
+        for config in ModelConfig::all() {
+            assert!(config.layers(one_class).is_err(), "{}", config.short_name());
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for config in ModelConfig::all() {
+            assert_eq!(
+                ModelConfig::from_name(config.short_name()),
+                Some(config.clone())
+            );
+            let json = serde_json::to_string(&config).unwrap();
+            assert!(json.contains(config.short_name()), "{json}");
+        }
+        assert_eq!(ModelConfig::NAMES.len(), ModelConfig::all().len());
     }
 }

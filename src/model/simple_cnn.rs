@@ -13,7 +13,8 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Re
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{InputShape, LayerInfo, ModelError};
+use super::table::Table;
+use super::{InputShape, LayerInfo, ModelError, check_dropout, check_input};
 
 /// Settings of [`SimpleCnn`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,53 +38,31 @@ impl Default for SimpleCnnConfig {
 impl SimpleCnnConfig {
     /// Layer table for `input`.
     pub fn layers(&self, input: InputShape) -> Result<Vec<LayerInfo>, ModelError> {
-        let err = |message: String| ModelError {
-            model: "SimpleCNN",
-            message,
-        };
+        const NAME: &str = "SimpleCNN";
+        check_input(NAME, input)?;
+        check_dropout(NAME, self.dropout)?;
         if input.height < 2 || input.width < 2 {
-            return Err(err(format!(
-                "images must be at least 2×2 pixels for the 2×2 pooling, found {}×{}",
-                input.height, input.width
-            )));
+            return Err(ModelError::new(
+                NAME,
+                format!(
+                    "images must be at least 2×2 pixels for the 2×2 pooling, found {}×{}",
+                    input.height, input.width
+                ),
+            ));
         }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(err(format!(
-                "dropout must be in [0, 1), found {}",
-                self.dropout
-            )));
+        if self.conv_channels == 0 {
+            return Err(ModelError::new(
+                NAME,
+                "needs at least 1 convolution channel",
+            ));
         }
-        if input.classes < 2 || input.channels == 0 || self.conv_channels == 0 {
-            return Err(err(format!(
-                "needs at least 2 classes and 1 channel, found {} classes and {} channels",
-                input.classes, input.channels
-            )));
-        }
-        let c = self.conv_channels;
-        let (h, w) = (input.height / 2, input.width / 2);
-        let features = c * h * w;
-        Ok(vec![
-            LayerInfo {
-                name: "conv (3×3, pad 1)".into(),
-                output: vec![c, input.height, input.width],
-                params: c * input.channels * 9 + c,
-            },
-            LayerInfo {
-                name: "relu".into(),
-                output: vec![c, input.height, input.width],
-                params: 0,
-            },
-            LayerInfo {
-                name: "pool (max 2×2)".into(),
-                output: vec![c, h, w],
-                params: 0,
-            },
-            LayerInfo {
-                name: "fc".into(),
-                output: vec![input.classes],
-                params: features * input.classes + input.classes,
-            },
-        ])
+        let mut t = Table::new(NAME, input);
+        t.conv("conv (3×3, pad 1)", self.conv_channels, 3, 1, 1, true)?;
+        t.same("relu");
+        t.pool("pool (max 2×2)", 2, 2, 0)?;
+        t.set_block(1);
+        t.linear("fc", input.classes);
+        Ok(t.finish())
     }
 
     /// Builds the model on `device` (call [`Self::layers`] first to validate `input`).
@@ -121,5 +100,22 @@ impl SimpleCnn {
         // Flatten each sample on its own: [batch, c, h, w] → [batch, c·h·w].
         let x: Tensor<2> = x.flatten(1, 3);
         self.fc.forward(self.dropout.forward(x))
+    }
+
+    /// The classifier.
+    pub fn head(&self) -> &Linear {
+        &self.fc
+    }
+
+    /// Freezes the convolution (`n` ≥ 1); the head stays trainable.
+    pub fn freeze_first(self, n: usize) -> Self {
+        Self {
+            conv: if n >= 1 {
+                self.conv.freeze()
+            } else {
+                self.conv
+            },
+            ..self
+        }
     }
 }

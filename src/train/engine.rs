@@ -29,7 +29,7 @@ use crate::experiment::evaluation::{self, Evaluation, Prediction};
 use crate::experiment::record::{DatasetFingerprint, RunRecorder, RunSummary};
 use crate::experiment::report;
 use crate::experiment::{DeviceKind, ExperimentConfig};
-use crate::model::{InputShape, Model};
+use crate::model::{InputShape, Model, ModelSummary};
 
 /// Validation batch size: larger than training batches since no gradients are kept.
 const EVAL_BATCH: usize = 500;
@@ -120,14 +120,20 @@ fn guarded<T>(what: &str, events: &EventSink, f: impl FnOnce() -> Result<T, Stri
 fn build(config: &ExperimentConfig, run_dir: Option<&Path>) -> Result<Session, String> {
     config.train.validate().map_err(|e| e.to_string())?;
     let data = data::load(&config.dataset.source).map_err(|e| e.to_string())?;
+    let data = config.dataset.classes.apply(&data)?;
     let split =
         data::split(&data, config.dataset.validation, config.seed).map_err(|e| e.to_string())?;
     let input = InputShape::of(&data);
-    config.model.layers(input).map_err(|e| e.to_string())?;
+    ModelSummary::new(&config.model, &config.transfer, input).map_err(|e| e.to_string())?;
     let (device, device_name) = make_device(config.device)?;
     let model = config
-        .model
-        .init(input, &device.clone().autodiff(), config.seed)
+        .transfer
+        .build(
+            &config.model,
+            input,
+            &device.clone().autodiff(),
+            config.seed,
+        )
         .map_err(|e| e.to_string())?;
     let optimizer = config
         .train
@@ -168,7 +174,11 @@ fn load_session(dir: &Path, epochs: Option<usize>) -> Result<Session, String> {
     if let Some(epochs) = epochs {
         config.train.epochs = epochs;
     }
-    let mut session = build(&config, None)?;
+    // The checkpoint holds every weight: the pretrained file is not needed again.
+    let mut without_file = config.clone();
+    without_file.transfer.weights = None;
+    let mut session = build(&without_file, None)?;
+    session.config = config.clone();
     // The checkpoint decides where training continues; metrics of a later epoch whose
     // checkpoint was not committed (a kill in between) are dropped and trained again.
     let committed = checkpoint::read(dir)?;
@@ -183,7 +193,8 @@ fn load_session(dir: &Path, epochs: Option<usize>) -> Result<Session, String> {
     history.truncate(done);
     if let Some(c) = &committed {
         let fresh = session.model.clone();
-        session.model = checkpoint::load_model(fresh, &dir.join(&c.last))?;
+        session.model = checkpoint::load_model(fresh, &dir.join(&c.last))?
+            .freeze_first(config.transfer.frozen_blocks(&config.model));
         let fresh = config
             .train
             .optimizer
@@ -246,7 +257,7 @@ fn train_to_end(session: &mut Session, control: &Control, events: &EventSink) {
         steps_per_epoch: session.steps_per_epoch(),
         train_samples: session.split.train.len(),
         val_samples: session.split.val.len(),
-        num_params: session.model.num_params(),
+        num_params: session.model.param_count(),
         device: session.device_name.clone(),
         run_dir: session.recorder.as_ref().map(|r| r.dir().to_owned()),
     }));
@@ -401,7 +412,8 @@ fn train_epochs(
             }
             let batch_correct = count_correct(logits, labels);
             let grads = GradientsParams::from_grads(loss.backward(), &session.model);
-            session.model = session.optimizer.step(lr, session.model.clone(), grads);
+            let lrs = session.config.transfer.learning_rate(&session.model, lr);
+            session.model = session.optimizer.step(lrs, session.model.clone(), grads);
             train_time += t0.elapsed();
 
             loss_sum += batch_loss * batch.len() as f64;

@@ -40,12 +40,13 @@ pub fn sweep_lr(k: usize, n: usize) -> f64 {
 pub fn find(config: &ExperimentConfig, stop: &dyn Fn() -> bool) -> Result<LrFinding, String> {
     config.train.validate().map_err(|e| e.to_string())?;
     let data = crate::data::load(&config.dataset.source).map_err(|e| e.to_string())?;
+    let data = config.dataset.classes.apply(&data)?;
     let split = crate::data::split(&data, config.dataset.validation, config.seed)
         .map_err(|e| e.to_string())?;
     let device = super::engine::make_device(config.device)?.0.autodiff();
     let mut model = config
-        .model
-        .init(InputShape::of(&data), &device, config.seed)
+        .transfer
+        .build(&config.model, InputShape::of(&data), &device, config.seed)
         .map_err(|e| e.to_string())?;
     let mut optimizer = config
         .train
@@ -82,7 +83,8 @@ pub fn find(config: &ExperimentConfig, stop: &dyn Fn() -> bool) -> Result<LrFind
             break;
         }
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optimizer.step(lr, model, grads);
+        let lrs = config.transfer.learning_rate(&model, lr);
+        model = optimizer.step(lrs, model, grads);
     }
     let suggestion = suggest(&points);
     Ok(LrFinding { points, suggestion })

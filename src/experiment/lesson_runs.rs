@@ -1,0 +1,186 @@
+//! Built-in lessons: pairs of runs that differ in one thing, to be overlaid in the Runs panel.
+//!
+//! - **Capacity**: the seed's SimpleCNN against ResNet-18 (355 times the parameters) on 30
+//!   images per class, validated on the 1,000 test images: the big model memorises its few
+//!   training images at once, and validation shows what that buys.
+//! - **Transfer**: a CNN pretrained here on Fashion-MNIST classes 0–4 (T-shirt to Coat),
+//!   fine-tuned on classes 5–9 (Sandal to Ankle boot) with only 10 images per class, against
+//!   the same CNN trained from scratch on the same 50 images.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::ExperimentConfig;
+use super::classes::ClassSubset;
+use crate::data::Validation;
+use crate::model::cnn::Pooling;
+use crate::model::{CnnConfig, Freeze, ModelConfig, ResNet18Config, TransferConfig};
+
+/// The backbone of the transfer lesson, pretrained with `cnn-workbench lesson pretrain` (see
+/// the README for the exact command).
+pub const TRANSFER_BACKBONE: &[u8] = include_bytes!("../../assets/transfer-backbone.safetensors");
+
+/// File name the backbone is written to before a run loads it.
+pub const TRANSFER_BACKBONE_FILE: &str = "transfer-backbone.safetensors";
+
+/// One run of a lesson.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LessonRun {
+    /// Capacity lesson: SimpleCNN on 30 images per class.
+    CapacitySmall,
+    /// Capacity lesson: ResNet-18 on the same images.
+    CapacityResNet,
+    /// Transfer lesson, step 0: pretrain the CNN on classes 0–4 (makes the backbone).
+    TransferPretrain,
+    /// Transfer lesson: fine-tune the pretrained CNN on 10 images of each of classes 5–9.
+    TransferFineTune,
+    /// Transfer lesson: the same CNN from scratch on the same 50 images.
+    TransferScratch,
+}
+
+impl LessonRun {
+    /// Every run, in the order the lessons use them.
+    pub const ALL: [Self; 5] = [
+        Self::CapacitySmall,
+        Self::CapacityResNet,
+        Self::TransferPretrain,
+        Self::TransferFineTune,
+        Self::TransferScratch,
+    ];
+
+    /// Name for buttons and run directories.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::CapacitySmall => "capacity: SimpleCNN",
+            Self::CapacityResNet => "capacity: ResNet-18",
+            Self::TransferPretrain => "transfer: pretrain on classes 0–4",
+            Self::TransferFineTune => "transfer: fine-tune on 5–9",
+            Self::TransferScratch => "transfer: from scratch on 5–9",
+        }
+    }
+
+    /// Short name for directories.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::CapacitySmall => "capacity-simple-cnn",
+            Self::CapacityResNet => "capacity-resnet18",
+            Self::TransferPretrain => "transfer-pretrain",
+            Self::TransferFineTune => "transfer-finetune",
+            Self::TransferScratch => "transfer-scratch",
+        }
+    }
+
+    /// The run's configuration. `backbone` is where the transfer backbone file lies (see
+    /// [`write_backbone`]); only the fine-tuning run uses it.
+    pub fn config(self, backbone: &Path) -> ExperimentConfig {
+        let mut config = ExperimentConfig {
+            seed: 1,
+            ..ExperimentConfig::default()
+        };
+        match self {
+            Self::CapacitySmall | Self::CapacityResNet => {
+                config.dataset.classes = ClassSubset {
+                    classes: Vec::new(),
+                    train_per_class: Some(30),
+                };
+                config.dataset.validation = Validation::SourceTest;
+                config.train.epochs = 20;
+                config.train.batch_size = 32;
+                if self == Self::CapacityResNet {
+                    config.model = ModelConfig::ResNet18(ResNet18Config::default());
+                }
+            }
+            Self::TransferPretrain | Self::TransferFineTune | Self::TransferScratch => {
+                config.model = ModelConfig::Cnn(transfer_cnn());
+                if self == Self::TransferPretrain {
+                    config.dataset.classes = ClassSubset {
+                        classes: vec![0, 1, 2, 3, 4],
+                        train_per_class: None,
+                    };
+                    config.train.epochs = 8;
+                } else {
+                    config.dataset.classes = ClassSubset {
+                        classes: vec![5, 6, 7, 8, 9],
+                        train_per_class: Some(10),
+                    };
+                    config.dataset.validation = Validation::SourceTest;
+                    config.train.epochs = 30;
+                    config.train.batch_size = 10;
+                }
+                if self == Self::TransferFineTune {
+                    config.transfer = TransferConfig {
+                        weights: Some(backbone.to_owned()),
+                        freeze: Freeze::AllButLast { blocks: 1 },
+                        ..TransferConfig::default()
+                    };
+                }
+            }
+        }
+        config
+    }
+}
+
+/// The transfer lesson's CNN: two conv blocks (32, 64 channels, BatchNorm, max-pooling) and a
+/// hidden layer of 64; 220,005 parameters for 5 classes, small enough to ship pretrained.
+pub fn transfer_cnn() -> CnnConfig {
+    CnnConfig {
+        channels: vec![32, 64],
+        kernel_size: 3,
+        batch_norm: true,
+        pooling: Pooling::Max,
+        global_pool: false,
+        hidden: 64,
+        dropout: 0.0,
+    }
+}
+
+/// Writes the shipped transfer backbone into `dir` (unless it is there already) and returns
+/// its path.
+pub fn write_backbone(dir: &Path) -> Result<PathBuf, String> {
+    let path = dir.join(TRANSFER_BACKBONE_FILE);
+    let current = std::fs::read(&path).ok();
+    if current.as_deref() != Some(TRANSFER_BACKBONE) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        super::record::write_atomic(&path, TRANSFER_BACKBONE).map_err(|e| e.to_string())?;
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{InputShape, weights};
+    use burn::prelude::Device;
+
+    #[test]
+    fn the_shipped_backbone_fits_the_fine_tuning_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_backbone(dir.path()).unwrap();
+        let config = LessonRun::TransferFineTune.config(&path);
+        assert_eq!(
+            weights::read_model_config(&path),
+            Some(config.model.clone())
+        );
+        let input = InputShape {
+            channels: 1,
+            height: 28,
+            width: 28,
+            classes: 5,
+        };
+        let model = config
+            .transfer
+            .build(&config.model, input, &Device::flex(), 1)
+            .unwrap();
+        assert_eq!(model.param_count(), 220_005);
+        let scratch = LessonRun::TransferScratch.config(&path);
+        assert_eq!(scratch.transfer, TransferConfig::default());
+        assert_eq!(
+            (scratch.model, scratch.dataset.classes),
+            (config.model, config.dataset.classes),
+            "the two runs differ only in their start"
+        );
+    }
+}

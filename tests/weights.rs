@@ -1,0 +1,489 @@
+//! Pretrained weights: torchvision-layout files load and reproduce PyTorch's logits, saved
+//! weights come back bit for bit, files that do not fit are refused with their tensors listed,
+//! heads and input channels adapt, and frozen parameters stay put while the head trains.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+use std::path::{Path, PathBuf};
+
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use burn_store::{ModuleStore, SafetensorsStore, bridge};
+use cnn_workbench::model::weights::{self, WeightsError};
+use cnn_workbench::model::{
+    ChannelAdapt, CnnConfig, Freeze, InputShape, Model, ModelConfig, ResNet18Config,
+    ResNetSmallConfig, TransferConfig,
+};
+use cnn_workbench::train::OptimizerConfig;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/resnet")
+        .join(name)
+}
+
+/// The fixture's input `[2, 3, 40, 40]` and PyTorch's logits `[2, 5]`.
+fn reference() -> (Vec<f32>, Vec<f32>) {
+    let mut store = SafetensorsStore::from_file(fixture("resnet18_w4_io.safetensors"));
+    let tensors = store.get_all_tensors().unwrap();
+    let read = |name: &str| {
+        bridge::to_data(&tensors[name])
+            .unwrap()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    (read("input"), read("logits"))
+}
+
+const FIXTURE_INPUT: InputShape = InputShape {
+    channels: 3,
+    height: 40,
+    width: 40,
+    classes: 5,
+};
+
+fn narrow_resnet18() -> ModelConfig {
+    ModelConfig::ResNet18(ResNet18Config { width: 4 })
+}
+
+fn load(file: &str, transfer: &TransferConfig, input: InputShape) -> Result<Model, String> {
+    TransferConfig {
+        weights: Some(fixture(file)),
+        ..transfer.clone()
+    }
+    .build(&narrow_resnet18(), input, &Device::flex(), 1)
+    .map_err(|e| e.to_string())
+}
+
+fn logits(model: &Model, values: Vec<f32>, shape: [usize; 4]) -> Vec<f32> {
+    let device = Device::flex();
+    let x = Tensor::<4>::from_data(TensorData::new(values, shape), &device);
+    model
+        .valid()
+        .forward(x)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap()
+}
+
+fn assert_close(a: &[f32], b: &[f32], tol: f32) {
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= tol, "logit {i}: {x} vs {y}");
+    }
+}
+
+#[test]
+fn torchvision_layout_files_reproduce_pytorch_logits() {
+    let (input, expected) = reference();
+    let keep_head = TransferConfig {
+        replace_head: false,
+        ..TransferConfig::default()
+    };
+    for file in ["resnet18_w4.safetensors", "resnet18_w4.pth"] {
+        let model = load(file, &keep_head, FIXTURE_INPUT).unwrap();
+        let got = logits(&model, input.clone(), [2, 3, 40, 40]);
+        assert_close(&got, &expected, 1e-4);
+    }
+}
+
+#[test]
+fn pth_and_safetensors_hold_the_same_tensors_running_statistics_included() {
+    let keep_head = TransferConfig {
+        replace_head: false,
+        ..TransferConfig::default()
+    };
+    let a = load("resnet18_w4.safetensors", &keep_head, FIXTURE_INPUT).unwrap();
+    let b = load("resnet18_w4.pth", &keep_head, FIXTURE_INPUT).unwrap();
+    let a = weights::tensor_values(a.net()).unwrap();
+    let b = weights::tensor_values(b.net()).unwrap();
+    assert_eq!(a, b);
+    let mean = a
+        .iter()
+        .find(|t| t.name == "layer2.0.downsample.1.running_mean")
+        .unwrap();
+    assert!(
+        mean.values.iter().any(|&v| v != 0.0),
+        "running statistics were loaded"
+    );
+}
+
+#[test]
+fn saving_and_loading_is_bit_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::flex();
+    let input = InputShape {
+        channels: 1,
+        height: 28,
+        width: 28,
+        classes: 10,
+    };
+    for config in [
+        ModelConfig::ResNetSmall(ResNetSmallConfig {
+            blocks_per_stage: 1,
+            width: 8,
+        }),
+        ModelConfig::Cnn(CnnConfig::default()),
+        ModelConfig::default(),
+    ] {
+        let path = dir
+            .path()
+            .join(format!("{}.safetensors", config.short_name()));
+        let original = config.init(input, &device, 7).unwrap();
+        weights::save(original.net(), &config, &path).unwrap();
+        assert_eq!(weights::read_model_config(&path), Some(config.clone()));
+        let loaded = TransferConfig {
+            weights: Some(path),
+            replace_head: false,
+            ..TransferConfig::default()
+        }
+        .build(&config, input, &device, 99)
+        .unwrap();
+        let a = weights::tensor_values(original.net()).unwrap();
+        let b = weights::tensor_values(loaded.net()).unwrap();
+        let bits = |t: &[weights::TensorValues]| -> Vec<(String, Vec<u32>)> {
+            t.iter()
+                .map(|t| {
+                    (
+                        t.name.clone(),
+                        t.values.iter().map(|x| x.to_bits()).collect(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(bits(&a), bits(&b), "{}", config.short_name());
+    }
+}
+
+#[test]
+fn a_file_that_does_not_fit_lists_the_tensors() {
+    let keep_head = TransferConfig {
+        replace_head: false,
+        ..TransferConfig::default()
+    };
+    // Twice as wide: every convolution has the wrong shape.
+    let wide = ModelConfig::ResNet18(ResNet18Config { width: 8 });
+    let err = TransferConfig {
+        weights: Some(fixture("resnet18_w4.safetensors")),
+        ..keep_head.clone()
+    }
+    .build(&wide, FIXTURE_INPUT, &Device::flex(), 1)
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("with the wrong shape"), "{err}");
+    assert!(
+        err.contains("conv1.weight (file [4, 3, 7, 7], model [8, 3, 7, 7])"),
+        "{err}"
+    );
+    assert!(err.contains("more"), "only the first few are listed: {err}");
+    // Another number of classes with the file's head kept: only the head is listed.
+    let ten = InputShape {
+        classes: 10,
+        ..FIXTURE_INPUT
+    };
+    let err = load("resnet18_w4.pth", &keep_head, ten).unwrap_err();
+    assert!(
+        err.contains("fc.weight (file [5, 32], model [10, 32])")
+            && err.contains("fc.bias (file [5], model [10])"),
+        "{err}"
+    );
+    // A different architecture: missing and unexpected tensors, by name with shapes.
+    let lenet = ModelConfig::LeNet5(Default::default());
+    let err = TransferConfig {
+        weights: Some(fixture("resnet18_w4.safetensors")),
+        ..TransferConfig::default()
+    }
+    .build(&lenet, FIXTURE_INPUT, &Device::flex(), 1)
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains(
+            "missing from the file: conv1.bias [6], conv2.bias [16], conv2.weight [16, 6, 5, 5]"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("in the file but not in the model: bn1.bias [4]"),
+        "{err}"
+    );
+}
+
+/// A safetensors file with the given f32 tensors (zeros).
+fn write_safetensors(path: &Path, tensors: &[(&str, Vec<usize>)]) {
+    let mut header = serde_json::Map::new();
+    let mut offset = 0usize;
+    for (name, shape) in tensors {
+        let bytes = 4 * shape.iter().product::<usize>();
+        header.insert(
+            (*name).to_owned(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + bytes]}),
+        );
+        offset += bytes;
+    }
+    let header = serde_json::to_vec(&header).unwrap();
+    let mut file = (header.len() as u64).to_le_bytes().to_vec();
+    file.extend(header);
+    file.extend(vec![0u8; offset]);
+    std::fs::write(path, file).unwrap();
+}
+
+#[test]
+fn unsupported_architectures_and_bad_files_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let resnet50 = dir.path().join("resnet50.safetensors");
+    write_safetensors(
+        &resnet50,
+        &[
+            ("conv1.weight", vec![64, 3, 7, 7]),
+            ("layer1.0.conv1.weight", vec![64, 64, 1, 1]),
+            ("layer1.0.conv3.weight", vec![256, 64, 1, 1]),
+            ("fc.weight", vec![1000, 2048]),
+        ],
+    );
+    let err = TransferConfig {
+        weights: Some(resnet50),
+        ..TransferConfig::default()
+    }
+    .build(&narrow_resnet18(), FIXTURE_INPUT, &Device::flex(), 1)
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("bottleneck") && err.contains("does not support"),
+        "{err}"
+    );
+
+    let garbage = dir.path().join("garbage.pth");
+    std::fs::write(&garbage, b"PK\x03\x04 this is not a checkpoint").unwrap();
+    let err = weights::inspect(&garbage).unwrap_err();
+    assert!(matches!(err, WeightsError::Read { .. }), "{err}");
+    let unknown = dir.path().join("weights.onnx");
+    std::fs::write(&unknown, b"x").unwrap();
+    let err = weights::inspect(&unknown).unwrap_err();
+    assert!(
+        err.to_string().contains("unknown weight file type"),
+        "{err}"
+    );
+}
+
+#[test]
+fn inspect_reads_the_shape_of_a_file() {
+    let info = weights::inspect(&fixture("resnet18_w4.pth")).unwrap();
+    assert_eq!(info.architecture.as_deref(), Some("ResNet-18"));
+    assert_eq!(info.input_channels, Some(3));
+    assert_eq!(info.classes, Some(5));
+    assert_eq!(info.model, None);
+}
+
+#[test]
+fn a_new_head_and_grayscale_input_fit_an_rgb_backbone() {
+    let gray = InputShape {
+        channels: 1,
+        height: 28,
+        width: 28,
+        classes: 5,
+    };
+    let base = TransferConfig {
+        backbone_channels: Some(3),
+        resize: Some(40),
+        replace_head: false,
+        ..TransferConfig::default()
+    };
+    let repeat = load("resnet18_w4.safetensors", &base, gray).unwrap();
+    let summed = load(
+        "resnet18_w4.safetensors",
+        &TransferConfig {
+            channel_adapt: ChannelAdapt::SumFirstConv,
+            ..base.clone()
+        },
+        gray,
+    )
+    .unwrap();
+    let values: Vec<f32> = (0..2 * 28 * 28).map(|i| (i as f32 * 0.37).cos()).collect();
+    let a = logits(&repeat, values.clone(), [2, 1, 28, 28]);
+    let b = logits(&summed, values.clone(), [2, 1, 28, 28]);
+    // Repeating the gray channel and summing the kernels over channels are the same function.
+    assert_close(&a, &b, 1e-4);
+    let conv1 = |m: &Model| {
+        weights::tensor_values(m.net())
+            .unwrap()
+            .into_iter()
+            .find(|t| t.name == "conv1.weight")
+            .unwrap()
+            .shape
+    };
+    assert_eq!(conv1(&repeat), [4, 3, 7, 7]);
+    assert_eq!(conv1(&summed), [4, 1, 7, 7]);
+    // A fresh head for 10 classes on the same backbone.
+    let ten = InputShape {
+        classes: 10,
+        ..gray
+    };
+    let new_head = TransferConfig {
+        replace_head: true,
+        ..base
+    };
+    let model = load("resnet18_w4.pth", &new_head, ten).unwrap();
+    assert_eq!(logits(&model, values, [2, 1, 28, 28]).len(), 2 * 10);
+    let fc = weights::tensor_values(model.net())
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == "fc.weight")
+        .unwrap();
+    assert_eq!(fc.shape, [10, 32]);
+}
+
+/// `steps` plain SGD steps of `model` on fixed batches.
+fn train_steps(model: Model, transfer: &TransferConfig, steps: usize) -> Model {
+    let device = Device::flex().autodiff();
+    let mut optimizer = OptimizerConfig::Sgd {
+        momentum: 0.0,
+        nesterov: false,
+    }
+    .init(0.0, None);
+    let mut model = model;
+    let loss_fn = burn::nn::loss::CrossEntropyLossConfig::new().init(&device);
+    for step in 0..steps {
+        let values: Vec<f32> = (0..8 * 28 * 28)
+            .map(|i| ((i * (step + 3)) as f32 * 0.013).sin())
+            .collect();
+        let x = Tensor::<4>::from_data(TensorData::new(values, [8, 1, 28, 28]), &device);
+        let labels: Vec<i64> = (0..8).map(|i| (i + step as i64) % 10).collect();
+        let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [8]), &device);
+        let loss = loss_fn.forward(model.forward(x), y);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let lr = transfer.learning_rate(&model, 0.1);
+        model = optimizer.step(lr, model, grads);
+    }
+    model
+}
+
+fn changed(before: &Model, after: &Model) -> Vec<String> {
+    let a = weights::tensor_values(before.net()).unwrap();
+    let b = weights::tensor_values(after.net()).unwrap();
+    a.into_iter()
+        .zip(b)
+        .filter(|(x, y)| x.values != y.values)
+        .map(|(x, _)| x.name)
+        .collect()
+}
+
+#[test]
+fn frozen_parameters_do_not_change_while_the_head_trains() {
+    let config = ModelConfig::ResNetSmall(ResNetSmallConfig {
+        blocks_per_stage: 1,
+        width: 4,
+    });
+    let input = InputShape {
+        channels: 1,
+        height: 28,
+        width: 28,
+        classes: 10,
+    };
+    let device = Device::flex().autodiff();
+    for (freeze, trains) in [
+        (Freeze::Backbone, vec!["fc."]),
+        (Freeze::AllButLast { blocks: 1 }, vec!["fc.", "layer3."]),
+    ] {
+        let transfer = TransferConfig {
+            freeze,
+            ..TransferConfig::default()
+        };
+        let model = transfer.build(&config, input, &device, 3).unwrap();
+        let after = train_steps(model.clone(), &transfer, 3);
+        let changed = changed(&model, &after);
+        assert!(changed.contains(&"fc.weight".to_owned()), "{changed:?}");
+        for name in &changed {
+            assert!(
+                trains.iter().any(|p| name.starts_with(p)),
+                "{name} changed although frozen ({freeze:?})"
+            );
+        }
+        if trains.contains(&"layer3.") {
+            assert!(
+                changed.iter().any(|n| n.starts_with("layer3.0.conv")),
+                "{changed:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_backbone_can_learn_more_slowly_than_the_head() {
+    let config = ModelConfig::default();
+    let input = InputShape {
+        channels: 1,
+        height: 28,
+        width: 28,
+        classes: 10,
+    };
+    let device = Device::flex().autodiff();
+    let delta = |factor: f64| {
+        let transfer = TransferConfig {
+            backbone_lr_factor: factor,
+            ..TransferConfig::default()
+        };
+        let model = transfer.build(&config, input, &device, 5).unwrap();
+        let after = train_steps(model.clone(), &transfer, 1);
+        let a = weights::tensor_values(model.net()).unwrap();
+        let b = weights::tensor_values(after.net()).unwrap();
+        a.into_iter()
+            .zip(b)
+            .map(|(x, y)| {
+                let d: f32 = x
+                    .values
+                    .iter()
+                    .zip(&y.values)
+                    .map(|(p, q)| (p - q).abs())
+                    .sum();
+                (x.name, d)
+            })
+            .collect::<Vec<_>>()
+    };
+    let full = delta(1.0);
+    let slow = delta(0.1);
+    for ((name, d_full), (_, d_slow)) in full.iter().zip(&slow) {
+        let ratio = d_slow / d_full;
+        let expected = if name.starts_with("fc.") { 1.0 } else { 0.1 };
+        assert!(
+            (ratio - expected).abs() < 1e-3,
+            "{name}: step ratio {ratio}, expected {expected}"
+        );
+    }
+}
+
+/// The full-size torchvision ResNet-18 written by `make_fixture.py --full DIR` (45 MB, not in
+/// the repository): `CNN_WORKBENCH_R18_DIR=DIR cargo test --release --test weights -- --ignored`.
+#[test]
+#[ignore = "needs the 45 MB file from make_fixture.py --full"]
+fn full_size_torchvision_resnet18_state_dict() {
+    let dir = PathBuf::from(std::env::var("CNN_WORKBENCH_R18_DIR").unwrap());
+    let mut store = SafetensorsStore::from_file(dir.join("r18_io.safetensors"));
+    let tensors = store.get_all_tensors().unwrap();
+    let read = |name: &str| {
+        bridge::to_data(&tensors[name])
+            .unwrap()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    let (input, expected) = (read("input"), read("logits"));
+    let rgb = InputShape {
+        channels: 3,
+        height: 224,
+        width: 224,
+        classes: 1000,
+    };
+    let model = TransferConfig {
+        weights: Some(dir.join("r18.pth")),
+        replace_head: false,
+        ..TransferConfig::default()
+    }
+    .build(
+        &ModelConfig::ResNet18(ResNet18Config::default()),
+        rgb,
+        &Device::flex(),
+        1,
+    )
+    .unwrap();
+    assert_eq!(model.param_count(), 11_689_512);
+    let got = logits(&model, input, [1, 3, 224, 224]);
+    assert_close(&got, &expected, 1e-4);
+}
