@@ -7,19 +7,10 @@ pub mod runs;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::data::DatasetConfig;
 use crate::data::{DatasetSource, Validation, noise::NoiseConfig};
 use crate::model::ModelConfig;
 use crate::train::TrainConfig;
-
-/// The data part of an experiment: which dataset, and how validation samples are chosen.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(default)]
-pub struct DatasetConfig {
-    /// Where the images come from.
-    pub source: DatasetSource,
-    /// How validation samples are chosen.
-    pub validation: Validation,
-}
 
 /// Which backend trains the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -72,7 +63,11 @@ impl ExperimentConfig {
             _ => (Validation::default(), TrainConfig::default()),
         };
         Self {
-            dataset: DatasetConfig { source, validation },
+            dataset: DatasetConfig {
+                source,
+                validation,
+                ..DatasetConfig::default()
+            },
             model: ModelConfig::default(),
             train,
             seed: 42,

@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::ExperimentConfig;
+use crate::data::SkippedFile;
 use crate::train::message::{ConfigChange, EpochMetrics, RunStatus};
 
 /// Header line of `metrics.csv`.
@@ -70,6 +71,9 @@ pub struct RunSummary {
     /// Learning-rate and schedule changes made while paused.
     #[serde(default)]
     pub changes: Vec<ConfigChange>,
+    /// Files of the dataset the loader left out (corrupt, truncated, unreadable), with reasons.
+    #[serde(default)]
+    pub skipped: Vec<SkippedFile>,
 }
 
 impl RunSummary {
@@ -96,6 +100,7 @@ impl RunSummary {
             finished_at: None,
             message: None,
             changes: Vec::new(),
+            skipped: Vec::new(),
         }
     }
 }

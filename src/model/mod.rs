@@ -6,7 +6,7 @@ pub mod simple_cnn;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::Dataset;
+use crate::data::{Dataset, Split};
 pub use simple_cnn::{SimpleCnn, SimpleCnnConfig};
 
 /// What a model is built for: the dataset's image shape and class count.
@@ -30,6 +30,15 @@ impl InputShape {
             height: data.height,
             width: data.width,
             classes: data.num_classes(),
+        }
+    }
+
+    /// The shape a run's model is built for: the dataset's images and the split's classes (fewer
+    /// than the dataset's when only some are selected).
+    pub fn for_split(data: &Dataset, split: &Split) -> Self {
+        Self {
+            classes: split.num_classes(),
+            ..Self::of(data)
         }
     }
 }
