@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::data::{DatasetSource, Validation, noise::NoiseConfig};
+use crate::data::{DatasetSource, InputFormat, TrainSize, Validation};
 use crate::experiment::{DeviceKind, ExperimentConfig};
 use crate::model::ModelConfig;
 use crate::train::message::{Event, RunStatus};
@@ -23,9 +23,10 @@ pub struct Cli {
     /// What to do (default: open the window).
     #[command(subcommand)]
     pub command: Option<CliCommand>,
-    /// Window only: open with this dataset instead of the last one used.
-    #[arg(long, value_enum)]
-    pub dataset: Option<DatasetArg>,
+    /// Window only: open with this dataset instead of the last one used (the same specs as
+    /// `train --dataset`).
+    #[arg(long, value_name = "SPEC")]
+    pub dataset: Option<DatasetSource>,
     /// Window only: start training as soon as the dataset is loaded.
     #[arg(long)]
     pub start: bool,
@@ -35,7 +36,7 @@ impl Cli {
     /// The window's start-up options.
     pub fn gui_options(&self) -> anyhow::Result<crate::app::GuiOptions> {
         Ok(crate::app::GuiOptions {
-            dataset: self.dataset.map(dataset_source).transpose()?,
+            dataset: self.dataset.clone().map(installed).transpose()?,
             start: self.start,
         })
     }
@@ -50,17 +51,6 @@ pub enum CliCommand {
     /// Sweep the learning rate upwards for a few batches and suggest one (the same options as
     /// train; with --out DIR the curve is written to DIR/lr_find.csv).
     LrFind(Box<TrainArgs>),
-}
-
-/// Datasets selectable on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DatasetArg {
-    /// The built-in Fashion-MNIST subset (6,000 training + 1,000 test images).
-    Embedded,
-    /// Gaussian noise with random labels (100 training + 100 validation images).
-    Noise,
-    /// The full Fashion-MNIST from Debian's dataset-fashion-mnist package.
-    FashionMnist,
 }
 
 /// Models selectable on the command line.
@@ -119,9 +109,28 @@ pub enum MonitorArg {
 /// Options of `cnn-workbench train`.
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
-    /// Dataset to train on.
-    #[arg(long, value_enum, default_value = "embedded")]
-    pub dataset: DatasetArg,
+    /// Dataset to train on: folder:PATH (one subfolder per class), idx:PATH (MNIST-style files),
+    /// cifar10:PATH, cifar100:PATH, cifar100-coarse:PATH, shapes (synthetic), noise, embedded
+    /// (the built-in Fashion-MNIST subset) or fashion-mnist (Debian's full copy).
+    #[arg(long, value_name = "SPEC", default_value = "embedded")]
+    pub dataset: DatasetSource,
+    /// Training samples to use: all, N (in total, stratified) or N/class.
+    #[arg(long, value_name = "N|N/class|all")]
+    pub train_size: Option<TrainSize>,
+    /// Replace this fraction of the training labels with a different random class (seeded;
+    /// validation labels stay clean).
+    #[arg(long, value_name = "F")]
+    pub label_noise: Option<f32>,
+    /// Train on these classes only (dataset class numbers, comma-separated).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub classes: Option<Vec<u16>>,
+    /// Resize every image to PX×PX (default: the data's own size; for an image folder the most
+    /// common size, or 64 when that is over 128 px).
+    #[arg(long, value_name = "PX")]
+    pub input_size: Option<u32>,
+    /// 1 (grayscale) or 3 (RGB) input channels (default: grayscale only if every image is).
+    #[arg(long, value_name = "1|3")]
+    pub channels: Option<u8>,
     /// Model architecture.
     #[arg(long, value_enum, default_value = "simple-cnn")]
     pub model: ModelArg,
@@ -174,9 +183,9 @@ pub struct TrainArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Hold out this fraction of the training data for validation (default 0.2; noise uses its own
-    /// held-out set).
-    #[arg(long)]
-    pub val_fraction: Option<f32>,
+    /// held-out set), or `source` to validate on the source's own test/val split.
+    #[arg(long, value_name = "F|source", value_parser = parse_validation)]
+    pub val_fraction: Option<Validation>,
     /// Train on CPU or GPU.
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: DeviceArg,
@@ -192,24 +201,47 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
-fn dataset_source(arg: DatasetArg) -> anyhow::Result<DatasetSource> {
-    Ok(match arg {
-        DatasetArg::Embedded => DatasetSource::Embedded,
-        DatasetArg::Noise => DatasetSource::Noise(NoiseConfig::default()),
-        DatasetArg::FashionMnist => DatasetSource::system_fashion_mnist().with_context(|| {
-            format!(
-                "the full Fashion-MNIST is not installed (looked in {}); install Debian's \
-                 dataset-fashion-mnist package or use --dataset embedded",
-                crate::data::SYSTEM_FASHION_MNIST_DIR
-            )
-        })?,
-    })
+/// `--val-fraction`: a fraction, or `source` for the source's own split.
+fn parse_validation(text: &str) -> Result<Validation, String> {
+    if text.eq_ignore_ascii_case("source") {
+        return Ok(Validation::SourceTest);
+    }
+    text.parse::<f32>()
+        .map(|fraction| Validation::Holdout { fraction })
+        .map_err(|_| format!("'{text}' is neither a fraction nor 'source'"))
+}
+
+/// The source, or a hint when it is the full Fashion-MNIST and that is not installed.
+fn installed(source: DatasetSource) -> anyhow::Result<DatasetSource> {
+    if let DatasetSource::FashionMnist { dir } = &source
+        && !dir.join("train-images-idx3-ubyte.gz").is_file()
+    {
+        bail!(
+            "the full Fashion-MNIST is not installed (looked in {}); install Debian's \
+             dataset-fashion-mnist package or use --dataset embedded",
+            dir.display()
+        );
+    }
+    Ok(source)
 }
 
 impl TrainArgs {
     /// The experiment these options describe.
     pub fn to_config(&self) -> anyhow::Result<ExperimentConfig> {
-        let mut config = ExperimentConfig::for_source(dataset_source(self.dataset)?);
+        let mut config = ExperimentConfig::for_source(installed(self.dataset.clone())?);
+        let data = &mut config.dataset;
+        if let Some(size) = self.train_size {
+            data.train_size = size;
+        }
+        if let Some(noise) = self.label_noise {
+            data.label_noise = noise;
+        }
+        data.classes.clone_from(&self.classes);
+        data.input = InputFormat {
+            size: self.input_size,
+            channels: self.channels,
+        };
+        data.validate()?;
         config.model = match self.model {
             ModelArg::SimpleCnn => ModelConfig::default(),
         };
@@ -273,8 +305,9 @@ impl TrainArgs {
         if let Some(seed) = self.seed {
             config.seed = seed;
         }
-        if let Some(fraction) = self.val_fraction {
-            config.dataset.validation = Validation::Holdout { fraction };
+        if let Some(validation) = self.val_fraction {
+            config.dataset.validation = validation;
+            config.dataset.validate()?;
         }
         config.device = match self.device {
             DeviceArg::Cpu => DeviceKind::Cpu,

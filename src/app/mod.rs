@@ -150,7 +150,11 @@ impl WorkbenchApp {
 
     fn load_dataset(&mut self, source: DatasetSource) {
         let ctx = self.ctx.clone();
-        self.pending = Some(PendingLoad::spawn(source, move || ctx.request_repaint()));
+        self.pending = Some(PendingLoad::spawn(
+            source,
+            self.config.dataset.input,
+            move || ctx.request_repaint(),
+        ));
     }
 
     /// Whether a dataset is still loading.
@@ -170,7 +174,7 @@ impl WorkbenchApp {
                         self.start();
                     }
                 }
-                Err(message) => self.error = Some(message),
+                Err(e) => self.error = Some(e.to_string()),
             }
         }
         if let Some(runs) = self.runs_scan.as_ref().and_then(|rx| rx.try_recv().ok()) {
@@ -407,7 +411,8 @@ impl WorkbenchApp {
             AppCommand::FindLr => self.find_lr(),
             AppCommand::Duplicate(dir) => {
                 if let Some(run) = self.runs.iter().find(|r| r.dir == dir) {
-                    let source_changed = run.config.dataset.source != self.config.dataset.source;
+                    let source_changed = run.config.dataset.source != self.config.dataset.source
+                        || run.config.dataset.input != self.config.dataset.input;
                     self.config = run.config.clone();
                     self.runs_view.base = Some(dir);
                     if source_changed {
