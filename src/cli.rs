@@ -14,7 +14,7 @@ use crossbeam_channel::RecvTimeoutError;
 use indicatif::{ProgressBar, ProgressStyle};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use crate::data::{DatasetSource, Validation, noise::NoiseConfig};
+use crate::data::{DatasetSource, InputFormat, TrainSize, Validation};
 use crate::experiment::bundle;
 use crate::experiment::chart::{self, ChartOptions};
 use crate::experiment::lessons;
@@ -23,7 +23,7 @@ use crate::experiment::{DeviceKind, ExperimentConfig};
 use crate::train::message::{Command, Event, RunStatus};
 use crate::train::worker::{StartRequest, TrainWorker};
 use crate::train::{GradClip, Monitor, OptimizerConfig, Schedule};
-pub use models::{ExportArgs, LessonArgs, ModelArg, PredictArgs, SubsetArgs, TransferArgs};
+pub use models::{ExportArgs, LessonArgs, ModelArg, PredictArgs, TransferArgs};
 
 /// CNN Workbench: train CNNs on image data and watch overfitting happen.
 ///
@@ -34,9 +34,10 @@ pub struct Cli {
     /// What to do (default: open the window).
     #[command(subcommand)]
     pub command: Option<CliCommand>,
-    /// Window only: open with this dataset instead of the last one used.
-    #[arg(long, value_enum)]
-    pub dataset: Option<DatasetArg>,
+    /// Window only: open with this dataset instead of the last one used (the same specs as
+    /// `train --dataset`).
+    #[arg(long, value_name = "SPEC")]
+    pub dataset: Option<DatasetSource>,
     /// Window only: start training as soon as the dataset is loaded.
     #[arg(long)]
     pub start: bool,
@@ -49,7 +50,7 @@ impl Cli {
     /// The window's start-up options.
     pub fn gui_options(&self) -> anyhow::Result<crate::app::GuiOptions> {
         Ok(crate::app::GuiOptions {
-            dataset: self.dataset.map(dataset_source).transpose()?,
+            dataset: self.dataset.clone().map(installed).transpose()?,
             start: self.start,
             model: self.model.map(ModelArg::config),
         })
@@ -120,17 +121,6 @@ pub struct ReportArgs {
     pub height: u32,
 }
 
-/// Datasets selectable on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DatasetArg {
-    /// The built-in Fashion-MNIST subset (6,000 training + 1,000 test images).
-    Embedded,
-    /// Gaussian noise with random labels (100 training + 100 validation images).
-    Noise,
-    /// The full Fashion-MNIST from Debian's dataset-fashion-mnist package.
-    FashionMnist,
-}
-
 /// Devices selectable on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DeviceArg {
@@ -191,9 +181,28 @@ pub struct TrainArgs {
     /// Which of the lesson's runs (1-based, for lessons that compare runs).
     #[arg(long, default_value_t = 1, requires = "lesson")]
     pub lesson_run: usize,
-    /// Dataset to train on (default: embedded).
-    #[arg(long, value_enum)]
-    pub dataset: Option<DatasetArg>,
+    /// Dataset to train on: folder:PATH (one subfolder per class), idx:PATH (MNIST-style files),
+    /// cifar10:PATH, cifar100:PATH, cifar100-coarse:PATH, shapes (synthetic), noise, embedded
+    /// (the built-in Fashion-MNIST subset, the default) or fashion-mnist (Debian's full copy).
+    #[arg(long, value_name = "SPEC")]
+    pub dataset: Option<DatasetSource>,
+    /// Training samples to use: all, N (in total, stratified) or N/class.
+    #[arg(long, value_name = "N|N/class|all")]
+    pub train_size: Option<TrainSize>,
+    /// Replace this fraction of the training labels with a different random class (seeded;
+    /// validation labels stay clean).
+    #[arg(long, value_name = "F")]
+    pub label_noise: Option<f32>,
+    /// Train on these classes only (dataset class numbers, comma-separated).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub classes: Option<Vec<u16>>,
+    /// Resize every image to PX×PX (default: the data's own size; for an image folder the most
+    /// common size, or 64 when that is over 128 px).
+    #[arg(long, value_name = "PX")]
+    pub input_size: Option<u32>,
+    /// 1 (grayscale) or 3 (RGB) input channels (default: grayscale only if every image is).
+    #[arg(long, value_name = "1|3")]
+    pub channels: Option<u8>,
     /// Model architecture (default: simple-cnn).
     #[arg(long, value_enum)]
     pub model: Option<ModelArg>,
@@ -246,9 +255,9 @@ pub struct TrainArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Hold out this fraction of the training data for validation (default 0.2; noise uses its own
-    /// held-out set).
-    #[arg(long)]
-    pub val_fraction: Option<f32>,
+    /// held-out set), or `source` to validate on the source's own test/val split.
+    #[arg(long, value_name = "F|source", value_parser = parse_validation)]
+    pub val_fraction: Option<Validation>,
     /// Train on CPU or GPU.
     #[arg(long, value_enum)]
     pub device: Option<DeviceArg>,
@@ -265,9 +274,6 @@ pub struct TrainArgs {
     /// Pretrained weights and how they are fitted.
     #[command(flatten)]
     pub transfer: TransferArgs,
-    /// Some classes only, few images per class.
-    #[command(flatten)]
-    pub subset: SubsetArgs,
 }
 
 /// The experiment of run `run` (1-based) of the lesson named `key` (id or number).
@@ -289,18 +295,28 @@ fn lesson_config(key: &str, run: usize) -> anyhow::Result<ExperimentConfig> {
         })
 }
 
-fn dataset_source(arg: DatasetArg) -> anyhow::Result<DatasetSource> {
-    Ok(match arg {
-        DatasetArg::Embedded => DatasetSource::Embedded,
-        DatasetArg::Noise => DatasetSource::Noise(NoiseConfig::default()),
-        DatasetArg::FashionMnist => DatasetSource::system_fashion_mnist().with_context(|| {
-            format!(
-                "the full Fashion-MNIST is not installed (looked in {}); install Debian's \
-                 dataset-fashion-mnist package or use --dataset embedded",
-                crate::data::SYSTEM_FASHION_MNIST_DIR
-            )
-        })?,
-    })
+/// `--val-fraction`: a fraction, or `source` for the source's own split.
+fn parse_validation(text: &str) -> Result<Validation, String> {
+    if text.eq_ignore_ascii_case("source") {
+        return Ok(Validation::SourceTest);
+    }
+    text.parse::<f32>()
+        .map(|fraction| Validation::Holdout { fraction })
+        .map_err(|_| format!("'{text}' is neither a fraction nor 'source'"))
+}
+
+/// The source, or a hint when it is the full Fashion-MNIST and that is not installed.
+fn installed(source: DatasetSource) -> anyhow::Result<DatasetSource> {
+    if let DatasetSource::FashionMnist { dir } = &source
+        && !dir.join("train-images-idx3-ubyte.gz").is_file()
+    {
+        bail!(
+            "the full Fashion-MNIST is not installed (looked in {}); install Debian's \
+             dataset-fashion-mnist package or use --dataset embedded",
+            dir.display()
+        );
+    }
+    Ok(source)
 }
 
 impl TrainArgs {
@@ -313,15 +329,32 @@ impl TrainArgs {
         };
         let mut config = match base {
             Some(mut config) => {
-                if let Some(dataset) = self.dataset {
-                    config.dataset.source = dataset_source(dataset)?;
+                if let Some(dataset) = &self.dataset {
+                    config.dataset.source = installed(dataset.clone())?;
                 }
                 config
             }
-            None => ExperimentConfig::for_source(dataset_source(
-                self.dataset.unwrap_or(DatasetArg::Embedded),
-            )?),
+            None => {
+                ExperimentConfig::for_source(installed(self.dataset.clone().unwrap_or_default())?)
+            }
         };
+        let data = &mut config.dataset;
+        if let Some(size) = self.train_size {
+            data.train_size = size;
+        }
+        if let Some(noise) = self.label_noise {
+            data.label_noise = noise;
+        }
+        if self.classes.is_some() {
+            data.classes.clone_from(&self.classes);
+        }
+        if self.input_size.is_some() || self.channels.is_some() {
+            data.input = InputFormat {
+                size: self.input_size,
+                channels: self.channels,
+            };
+        }
+        data.validate()?;
         if let Some(model) = self.model {
             config.model = model.config();
         }
@@ -392,10 +425,10 @@ impl TrainArgs {
         if let Some(seed) = self.seed {
             config.seed = seed;
         }
-        if let Some(fraction) = self.val_fraction {
-            config.dataset.validation = Validation::Holdout { fraction };
+        if let Some(validation) = self.val_fraction {
+            config.dataset.validation = validation;
+            config.dataset.validate()?;
         }
-        self.subset.apply(&mut config)?;
         if let Some(device) = self.device {
             config.device = match device {
                 DeviceArg::Cpu => DeviceKind::Cpu,

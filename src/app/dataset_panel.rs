@@ -1,7 +1,7 @@
 //! The Dataset panel: which data, how validation is held out, and what the images look like.
 
 use super::AppCommand;
-use crate::data::{self, Dataset, DatasetSource, Validation, noise::NoiseConfig};
+use crate::data::{self, Dataset, DatasetConfig, DatasetSource, Validation, noise::NoiseConfig};
 use crate::experiment::ExperimentConfig;
 
 /// Thumbnails shown per class.
@@ -14,8 +14,8 @@ pub struct DatasetView {
     split_sizes: Option<SplitSizes>,
 }
 
-/// Training and validation counts for one (validation setting, seed), or why there are none.
-type SplitSizes = (Validation, u64, Result<(usize, usize), String>);
+/// Training and validation counts for one (dataset settings, seed), or why there are none.
+type SplitSizes = (DatasetConfig, u64, Result<(usize, usize), String>);
 
 impl DatasetView {
     /// Forgets everything derived from the previous dataset.
@@ -76,16 +76,15 @@ impl DatasetView {
     }
 
     fn summary_ui(&mut self, ui: &mut egui::Ui, config: &ExperimentConfig, data: &Dataset) {
-        let key = (config.dataset.validation, config.seed);
         if self
             .split_sizes
             .as_ref()
-            .is_none_or(|(v, s, _)| (*v, *s) != key)
+            .is_none_or(|(d, s, _)| (d, *s) != (&config.dataset, config.seed))
         {
-            let sizes = data::split(data, key.0, key.1)
+            let sizes = data::split(data, &config.dataset, config.seed)
                 .map(|s| (s.train.len(), s.val.len()))
                 .map_err(|e| e.to_string());
-            self.split_sizes = Some((key.0, key.1, sizes));
+            self.split_sizes = Some((config.dataset.clone(), config.seed, sizes));
         }
         let colour = if data.channels == 1 {
             "grayscale"

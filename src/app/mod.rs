@@ -191,7 +191,11 @@ impl WorkbenchApp {
 
     fn load_dataset(&mut self, source: DatasetSource) {
         let ctx = self.ctx.clone();
-        self.pending = Some(PendingLoad::spawn(source, move || ctx.request_repaint()));
+        self.pending = Some(PendingLoad::spawn(
+            source,
+            self.config.dataset.input,
+            move || ctx.request_repaint(),
+        ));
     }
 
     /// Whether a dataset is still loading.
@@ -211,7 +215,7 @@ impl WorkbenchApp {
                         self.start();
                     }
                 }
-                Err(message) => self.error = Some(message),
+                Err(e) => self.error = Some(e.to_string()),
             }
         }
         if let Some(runs) = self.runs_scan.as_ref().and_then(|rx| rx.try_recv().ok()) {
@@ -324,7 +328,8 @@ impl WorkbenchApp {
 
     /// Makes `config` the one the next run uses, loading its dataset if that changed.
     fn use_config(&mut self, config: ExperimentConfig) {
-        let source_changed = config.dataset.source != self.config.dataset.source;
+        let source_changed = config.dataset.source != self.config.dataset.source
+            || config.dataset.input != self.config.dataset.input;
         self.config = config;
         if source_changed {
             self.dataset = None;

@@ -101,13 +101,17 @@ impl ModelView {
         });
         if let Some(data) = data {
             let mut input = InputShape::of(data);
-            let subset = &config.dataset.classes;
-            if !subset.classes.is_empty() {
-                input.classes = subset.classes.len();
+            if let Some(classes) = &config.dataset.classes {
+                input.classes = classes.len();
             }
-            let train_images = subset
-                .train_per_class
-                .map_or(data.train.len(), |n| n * input.classes);
+            let available = data.train.len();
+            let train_images = match config.dataset.train_size {
+                crate::data::TrainSize::All => available,
+                crate::data::TrainSize::Total { count } => count.min(available),
+                crate::data::TrainSize::PerClass { count } => {
+                    (count * input.classes).min(available)
+                }
+            };
             match ModelSummary::new(&config.model, &config.transfer, input) {
                 Ok(summary) => summary_ui(ui, &summary, config.train.batch_size, train_images),
                 Err(e) => {

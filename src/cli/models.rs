@@ -7,7 +7,6 @@ use anyhow::bail;
 use clap::ValueEnum;
 
 use crate::experiment::ExperimentConfig;
-use crate::experiment::classes::ClassSubset;
 use crate::experiment::lesson_runs::{self, LessonRun};
 use crate::model::preprocess::{self, Prepared};
 use crate::model::{ChannelAdapt, Freeze, InputShape, ModelConfig, TransferConfig, weights};
@@ -129,37 +128,6 @@ impl TransferArgs {
             }
         }
         config.transfer = transfer;
-        Ok(())
-    }
-}
-
-/// Class and size restrictions of the training data (the transfer lesson's setting).
-#[derive(Debug, Clone, clap::Args)]
-pub struct SubsetArgs {
-    /// Train on these classes only, relabelled 0, 1, …: a range like 0-4 or a list like 1,3,5.
-    #[arg(long, value_name = "LIST")]
-    pub classes: Option<String>,
-    /// Keep at most N training images per class (the first ones).
-    #[arg(long, value_name = "N")]
-    pub per_class: Option<usize>,
-    /// Validate on the source's own test images instead of a hold-out.
-    #[arg(long, conflicts_with = "val_fraction")]
-    pub validate_on_test: bool,
-}
-
-impl SubsetArgs {
-    /// Applies the options to `config`.
-    pub fn apply(&self, config: &mut ExperimentConfig) -> anyhow::Result<()> {
-        if let Some(list) = &self.classes {
-            config.dataset.classes.classes =
-                ClassSubset::parse_classes(list).map_err(anyhow::Error::msg)?;
-        }
-        if self.per_class.is_some() {
-            config.dataset.classes.train_per_class = self.per_class;
-        }
-        if self.validate_on_test {
-            config.dataset.validation = crate::data::Validation::SourceTest;
-        }
         Ok(())
     }
 }
@@ -336,8 +304,7 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
         PreprocessArg::Imagenet => (preprocess::imagenet(&image)?, Vec::new()),
         PreprocessArg::Dataset => {
             let config = ExperimentConfig::default();
-            let data = crate::data::load(&config.dataset.source)?;
-            let split = crate::data::split(&data, config.dataset.validation, config.seed)?;
+            let (data, split) = crate::data::prepare(&config.dataset, config.seed)?;
             let prepared = preprocess::dataset(
                 &image,
                 data.channels,

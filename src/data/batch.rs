@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 
-use super::{ChannelNorm, Dataset, Part};
+use super::{ChannelNorm, Dataset, Part, Subset};
 
 /// A lookup table from `u8` pixel to normalised `f32`, one per channel: normalising a batch is
 /// then one table read per pixel.
@@ -36,30 +36,36 @@ impl Normalizer {
     }
 }
 
-/// A batch of images `[n, c, h, w]` and their labels `[n]`, on `device`.
+/// A batch of images `[n, c, h, w]` and their labels `[n]`, on `device`: the samples at
+/// `positions` of `subset` (positions index the subset, so its labels, label noise included,
+/// come along).
 pub fn make_batch(
     data: &Dataset,
-    part: Part,
-    indices: &[u32],
+    subset: &Subset,
+    positions: &[u32],
     normalizer: &Normalizer,
     device: &Device,
 ) -> (Tensor<4>, Tensor<1, Int>) {
+    let indices: Vec<u32> = positions
+        .iter()
+        .map(|&p| subset.indices[p as usize])
+        .collect();
     let mut pixels = Vec::new();
-    normalizer.extend(data, part, indices, &mut pixels);
+    normalizer.extend(data, subset.part, &indices, &mut pixels);
     let shape = [indices.len(), data.channels, data.height, data.width];
     let images = Tensor::<4>::from_data(TensorData::new(pixels, shape), device);
-    let labels: Vec<i64> = indices
+    let labels: Vec<i64> = positions
         .iter()
-        .map(|&i| i64::from(data.part(part).labels[i as usize]))
+        .map(|&p| i64::from(subset.labels[p as usize]))
         .collect();
-    let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [indices.len()]), device);
+    let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [positions.len()]), device);
     (images, labels)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{DatasetSource, load};
+    use crate::data::{DatasetSource, InputFormat, load};
 
     #[test]
     fn normalisation_maps_mean_to_zero_and_keeps_layout() {
@@ -68,7 +74,7 @@ mod tests {
             std: vec![50.0],
         };
         let n = Normalizer::new(&norm);
-        let data = load(&DatasetSource::Embedded).unwrap();
+        let data = load(&DatasetSource::Embedded, InputFormat::default()).unwrap();
         let mut out = Vec::new();
         n.extend(&data, Part::Train, &[3, 0], &mut out);
         assert_eq!(out.len(), 2 * 784);

@@ -1,21 +1,38 @@
 //! Datasets: where images come from, how they are held in memory, and how they are split.
 //!
-//! Every source ends up as a [`Dataset`]: images stored once as compact `u8` arrays (channel-major
-//! per image), labels as `u16`, and an optional test part supplied by the source itself. A
-//! [`Split`] then picks the training and validation samples by index, so nothing is copied.
+//! Every source (an image folder, IDX files, CIFAR batches, the built-in sets, the shapes
+//! generator) ends up as a [`Dataset`]: images stored once as one compact `u8` array per part
+//! (channel-major per image) at one input size and channel count, labels as `u16`, and an
+//! optional test part supplied by the source itself. [`load`] caches datasets by source and
+//! input format; [`split`] then picks the training and validation samples of a run by index
+//! (with class selection, training-subset size and label noise), so nothing is copied.
+//! [`prepare`] does both, and is what the training engine calls.
 
 pub mod batch;
+pub mod cifar;
+pub mod convert;
+pub mod folder;
 pub mod idx;
 pub mod loader;
 pub mod noise;
+pub mod progress;
+pub mod sampling;
+pub mod shapes;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
-use rand::SeedableRng;
-use rand::rngs::Xoshiro256PlusPlus;
-use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
+
+pub use cifar::CifarLabels;
+pub use convert::InputFormat;
+pub use progress::LoadProgress;
+pub use sampling::{
+    DatasetConfig, Part, Split, SplitSummary, Subset, TrainSize, Validation, channel_norm, split,
+    summarize,
+};
+pub use shapes::ShapesConfig;
 
 /// Where the full Fashion-MNIST lives when Debian's `dataset-fashion-mnist` package is installed.
 pub const SYSTEM_FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
@@ -34,6 +51,12 @@ pub const FASHION_CLASSES: [&str; 10] = [
     "Ankle boot",
 ];
 
+/// Class names of Kuzushiji-MNIST (romanised hiragana), in label order.
+pub const KMNIST_CLASSES: [&str; 10] = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"];
+
+/// Datasets kept in memory together (the most recent one is always kept).
+const CACHE_BYTES: usize = 1 << 30;
+
 const EMBEDDED_TRAIN_IMAGES: &[u8] =
     include_bytes!("../../assets/fashion-mnist-subset/train-images-idx3-ubyte.gz");
 const EMBEDDED_TRAIN_LABELS: &[u8] =
@@ -43,14 +66,14 @@ const EMBEDDED_TEST_IMAGES: &[u8] =
 const EMBEDDED_TEST_LABELS: &[u8] =
     include_bytes!("../../assets/fashion-mnist-subset/t10k-labels-idx1-ubyte.gz");
 
-/// Everything that can go wrong while loading or splitting data. Each message names the file or
-/// setting at fault, so it can be shown to the user as is.
+/// Everything that can go wrong while loading or splitting data. Each message names the file,
+/// folder or setting at fault, so it can be shown to the user as is.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    /// A file could not be read.
+    /// A file or folder could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
-        /// The file.
+        /// The file or folder.
         path: String,
         /// The underlying error.
         source: std::io::Error,
@@ -66,6 +89,9 @@ pub enum DataError {
     /// The dataset settings cannot produce a usable training/validation split.
     #[error("{0}")]
     Invalid(String),
+    /// The load was cancelled (see [`LoadProgress::cancel`]).
+    #[error("loading was cancelled")]
+    Cancelled,
 }
 
 impl DataError {
@@ -78,7 +104,11 @@ impl DataError {
 }
 
 /// Which dataset to load. Saved with every run, so the run can be repeated.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+///
+/// On the command line (and in [`FromStr`] / [`std::fmt::Display`]) a source is written
+/// `folder:PATH`, `idx:PATH`, `cifar10:PATH`, `cifar100:PATH`, `cifar100-coarse:PATH`, `shapes`,
+/// `noise`, `embedded` or `fashion-mnist[:PATH]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum DatasetSource {
     /// The Fashion-MNIST subset compiled into the program (6,000 training + 1,000 test images).
@@ -93,10 +123,44 @@ pub enum DatasetSource {
     /// Gaussian noise with random labels: a model can only memorise it (the classic overfitting
     /// demonstration).
     Noise(noise::NoiseConfig),
+    /// A folder with one subfolder of images per class, optionally split into `train/` and
+    /// `val/` (or `test/`) trees.
+    Folder {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// MNIST-family IDX files (MNIST, Fashion-MNIST, KMNIST, EMNIST), raw or gzipped.
+    Idx {
+        /// A folder holding the files, or the training-images file.
+        path: PathBuf,
+    },
+    /// CIFAR-10 binary batches.
+    Cifar10 {
+        /// The folder of `data_batch_*.bin` and `test_batch.bin` (or its parent), or one batch.
+        path: PathBuf,
+    },
+    /// CIFAR-100 binary files.
+    Cifar100 {
+        /// The folder of `train.bin` and `test.bin` (or its parent), or one file.
+        path: PathBuf,
+        /// The 100 fine or the 20 coarse classes.
+        #[serde(default)]
+        labels: CifarLabels,
+    },
+    /// Synthetic colour images of simple shapes.
+    Shapes(ShapesConfig),
 }
 
 fn default_fashion_dir() -> PathBuf {
     PathBuf::from(SYSTEM_FASHION_MNIST_DIR)
+}
+
+/// The last component of a path, for short labels.
+fn base_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 impl DatasetSource {
@@ -114,6 +178,11 @@ impl DatasetSource {
             Self::Embedded => "embedded",
             Self::FashionMnist { .. } => "fashion-mnist",
             Self::Noise(_) => "noise",
+            Self::Folder { .. } => "folder",
+            Self::Idx { .. } => "idx",
+            Self::Cifar10 { .. } => "cifar10",
+            Self::Cifar100 { .. } => "cifar100",
+            Self::Shapes(_) => "shapes",
         }
     }
 
@@ -123,26 +192,99 @@ impl DatasetSource {
             Self::Embedded => "Fashion-MNIST subset (built in)".to_owned(),
             Self::FashionMnist { .. } => "Fashion-MNIST, full (installed)".to_owned(),
             Self::Noise(_) => "Random noise (seed)".to_owned(),
+            Self::Folder { path } => format!("Image folder '{}'", base_name(path)),
+            Self::Idx { path } => format!("IDX files '{}'", base_name(path)),
+            Self::Cifar10 { path } => format!("CIFAR-10 '{}'", base_name(path)),
+            Self::Cifar100 { path, labels } => format!(
+                "CIFAR-100 '{}' ({} labels)",
+                base_name(path),
+                match labels {
+                    CifarLabels::Fine => "fine",
+                    CifarLabels::Coarse => "coarse",
+                }
+            ),
+            Self::Shapes(config) => format!("Synthetic shapes ({} classes)", config.classes),
+        }
+    }
+
+    /// The file or folder the source reads, if it reads one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Self::FashionMnist { dir: path }
+            | Self::Folder { path }
+            | Self::Idx { path }
+            | Self::Cifar10 { path }
+            | Self::Cifar100 { path, .. } => Some(path),
+            Self::Embedded | Self::Noise(_) | Self::Shapes(_) => None,
         }
     }
 }
 
-/// How the validation samples are chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Validation {
-    /// Hold out this fraction of the training data (stratified by class, seeded).
-    Holdout {
-        /// Fraction in (0, 1).
-        fraction: f32,
-    },
-    /// Use the test split that comes with the source (all training data is used for training).
-    SourceTest,
+impl std::fmt::Display for DatasetSource {
+    /// The command-line spelling (`folder:PATH`, `shapes`, ...); generator settings are not part
+    /// of it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cifar100 {
+                path,
+                labels: CifarLabels::Coarse,
+            } => write!(f, "cifar100-coarse:{}", path.display()),
+            Self::FashionMnist { dir } if dir == &default_fashion_dir() => {
+                f.write_str("fashion-mnist")
+            }
+            other => match other.path() {
+                Some(path) => write!(f, "{}:{}", other.short_name(), path.display()),
+                None => f.write_str(other.short_name()),
+            },
+        }
+    }
 }
 
-impl Default for Validation {
-    fn default() -> Self {
-        Self::Holdout { fraction: 0.2 }
+impl FromStr for DatasetSource {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let (kind, path) = match spec.split_once(':') {
+            Some((kind, path)) => (kind, Some(path)),
+            None => (spec, None),
+        };
+        let kind = kind.trim().to_ascii_lowercase();
+        let path = path
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from);
+        let with_path = |make: fn(PathBuf) -> Self| {
+            path.clone()
+                .map(make)
+                .ok_or_else(|| format!("'{kind}' needs a path: {kind}:PATH"))
+        };
+        let no_path = |source: Self| match &path {
+            None => Ok(source),
+            Some(_) => Err(format!("'{kind}' takes no path")),
+        };
+        match kind.as_str() {
+            "embedded" => no_path(Self::Embedded),
+            "noise" => no_path(Self::Noise(noise::NoiseConfig::default())),
+            "shapes" => no_path(Self::Shapes(ShapesConfig::default())),
+            "fashion-mnist" => Ok(Self::FashionMnist {
+                dir: path.unwrap_or_else(default_fashion_dir),
+            }),
+            "folder" => with_path(|path| Self::Folder { path }),
+            "idx" => with_path(|path| Self::Idx { path }),
+            "cifar10" => with_path(|path| Self::Cifar10 { path }),
+            "cifar100" => with_path(|path| Self::Cifar100 {
+                path,
+                labels: CifarLabels::Fine,
+            }),
+            "cifar100-coarse" => with_path(|path| Self::Cifar100 {
+                path,
+                labels: CifarLabels::Coarse,
+            }),
+            _ => Err(format!(
+                "unknown dataset '{spec}': use folder:PATH, idx:PATH, cifar10:PATH, \
+                 cifar100:PATH, cifar100-coarse:PATH, shapes, noise, embedded or fashion-mnist"
+            )),
+        }
     }
 }
 
@@ -176,6 +318,68 @@ impl ImageSet {
     }
 }
 
+/// A file the loader left out, and why. Listed in the run's `run.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedFile {
+    /// The file (lossily converted to UTF-8 where its name is not).
+    pub path: String,
+    /// Why it was left out, e.g. "empty file (0 bytes)".
+    pub reason: String,
+}
+
+impl SkippedFile {
+    pub(crate) fn new(path: &Path, reason: impl Into<String>) -> Self {
+        Self {
+            path: path.display().to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What the source's images were like before they were brought to the dataset's input format.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceFormat {
+    /// The most common image sizes as (width, height, count), most common first (at most 8).
+    pub sizes: Vec<(u32, u32, usize)>,
+    /// How many different sizes there are.
+    pub distinct_sizes: usize,
+    /// Whether every image is grayscale.
+    pub grayscale: bool,
+    /// Images whose size or channel count was changed.
+    pub converted: usize,
+}
+
+impl SourceFormat {
+    /// `count` images all of one size and colour mode.
+    pub(crate) fn uniform(width: usize, height: usize, grayscale: bool, count: usize) -> Self {
+        Self {
+            sizes: vec![(width as u32, height as u32, count)],
+            distinct_sizes: 1,
+            grayscale,
+            converted: 0,
+        }
+    }
+
+    /// From each image's (width, height, grayscale).
+    pub(crate) fn from_natives(natives: &[(u32, u32, bool)], converted: usize) -> Self {
+        let mut counts: std::collections::HashMap<(u32, u32), usize> = Default::default();
+        for &(w, h, _) in natives {
+            *counts.entry((w, h)).or_default() += 1;
+        }
+        let mut sizes: Vec<(u32, u32, usize)> =
+            counts.into_iter().map(|((w, h), n)| (w, h, n)).collect();
+        sizes.sort_by(|a, b| b.2.cmp(&a.2).then((a.0, a.1).cmp(&(b.0, b.1))));
+        let distinct_sizes = sizes.len();
+        sizes.truncate(8);
+        Self {
+            sizes,
+            distinct_sizes,
+            grayscale: natives.iter().all(|n| n.2),
+            converted,
+        }
+    }
+}
+
 /// A loaded dataset: training images, optionally the source's own test images, and their shape.
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -196,6 +400,10 @@ pub struct Dataset {
     /// A fixed normalisation, for sources whose pixels encode known values (noise); `None` means
     /// it is computed from the training split.
     pub fixed_norm: Option<ChannelNorm>,
+    /// Files the loader could not use (corrupt, truncated, unreadable, not images), with reasons.
+    pub skipped: Vec<SkippedFile>,
+    /// The images' sizes and colour mode before conversion.
+    pub source_format: SourceFormat,
 }
 
 impl Dataset {
@@ -222,280 +430,158 @@ impl Dataset {
         let len = self.image_len();
         &self.part(part).pixels[index * len..(index + 1) * len]
     }
-}
 
-/// Which of a dataset's image sets a subset indexes into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Part {
-    /// The training images.
-    Train,
-    /// The source's own test images.
-    Test,
-}
-
-/// Some images of one part, by index.
-#[derive(Debug, Clone)]
-pub struct Subset {
-    /// The image set the indices refer to.
-    pub part: Part,
-    /// Indices into that set.
-    pub indices: Vec<u32>,
-}
-
-impl Subset {
-    /// Number of samples.
-    pub fn len(&self) -> usize {
-        self.indices.len()
-    }
-
-    /// Whether it holds no sample.
-    pub fn is_empty(&self) -> bool {
-        self.indices.is_empty()
-    }
-}
-
-/// The training and validation samples of a run, and the normalisation used for both.
-#[derive(Debug, Clone)]
-pub struct Split {
-    /// Samples the model learns from.
-    pub train: Subset,
-    /// Samples used only to measure generalisation.
-    pub val: Subset,
-    /// Normalisation (from the training samples unless the source fixes it).
-    pub norm: ChannelNorm,
-}
-
-/// Splits a dataset into training and validation samples, reproducibly for a given seed.
-///
-/// A hold-out is stratified: each class gives the same fraction of its images (at least one), so
-/// small datasets keep every class on both sides.
-pub fn split(data: &Dataset, validation: Validation, seed: u64) -> Result<Split, DataError> {
-    let (train, val) = match validation {
-        Validation::SourceTest => {
-            let test = data.test.as_ref().ok_or_else(|| {
-                DataError::Invalid(format!(
-                    "{} has no test split of its own: choose a hold-out fraction for validation",
-                    data.source.label()
-                ))
-            })?;
-            let all = |n: usize| (0..n as u32).collect::<Vec<_>>();
-            (
-                Subset {
-                    part: Part::Train,
-                    indices: all(data.train.len()),
-                },
-                Subset {
-                    part: Part::Test,
-                    indices: all(test.len()),
-                },
-            )
-        }
-        Validation::Holdout { fraction } => {
-            if !(fraction > 0.0 && fraction < 1.0) {
-                return Err(DataError::Invalid(format!(
-                    "the validation fraction must be between 0 and 1 (exclusive), found {fraction}"
-                )));
+    /// Images per class in a part (all zero for a missing test part).
+    pub fn class_counts(&self, part: Part) -> Vec<usize> {
+        let mut counts = vec![0; self.num_classes()];
+        let set = match part {
+            Part::Train => Some(&self.train),
+            Part::Test => self.test.as_ref(),
+        };
+        for &label in set.map_or(&[][..], |s| &s.labels[..]) {
+            if let Some(count) = counts.get_mut(usize::from(label)) {
+                *count += 1;
             }
-            let mut by_class = vec![Vec::new(); data.num_classes()];
-            for (i, &label) in data.train.labels.iter().enumerate() {
-                by_class[usize::from(label)].push(i as u32);
-            }
-            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5EED_5B11);
-            let (mut train, mut val) = (Vec::new(), Vec::new());
-            for mut members in by_class {
-                members.shuffle(&mut rng);
-                let n_val = if members.len() < 2 {
-                    0
-                } else {
-                    ((members.len() as f32 * fraction).round() as usize).clamp(1, members.len() - 1)
-                };
-                val.extend_from_slice(&members[..n_val]);
-                train.extend_from_slice(&members[n_val..]);
-            }
-            train.sort_unstable();
-            val.sort_unstable();
-            (
-                Subset {
-                    part: Part::Train,
-                    indices: train,
-                },
-                Subset {
-                    part: Part::Train,
-                    indices: val,
-                },
-            )
         }
-    };
-    if train.is_empty() || val.is_empty() {
-        return Err(DataError::Invalid(format!(
-            "{} gives {} training and {} validation samples: both need at least one",
-            data.source.label(),
-            train.len(),
-            val.len()
-        )));
+        counts
     }
-    let norm = match &data.fixed_norm {
-        Some(norm) => norm.clone(),
-        None => channel_norm(data, &train),
-    };
-    Ok(Split { train, val, norm })
+
+    /// Images in both parts.
+    pub fn total_images(&self) -> usize {
+        self.train.len() + self.test.as_ref().map_or(0, ImageSet::len)
+    }
+
+    /// Bytes of pixel storage in both parts.
+    pub fn pixel_bytes(&self) -> usize {
+        self.train.pixels.len() + self.test.as_ref().map_or(0, |t| t.pixels.len())
+    }
 }
 
-/// Mean and standard deviation per channel over a subset's pixels.
-pub fn channel_norm(data: &Dataset, subset: &Subset) -> ChannelNorm {
-    let plane = data.width * data.height;
-    let mut sum = vec![0f64; data.channels];
-    let mut sum_sq = vec![0f64; data.channels];
-    for &i in &subset.indices {
-        let image = data.image(subset.part, i as usize);
-        for (c, channel) in image.chunks_exact(plane).enumerate() {
-            let (s, sq) = channel.iter().fold((0u64, 0u64), |(s, sq), &p| {
-                (s + u64::from(p), sq + u64::from(p) * u64::from(p))
-            });
-            sum[c] += s as f64;
-            sum_sq[c] += sq as f64;
-        }
-    }
-    let n = (subset.len() * plane).max(1) as f64;
-    let mean: Vec<f32> = sum.iter().map(|s| (s / n) as f32).collect();
-    let std = sum_sq
-        .iter()
-        .zip(&mean)
-        .map(|(sq, &m)| ((sq / n - f64::from(m) * f64::from(m)).max(0.0).sqrt() as f32).max(1.0))
-        .collect();
-    ChannelNorm { mean, std }
+/// Loads the dataset of `config` and splits it for a run: the one call the training engine makes.
+pub fn prepare(config: &DatasetConfig, seed: u64) -> Result<(Arc<Dataset>, Split), DataError> {
+    let data = load(&config.source, config.input)?;
+    let split = split(&data, config, seed)?;
+    Ok((data, split))
 }
 
-/// Loads a dataset, reusing an earlier load of the same source within this process.
+/// Loads a dataset at an input format, reusing an earlier load of the same source and format
+/// within this process.
 ///
 /// The GUI's panels and the training worker both call this, so a dataset is held in memory once.
-pub fn load(source: &DatasetSource) -> Result<Arc<Dataset>, DataError> {
-    static CACHE: Mutex<Vec<(DatasetSource, Arc<Dataset>)>> = Mutex::new(Vec::new());
-    let cached = |cache: &Vec<(DatasetSource, Arc<Dataset>)>| {
-        cache
-            .iter()
-            .find(|(s, _)| s == source)
-            .map(|(_, d)| Arc::clone(d))
-    };
-    if let Some(hit) = cached(
-        &CACHE
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner),
-    ) {
+pub fn load(source: &DatasetSource, input: InputFormat) -> Result<Arc<Dataset>, DataError> {
+    load_with_progress(source, input, &LoadProgress::new())
+}
+
+type CacheEntry = (DatasetSource, InputFormat, Arc<Dataset>);
+
+static CACHE: Mutex<Vec<CacheEntry>> = Mutex::new(Vec::new());
+
+fn cache() -> std::sync::MutexGuard<'static, Vec<CacheEntry>> {
+    CACHE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// [`load`], reporting progress to (and cancellable through) `progress`.
+pub fn load_with_progress(
+    source: &DatasetSource,
+    input: InputFormat,
+    progress: &LoadProgress,
+) -> Result<Arc<Dataset>, DataError> {
+    let hit = cache()
+        .iter()
+        .find(|(s, i, _)| s == source && *i == input)
+        .map(|(_, _, d)| Arc::clone(d));
+    if let Some(hit) = hit {
         return Ok(hit);
     }
-    let data = Arc::new(load_uncached(source)?);
-    let mut cache = CACHE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    // Keep the few most recent datasets; a full Fashion-MNIST is 55 MB.
-    if cache.len() >= 4 {
+    let data = Arc::new(load_uncached(source, input, progress)?);
+    let mut cache = cache();
+    cache.retain(|(s, i, _)| !(s == source && *i == input));
+    cache.push((source.clone(), input, Arc::clone(&data)));
+    // Keep the most recent datasets within the memory budget (always the newest one).
+    while cache.len() > 1
+        && cache.iter().map(|(_, _, d)| d.pixel_bytes()).sum::<usize>() > CACHE_BYTES
+    {
         cache.remove(0);
     }
-    cache.push((source.clone(), Arc::clone(&data)));
     Ok(data)
 }
 
-fn load_uncached(source: &DatasetSource) -> Result<Dataset, DataError> {
-    match source {
-        DatasetSource::Embedded => {
-            let train = idx_pair(
-                (EMBEDDED_TRAIN_IMAGES, "built-in train images"),
-                (EMBEDDED_TRAIN_LABELS, "built-in train labels"),
-            )?;
-            let test = idx_pair(
-                (EMBEDDED_TEST_IMAGES, "built-in test images"),
-                (EMBEDDED_TEST_LABELS, "built-in test labels"),
-            )?;
-            fashion_dataset(source.clone(), train, test)
-        }
-        DatasetSource::FashionMnist { dir } => {
-            let read = |name: &str| {
-                let path = dir.join(name);
-                std::fs::read(&path)
-                    .map(|bytes| (bytes, path.display().to_string()))
-                    .map_err(|source| DataError::Io {
-                        path: path.display().to_string(),
-                        source,
-                    })
-            };
-            let (ti, ti_name) = read("train-images-idx3-ubyte.gz")?;
-            let (tl, tl_name) = read("train-labels-idx1-ubyte.gz")?;
-            let (vi, vi_name) = read("t10k-images-idx3-ubyte.gz")?;
-            let (vl, vl_name) = read("t10k-labels-idx1-ubyte.gz")?;
-            let train = idx_pair((&ti, &ti_name), (&tl, &tl_name))?;
-            let test = idx_pair((&vi, &vi_name), (&vl, &vl_name))?;
-            fashion_dataset(source.clone(), train, test)
-        }
-        DatasetSource::Noise(config) => noise::generate(config),
-    }
+/// Forgets cached loads of `source` (every input format), so the next [`load`] reads it again:
+/// after its files changed on disk.
+pub fn evict(source: &DatasetSource) {
+    cache().retain(|(s, _, _)| s != source);
 }
 
-/// Images (`[n, rows, cols]`) and labels (`[n]`) decoded from a pair of IDX files.
-struct IdxImages {
-    rows: usize,
-    cols: usize,
-    set: ImageSet,
-}
-
-fn idx_pair(images: (&[u8], &str), labels: (&[u8], &str)) -> Result<IdxImages, DataError> {
-    let img = idx::parse(images.0, images.1)?;
-    let lab = idx::parse(labels.0, labels.1)?;
-    let [n, rows, cols] = img.dims[..] else {
-        return Err(DataError::format(
-            images.1,
-            format!(
-                "expected 3 dimensions (count, rows, cols), found {:?}",
-                img.dims
-            ),
-        ));
-    };
-    if lab.dims.len() != 1 {
-        return Err(DataError::format(
-            labels.1,
-            format!("expected 1 dimension (count), found {:?}", lab.dims),
-        ));
-    }
-    if lab.dims[0] != n {
-        return Err(DataError::format(
-            labels.1,
-            format!("has {} labels but {} has {n} images", lab.dims[0], images.1),
-        ));
-    }
-    if n == 0 || rows == 0 || cols == 0 {
-        return Err(DataError::format(images.1, "holds no image"));
-    }
-    Ok(IdxImages {
-        rows,
-        cols,
-        set: ImageSet {
-            pixels: img.data,
-            labels: lab.data.into_iter().map(u16::from).collect(),
-        },
-    })
-}
-
-fn fashion_dataset(
-    source: DatasetSource,
-    train: IdxImages,
-    test: IdxImages,
+fn load_uncached(
+    source: &DatasetSource,
+    input: InputFormat,
+    progress: &LoadProgress,
 ) -> Result<Dataset, DataError> {
-    if (train.rows, train.cols) != (test.rows, test.cols) {
-        return Err(DataError::Invalid(format!(
-            "training images are {}×{} but test images are {}×{}",
-            train.rows, train.cols, test.rows, test.cols
-        )));
-    }
-    let classes = FASHION_CLASSES.len();
-    for (set, what) in [(&train.set, "training"), (&test.set, "test")] {
-        if let Some(bad) = set.labels.iter().find(|&&l| usize::from(l) >= classes) {
-            return Err(DataError::Invalid(format!(
-                "a {what} label is {bad}, but Fashion-MNIST has only {classes} classes"
-            )));
+    input.validate()?;
+    let data = match source {
+        DatasetSource::Embedded => embedded()?,
+        DatasetSource::FashionMnist { dir } => {
+            let files = idx::IdxFiles {
+                train: (
+                    dir.join("train-images-idx3-ubyte.gz"),
+                    dir.join("train-labels-idx1-ubyte.gz"),
+                ),
+                test: Some((
+                    dir.join("t10k-images-idx3-ubyte.gz"),
+                    dir.join("t10k-labels-idx1-ubyte.gz"),
+                )),
+                mapping: None,
+            };
+            idx::load(&files, source.clone(), Some(&FASHION_CLASSES), progress)?
         }
-    }
+        DatasetSource::Noise(config) => noise::generate(config)?,
+        DatasetSource::Shapes(config) => shapes::generate(config, progress)?,
+        DatasetSource::Folder { path } => {
+            // Converted while decoding: no second pass needed.
+            return folder::load(path, input, source.clone(), progress);
+        }
+        DatasetSource::Idx { path } => {
+            idx::load(&idx::find_files(path)?, source.clone(), None, progress)?
+        }
+        DatasetSource::Cifar10 { path } => {
+            cifar::load(path, cifar::Cifar::Ten, source.clone(), progress)?
+        }
+        DatasetSource::Cifar100 { path, labels } => cifar::load(
+            path,
+            cifar::Cifar::Hundred(*labels),
+            source.clone(),
+            progress,
+        )?,
+    };
+    convert::conform(data, input, progress)
+}
+
+fn embedded() -> Result<Dataset, DataError> {
+    let part = |images: &[u8], images_name: &str, labels: &[u8], labels_name: &str| {
+        idx::pair(
+            idx::parse(images, images_name)?,
+            images_name,
+            idx::parse(labels, labels_name)?,
+            labels_name,
+        )
+    };
+    let train = part(
+        EMBEDDED_TRAIN_IMAGES,
+        "built-in train images",
+        EMBEDDED_TRAIN_LABELS,
+        "built-in train labels",
+    )?;
+    let test = part(
+        EMBEDDED_TEST_IMAGES,
+        "built-in test images",
+        EMBEDDED_TEST_LABELS,
+        "built-in test labels",
+    )?;
+    let n = train.set.len() + test.set.len();
     Ok(Dataset {
-        source,
+        source: DatasetSource::Embedded,
         width: train.cols,
         height: train.rows,
         channels: 1,
@@ -503,6 +589,8 @@ fn fashion_dataset(
         train: train.set,
         test: Some(test.set),
         fixed_norm: None,
+        skipped: Vec::new(),
+        source_format: SourceFormat::uniform(train.cols, train.rows, true, n),
     })
 }
 
@@ -510,9 +598,16 @@ fn fashion_dataset(
 mod tests {
     use super::*;
 
+    fn holdout(fraction: f32) -> DatasetConfig {
+        DatasetConfig {
+            validation: Validation::Holdout { fraction },
+            ..DatasetConfig::default()
+        }
+    }
+
     #[test]
     fn embedded_subset_is_balanced_fashion_mnist() {
-        let data = load(&DatasetSource::Embedded).unwrap();
+        let data = load(&DatasetSource::Embedded, InputFormat::default()).unwrap();
         assert_eq!((data.width, data.height, data.channels), (28, 28, 1));
         assert_eq!(data.train.len(), 6000);
         assert_eq!(data.test.as_ref().unwrap().len(), 1000);
@@ -531,8 +626,8 @@ mod tests {
 
     #[test]
     fn holdout_is_stratified_disjoint_complete_and_seeded() {
-        let data = load(&DatasetSource::Embedded).unwrap();
-        let a = split(&data, Validation::Holdout { fraction: 0.2 }, 1).unwrap();
+        let data = load(&DatasetSource::Embedded, InputFormat::default()).unwrap();
+        let a = split(&data, &holdout(0.2), 1).unwrap();
         assert_eq!(a.train.len(), 4800);
         assert_eq!(a.val.len(), 1200);
         let mut all: Vec<u32> = a
@@ -553,23 +648,27 @@ mod tests {
                 .count();
             assert_eq!(n, 120);
         }
-        let b = split(&data, Validation::Holdout { fraction: 0.2 }, 1).unwrap();
+        let b = split(&data, &holdout(0.2), 1).unwrap();
         assert_eq!(a.val.indices, b.val.indices);
-        let c = split(&data, Validation::Holdout { fraction: 0.2 }, 2).unwrap();
+        let c = split(&data, &holdout(0.2), 2).unwrap();
         assert_ne!(a.val.indices, c.val.indices);
         assert!((a.norm.mean[0] - 73.0).abs() < 8.0 && (a.norm.std[0] - 90.0).abs() < 10.0);
     }
 
     #[test]
     fn bad_fractions_and_missing_test_split_are_errors() {
-        let data = load(&DatasetSource::Embedded).unwrap();
+        let data = load(&DatasetSource::Embedded, InputFormat::default()).unwrap();
         for fraction in [0.0, 1.0, -0.5, f32::NAN] {
-            let err = split(&data, Validation::Holdout { fraction }, 0).unwrap_err();
+            let err = split(&data, &holdout(fraction), 0).unwrap_err();
             assert!(err.to_string().contains("between 0 and 1"), "{err}");
         }
         let mut no_test = (*data).clone();
         no_test.test = None;
-        let err = split(&no_test, Validation::SourceTest, 0).unwrap_err();
+        let source_test = DatasetConfig {
+            validation: Validation::SourceTest,
+            ..DatasetConfig::default()
+        };
+        let err = split(&no_test, &source_test, 0).unwrap_err();
         assert!(err.to_string().contains("no test split"), "{err}");
     }
 
@@ -578,10 +677,93 @@ mod tests {
         let source = DatasetSource::FashionMnist {
             dir: PathBuf::from("/nonexistent/fmnist"),
         };
-        let err = load(&source).unwrap_err().to_string();
+        let err = load(&source, InputFormat::default())
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("/nonexistent/fmnist/train-images-idx3-ubyte.gz"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn specs_parse_print_and_explain_mistakes() {
+        for spec in [
+            "folder:/data/pets",
+            "idx:/data/mnist",
+            "cifar10:/data/c10",
+            "cifar100:/data/c100",
+            "cifar100-coarse:/data/c100",
+            "shapes",
+            "noise",
+            "embedded",
+            "fashion-mnist",
+        ] {
+            let source: DatasetSource = spec.parse().unwrap();
+            assert_eq!(source.to_string(), spec);
+            assert!(spec.starts_with(source.short_name()), "{spec}");
+        }
+        assert_eq!(
+            "cifar100:x".parse::<DatasetSource>().unwrap(),
+            DatasetSource::Cifar100 {
+                path: "x".into(),
+                labels: CifarLabels::Fine
+            }
+        );
+        let err = "folder".parse::<DatasetSource>().unwrap_err();
+        assert!(err.contains("folder:PATH"), "{err}");
+        let err = "mnist:/x".parse::<DatasetSource>().unwrap_err();
+        assert!(
+            err.contains("unknown dataset 'mnist:/x'") && err.contains("idx:PATH"),
+            "{err}"
+        );
+        let err = "noise:/x".parse::<DatasetSource>().unwrap_err();
+        assert!(err.contains("takes no path"), "{err}");
+    }
+
+    #[test]
+    fn input_format_resizes_a_fixed_source_and_is_part_of_the_cache_key() {
+        let small = load(&DatasetSource::Embedded, InputFormat::default()).unwrap();
+        let big = load(
+            &DatasetSource::Embedded,
+            InputFormat {
+                size: Some(32),
+                channels: Some(3),
+            },
+        )
+        .unwrap();
+        assert_eq!((big.width, big.height, big.channels), (32, 32, 3));
+        assert_eq!(big.train.len(), small.train.len());
+        assert_eq!(big.train.pixels.len(), 6000 * 32 * 32 * 3);
+        assert_eq!(big.source_format.converted, 7000);
+        assert_eq!(small.source_format.sizes, vec![(28, 28, 7000)]);
+        let again = load(&DatasetSource::Embedded, InputFormat::default()).unwrap();
+        assert!(Arc::ptr_eq(&small, &again));
+    }
+
+    #[test]
+    fn old_config_without_the_new_fields_still_loads() {
+        let config: DatasetConfig =
+            toml::from_str("[source]\nkind = \"embedded\"\n[validation]\nkind = \"source-test\"\n")
+                .unwrap();
+        assert_eq!(config.validation, Validation::SourceTest);
+        assert_eq!(config.train_size, TrainSize::All);
+        assert_eq!(config.input, InputFormat::default());
+        let full = DatasetConfig {
+            source: DatasetSource::Cifar100 {
+                path: "/c".into(),
+                labels: CifarLabels::Coarse,
+            },
+            validation: Validation::default(),
+            train_size: TrainSize::PerClass { count: 5 },
+            label_noise: 0.1,
+            classes: Some(vec![1, 4]),
+            input: InputFormat {
+                size: Some(48),
+                channels: Some(1),
+            },
+        };
+        let text = toml::to_string(&full).unwrap();
+        assert_eq!(toml::from_str::<DatasetConfig>(&text).unwrap(), full);
     }
 }

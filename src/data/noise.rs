@@ -8,7 +8,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::{ChannelNorm, DataError, Dataset, DatasetSource, ImageSet};
+use super::{ChannelNorm, DataError, Dataset, DatasetSource, ImageSet, SourceFormat};
 
 /// `u8` value that encodes 0.0 of the standard normal.
 const ZERO: f32 = 128.0;
@@ -86,6 +86,13 @@ pub fn generate(config: &NoiseConfig) -> Result<Dataset, DataError> {
             mean: vec![ZERO],
             std: vec![STEPS_PER_SIGMA],
         }),
+        skipped: Vec::new(),
+        source_format: SourceFormat::uniform(
+            config.size,
+            config.size,
+            true,
+            config.train_samples + config.val_samples,
+        ),
     })
 }
 
@@ -94,7 +101,7 @@ fn encode(x: f32) -> u8 {
 }
 
 /// One standard normal sample (Box–Muller).
-fn standard_normal(rng: &mut Xoshiro256PlusPlus) -> f32 {
+pub(crate) fn standard_normal(rng: &mut Xoshiro256PlusPlus) -> f32 {
     let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
     let u2: f64 = rng.random();
     ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32

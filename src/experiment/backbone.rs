@@ -25,6 +25,7 @@ pub struct Exported {
 struct RunModel {
     config: ExperimentConfig,
     data: std::sync::Arc<crate::data::Dataset>,
+    split: crate::data::Split,
     model: Model,
     epoch: usize,
 }
@@ -44,9 +45,9 @@ fn load_run_model(run_dir: &Path, last: bool) -> Result<RunModel, String> {
         (Some((epoch, file)), false) => (*epoch, file.clone()),
         _ => (committed.epoch, committed.last.clone()),
     };
-    let data = crate::data::load(&config.dataset.source).map_err(|e| e.to_string())?;
-    let data = config.dataset.classes.apply(&data)?;
-    let input = InputShape::of(&data);
+    let (data, split) =
+        crate::data::prepare(&config.dataset, config.seed).map_err(|e| e.to_string())?;
+    let input = InputShape::for_split(&data, &split);
     // The architecture as trained, without the file it may have started from.
     let transfer = TransferConfig {
         weights: None,
@@ -59,6 +60,7 @@ fn load_run_model(run_dir: &Path, last: bool) -> Result<RunModel, String> {
     Ok(RunModel {
         config,
         data,
+        split,
         model,
         epoch,
     })
@@ -92,8 +94,8 @@ pub struct ClassScore {
 /// classes, most probable first.
 pub fn predict(run_dir: &Path, image: &Path, top: usize) -> Result<Vec<ClassScore>, String> {
     let run = load_run_model(run_dir, false)?;
-    let split = crate::data::split(&run.data, run.config.dataset.validation, run.config.seed)
-        .map_err(|e| e.to_string())?;
+    let split = &run.split;
+    let class_names = split.class_names(&run.data);
     let picture = preprocess::open(image).map_err(|e| e.to_string())?;
     let prepared = preprocess::dataset(
         &picture,
@@ -112,9 +114,7 @@ pub fn predict(run_dir: &Path, image: &Path, top: usize) -> Result<Vec<ClassScor
         .into_iter()
         .map(|(class, prob)| ClassScore {
             class,
-            name: run
-                .data
-                .class_names
+            name: class_names
                 .get(class)
                 .cloned()
                 .unwrap_or_else(|| class.to_string()),

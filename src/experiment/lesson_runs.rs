@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::ExperimentConfig;
-use super::classes::ClassSubset;
-use crate::data::Validation;
+use crate::data::{TrainSize, Validation};
 use crate::model::cnn::Pooling;
 use crate::model::{CnnConfig, Freeze, ModelConfig, ResNet18Config, TransferConfig};
 
@@ -81,10 +80,7 @@ impl LessonRun {
         };
         match self {
             Self::CapacitySmall | Self::CapacityResNet => {
-                config.dataset.classes = ClassSubset {
-                    classes: Vec::new(),
-                    train_per_class: Some(30),
-                };
+                config.dataset.train_size = TrainSize::PerClass { count: 30 };
                 config.dataset.validation = Validation::SourceTest;
                 config.train.epochs = 20;
                 config.train.batch_size = 32;
@@ -95,16 +91,11 @@ impl LessonRun {
             Self::TransferPretrain | Self::TransferFineTune | Self::TransferScratch => {
                 config.model = ModelConfig::Cnn(transfer_cnn());
                 if self == Self::TransferPretrain {
-                    config.dataset.classes = ClassSubset {
-                        classes: vec![0, 1, 2, 3, 4],
-                        train_per_class: None,
-                    };
+                    config.dataset.classes = Some(vec![0, 1, 2, 3, 4]);
                     config.train.epochs = 8;
                 } else {
-                    config.dataset.classes = ClassSubset {
-                        classes: vec![5, 6, 7, 8, 9],
-                        train_per_class: Some(10),
-                    };
+                    config.dataset.classes = Some(vec![5, 6, 7, 8, 9]);
+                    config.dataset.train_size = TrainSize::PerClass { count: 10 };
                     config.dataset.validation = Validation::SourceTest;
                     config.train.epochs = 30;
                     config.train.batch_size = 10;
@@ -178,8 +169,8 @@ mod tests {
         let scratch = LessonRun::TransferScratch.config(&path);
         assert_eq!(scratch.transfer, TransferConfig::default());
         assert_eq!(
-            (scratch.model, scratch.dataset.classes),
-            (config.model, config.dataset.classes),
+            (scratch.model, scratch.dataset),
+            (config.model, config.dataset),
             "the two runs differ only in their start"
         );
     }

@@ -3,7 +3,6 @@
 pub mod backbone;
 pub mod bundle;
 pub mod chart;
-pub mod classes;
 pub mod curves;
 pub mod evaluation;
 pub mod lesson_runs;
@@ -14,21 +13,10 @@ pub mod runs;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::data::DatasetConfig;
 use crate::data::{DatasetSource, Validation, noise::NoiseConfig};
 use crate::model::{ModelConfig, TransferConfig};
 use crate::train::TrainConfig;
-
-/// The data part of an experiment: which dataset, and how validation samples are chosen.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(default)]
-pub struct DatasetConfig {
-    /// Where the images come from.
-    pub source: DatasetSource,
-    /// How validation samples are chosen.
-    pub validation: Validation,
-    /// Only some classes, or few images per class (default: everything).
-    pub classes: classes::ClassSubset,
-}
 
 /// Which backend trains the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -86,7 +74,7 @@ impl ExperimentConfig {
             dataset: DatasetConfig {
                 source,
                 validation,
-                classes: classes::ClassSubset::default(),
+                ..DatasetConfig::default()
             },
             model: ModelConfig::default(),
             transfer: TransferConfig::default(),

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ExperimentConfig;
 use super::evaluation::{ClassMetrics, Evaluation};
+use crate::data::SkippedFile;
 use crate::data::{Dataset, Part, Split};
 use crate::train::message::{ConfigChange, EpochMetrics, RunStatus};
 
@@ -92,6 +93,9 @@ pub struct RunSummary {
     /// Which samples the run saw, so two runs can be checked to have used the same data.
     #[serde(default)]
     pub dataset_fingerprint: Option<DatasetFingerprint>,
+    /// Files of the dataset the loader left out (corrupt, truncated, unreadable), with reasons.
+    #[serde(default)]
+    pub skipped: Vec<SkippedFile>,
 }
 
 /// The identity of a run's data: source, sample counts and a hash of the sample indices of both
@@ -161,6 +165,7 @@ impl RunSummary {
             message: None,
             changes: Vec::new(),
             dataset_fingerprint: None,
+            skipped: Vec::new(),
         }
     }
 }

@@ -23,7 +23,7 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::data::Dataset;
+use crate::data::{Dataset, Split};
 pub use cnn::{Cnn, CnnConfig};
 pub use lenet5::{LeNet5, LeNet5Config};
 pub use mlp::{Mlp, MlpConfig};
@@ -54,6 +54,15 @@ impl InputShape {
             height: data.height,
             width: data.width,
             classes: data.num_classes(),
+        }
+    }
+
+    /// The shape a run's model is built for: the dataset's images and the split's classes (fewer
+    /// than the dataset's when only some are selected).
+    pub fn for_split(data: &Dataset, split: &Split) -> Self {
+        Self {
+            classes: split.num_classes(),
+            ..Self::of(data)
         }
     }
 }

@@ -119,11 +119,8 @@ fn guarded<T>(what: &str, events: &EventSink, f: impl FnOnce() -> Result<T, Stri
 
 fn build(config: &ExperimentConfig, run_dir: Option<&Path>) -> Result<Session, String> {
     config.train.validate().map_err(|e| e.to_string())?;
-    let data = data::load(&config.dataset.source).map_err(|e| e.to_string())?;
-    let data = config.dataset.classes.apply(&data)?;
-    let split =
-        data::split(&data, config.dataset.validation, config.seed).map_err(|e| e.to_string())?;
-    let input = InputShape::of(&data);
+    let (data, split) = data::prepare(&config.dataset, config.seed).map_err(|e| e.to_string())?;
+    let input = InputShape::for_split(&data, &split);
     ModelSummary::new(&config.model, &config.transfer, input).map_err(|e| e.to_string())?;
     let (device, device_name) = make_device(config.device)?;
     let model = config
@@ -225,7 +222,7 @@ pub(crate) fn make_device(kind: DeviceKind) -> Result<(Device, String), String> 
 
 impl Session {
     fn summary(&self) -> RunSummary {
-        RunSummary {
+        let mut summary = RunSummary {
             dataset_fingerprint: Some(DatasetFingerprint::of(&self.data, &self.split)),
             ..RunSummary::starting(
                 &self.config,
@@ -233,7 +230,9 @@ impl Session {
                 self.split.val.len(),
                 &self.device_name,
             )
-        }
+        };
+        summary.skipped.clone_from(&self.data.skipped);
+        summary
     }
 
     fn steps_per_epoch(&self) -> usize {
@@ -331,7 +330,7 @@ fn restore_best(session: &mut Session, events: &EventSink) -> Option<Restored> {
         &never,
     )?
     .ok()?;
-    let classes = session.data.num_classes();
+    let classes = session.split.num_classes();
     events.send(Event::Evaluated(Box::new(Evaluation::from_predictions(
         epoch,
         classes,
@@ -356,7 +355,8 @@ fn train_epochs(
     let train_device = session.device.clone().autodiff();
     let batch_size = session.batch_size();
     let steps_per_epoch = session.steps_per_epoch();
-    let mut order = session.split.train.indices.clone();
+    let positions: Vec<u32> = (0..session.split.train.len() as u32).collect();
+    let mut order = positions.clone();
     while session.history.len() < session.config.train.epochs {
         let epoch = session.history.len() + 1;
         let total_steps = session.config.train.epochs * steps_per_epoch;
@@ -364,7 +364,7 @@ fn train_epochs(
         let loss_fn = CrossEntropyLossConfig::new()
             .with_smoothing((train.label_smoothing > 0.0).then_some(train.label_smoothing as f32))
             .init(&train_device);
-        order.clone_from(&session.split.train.indices);
+        order.clone_from(&positions);
         let mut rng =
             Xoshiro256PlusPlus::seed_from_u64(session.config.seed.wrapping_add(epoch as u64));
         order.shuffle(&mut rng);
@@ -387,7 +387,7 @@ fn train_epochs(
             let t0 = Instant::now();
             let (images, labels) = make_batch(
                 &session.data,
-                session.split.train.part,
+                &session.split.train,
                 batch,
                 &normalizer,
                 &train_device,
@@ -456,14 +456,14 @@ fn train_epochs(
         if is_best {
             session.best_model = Some(session.model.clone());
         }
-        let classes = session.data.num_classes();
+        let classes = session.split.num_classes();
         let evaluation = Evaluation::from_predictions(epoch, classes, &predictions);
         if let Some(recorder) = session.recorder.as_mut() {
             // Metrics first, then the checkpoint that commits the epoch (see `checkpoint`).
             recorder.record_epoch(&metrics).map_err(|e| e.to_string())?;
             if is_best {
                 recorder
-                    .record_evaluation(&evaluation, &session.data.class_names)
+                    .record_evaluation(&evaluation, &session.split.class_names(&session.data))
                     .map_err(|e| e.to_string())?;
             }
             let committed = checkpoint::commit(
@@ -586,13 +586,13 @@ fn evaluate(
     stop: &AtomicBool,
 ) -> Option<Evaluated> {
     let model = model.valid();
-    let labels = &data.part(subset.part).labels;
+    let positions: Vec<u32> = (0..subset.len() as u32).collect();
     let mut predictions = Vec::with_capacity(subset.len());
-    for batch in subset.indices.chunks(EVAL_BATCH) {
+    for batch in positions.chunks(EVAL_BATCH) {
         if stop.load(Ordering::SeqCst) {
             return None;
         }
-        let (images, _) = make_batch(data, subset.part, batch, normalizer, device);
+        let (images, _) = make_batch(data, subset, batch, normalizer, device);
         let logits = match model
             .forward(images)
             .into_data()
@@ -603,12 +603,12 @@ fn evaluate(
             Err(e) => return Some(Err(format!("cannot read the model's outputs: {e:?}"))),
         };
         let classes = logits.len() / batch.len().max(1);
-        for (&index, row) in batch.iter().zip(logits.chunks_exact(classes.max(1))) {
-            let truth = labels[index as usize];
+        for (&position, row) in batch.iter().zip(logits.chunks_exact(classes.max(1))) {
+            let truth = subset.labels[position as usize];
             let (predicted, confidence, loss) = evaluation::score(row, usize::from(truth));
             predictions.push(Prediction {
                 part: subset.part,
-                index,
+                index: subset.indices[position as usize],
                 truth,
                 predicted,
                 confidence,

@@ -39,14 +39,17 @@ pub fn sweep_lr(k: usize, n: usize) -> f64 {
 /// `stop` is polled between steps.
 pub fn find(config: &ExperimentConfig, stop: &dyn Fn() -> bool) -> Result<LrFinding, String> {
     config.train.validate().map_err(|e| e.to_string())?;
-    let data = crate::data::load(&config.dataset.source).map_err(|e| e.to_string())?;
-    let data = config.dataset.classes.apply(&data)?;
-    let split = crate::data::split(&data, config.dataset.validation, config.seed)
-        .map_err(|e| e.to_string())?;
+    let (data, split) =
+        crate::data::prepare(&config.dataset, config.seed).map_err(|e| e.to_string())?;
     let device = super::engine::make_device(config.device)?.0.autodiff();
     let mut model = config
         .transfer
-        .build(&config.model, InputShape::of(&data), &device, config.seed)
+        .build(
+            &config.model,
+            InputShape::for_split(&data, &split),
+            &device,
+            config.seed,
+        )
         .map_err(|e| e.to_string())?;
     let mut optimizer = config
         .train
@@ -64,12 +67,12 @@ pub fn find(config: &ExperimentConfig, stop: &dyn Fn() -> bool) -> Result<LrFind
             return Err("the learning-rate finder was stopped".to_owned());
         }
         if order.len() < batch_size {
-            order.clone_from(&split.train.indices);
+            order = (0..split.train.len() as u32).collect();
             order.shuffle(&mut rng);
         }
         let batch: Vec<u32> = order.split_off(order.len() - batch_size);
         let lr = sweep_lr(k, STEPS);
-        let (images, labels) = make_batch(&data, split.train.part, &batch, &normalizer, &device);
+        let (images, labels) = make_batch(&data, &split.train, &batch, &normalizer, &device);
         let loss = loss_fn.forward(model.forward(images), labels);
         let value = f64::from(loss.clone().into_scalar::<f32>());
         if !value.is_finite() {
