@@ -7,6 +7,7 @@ pub mod runs;
 
 use serde::{Deserialize, Serialize};
 
+use crate::augment::AugmentConfig;
 use crate::data::{DatasetSource, Validation, noise::NoiseConfig};
 use crate::model::ModelConfig;
 use crate::train::TrainConfig;
@@ -32,7 +33,8 @@ pub enum DeviceKind {
     Gpu,
 }
 
-/// Everything needed to repeat a run: data, model, training settings, seed and device.
+/// Everything needed to repeat a run: data, augmentation, model, training settings, seed and
+/// device.
 ///
 /// Saved as `config.toml` in every run directory; `cnn-workbench train` accepts the same values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +42,9 @@ pub enum DeviceKind {
 pub struct ExperimentConfig {
     /// Data and split.
     pub dataset: DatasetConfig,
+    /// Augmentation of the training images (none by default, and in configurations saved
+    /// before it existed).
+    pub augment: AugmentConfig,
     /// The architecture.
     pub model: ModelConfig,
     /// Optimisation settings.
@@ -73,6 +78,7 @@ impl ExperimentConfig {
         };
         Self {
             dataset: DatasetConfig { source, validation },
+            augment: AugmentConfig::default(),
             model: ModelConfig::default(),
             train,
             seed: 42,
@@ -95,13 +101,19 @@ impl ExperimentConfig {
         toml::from_str(text)
     }
 
-    /// A short name for the run: dataset and model.
+    /// A short name for the run: dataset, model and augmentation (if any), e.g.
+    /// `embedded-simple-cnn-seed2`.
     pub fn short_name(&self) -> String {
-        format!(
+        let mut name = format!(
             "{}-{}",
             self.dataset.source.short_name(),
             self.model.short_name()
-        )
+        );
+        if let Some(augment) = self.augment.short_name() {
+            name.push('-');
+            name.push_str(augment);
+        }
+        name
     }
 }
 
@@ -114,6 +126,7 @@ mod tests {
         let mut config = ExperimentConfig::noise();
         config.seed = 7;
         config.train.lr = 0.0025;
+        config.augment = crate::augment::Preset::Strong.config();
         let text = config.to_toml().unwrap();
         assert!(text.contains("kind = \"noise\""), "{text}");
         assert_eq!(ExperimentConfig::from_toml(&text).unwrap(), config);
@@ -126,5 +139,19 @@ mod tests {
         assert_eq!(config.train.epochs, 2);
         assert_eq!(config.train.batch_size, TrainConfig::default().batch_size);
         assert_eq!(config.dataset.source, DatasetSource::Embedded);
+        assert!(
+            config.augment.is_identity(),
+            "no [augment] table, no augmentation"
+        );
+    }
+
+    #[test]
+    fn augmentation_names_the_run() {
+        let mut config = ExperimentConfig::default();
+        assert_eq!(config.short_name(), "embedded-simple-cnn");
+        config.augment = crate::augment::Preset::Seed2.config();
+        assert_eq!(config.short_name(), "embedded-simple-cnn-seed2");
+        config.augment.affine.degrees = 20.0;
+        assert_eq!(config.short_name(), "embedded-simple-cnn-custom");
     }
 }
