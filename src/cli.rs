@@ -410,6 +410,7 @@ fn follow(worker: &TrainWorker, quiet: bool) -> anyhow::Result<()> {
             Event::Paused
             | Event::Resumed
             | Event::Changed(_)
+            | Event::TrainingBatch(_)
             | Event::LrFound(_)
             | Event::Evaluated(_) => {}
             Event::Finished {
