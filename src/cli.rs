@@ -7,6 +7,7 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::augment::AugmentSpec;
 use crate::data::{DatasetSource, Validation, noise::NoiseConfig};
 use crate::experiment::{DeviceKind, ExperimentConfig};
 use crate::model::ModelConfig;
@@ -29,6 +30,9 @@ pub struct Cli {
     /// Window only: start training as soon as the dataset is loaded.
     #[arg(long)]
     pub start: bool,
+    /// Window only: use this augmentation (a preset or a .toml/.json file) and open its panel.
+    #[arg(long, value_name = "FILE|PRESET")]
+    pub augment: Option<AugmentSpec>,
 }
 
 impl Cli {
@@ -37,6 +41,7 @@ impl Cli {
         Ok(crate::app::GuiOptions {
             dataset: self.dataset.map(dataset_source).transpose()?,
             start: self.start,
+            augment: self.augment.as_ref().map(AugmentSpec::load).transpose()?,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! those after layout. All talk with the training thread goes through [`TrainWorker`]'s bounded
 //! channels, drained each frame under a small time budget.
 
+pub mod augment_panel;
 mod dataset_panel;
 mod evaluation_panel;
 mod export;
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 use crate::data::{Dataset, DatasetSource, loader::PendingLoad};
 use crate::experiment::{ExperimentConfig, record};
 use crate::train::lr_finder::LrFinding;
-use crate::train::message::{Command, Event};
+use crate::train::message::{Command, Event, RunStatus};
 use crate::train::worker::{StartRequest, TrainWorker};
 use state::{Phase, RunView};
 
@@ -59,6 +60,10 @@ pub enum AppCommand {
     ExportConfusion,
     /// Load a recorded run's settings into the editor (for an A/B run).
     Duplicate(PathBuf),
+    /// Save the augmentation preview grid as a PNG.
+    ExportAugmentGrid,
+    /// Train twice: without augmentation, then with the current one, the first overlaid.
+    StartAb,
 }
 
 /// The CNN Workbench window.
@@ -97,6 +102,12 @@ pub struct WorkbenchApp {
     ctx: egui::Context,
     dataset_view: dataset_panel::DatasetView,
     evaluation_view: evaluation_panel::EvaluationView,
+    /// The Augmentation panel's preview state.
+    pub augment_view: augment_panel::AugmentView,
+    /// Runs still to start for an A/B comparison.
+    ab_queue: Vec<ExperimentConfig>,
+    /// The first run of the current A/B pair (overlaid on the plot).
+    ab_overlay: Option<PathBuf>,
 }
 
 impl WorkbenchApp {
@@ -142,6 +153,9 @@ impl WorkbenchApp {
             ctx: ctx.clone(),
             dataset_view: dataset_panel::DatasetView::default(),
             evaluation_view: evaluation_panel::EvaluationView::default(),
+            augment_view: augment_panel::AugmentView::default(),
+            ab_queue: Vec::new(),
+            ab_overlay: None,
         };
         app.load_dataset(app.config.dataset.source.clone());
         app.rescan_runs();
@@ -208,11 +222,41 @@ impl WorkbenchApp {
         if rescan {
             self.rescan_runs();
         }
+        self.continue_ab();
+    }
+
+    /// Starts the next run of an A/B pair once the previous one has ended well; a stopped or
+    /// failed run cancels the rest.
+    fn continue_ab(&mut self) {
+        let Phase::Ended(status) = self.run.phase else {
+            return;
+        };
+        if self.ab_queue.is_empty() {
+            return;
+        }
+        if matches!(status, RunStatus::Completed | RunStatus::EarlyStopped) {
+            let next = self.ab_queue.remove(0);
+            self.start_config(next);
+        } else {
+            self.ab_queue.clear();
+        }
+    }
+
+    /// A line on the A/B pair in progress, if one is.
+    pub fn ab_note(&self) -> Option<String> {
+        if !self.ab_queue.is_empty() {
+            Some("A/B: run 1 of 2 (no augmentation); run 2 follows".to_owned())
+        } else if self.run.is_active() && self.ab_overlay.is_some() {
+            Some("A/B: run 2 of 2 (with augmentation); run 1 is overlaid".to_owned())
+        } else {
+            None
+        }
     }
 
     /// Draws the whole window and applies what the panels asked for.
     pub fn draw(&mut self, ui: &mut egui::Ui) {
         let mut commands = Vec::new();
+        let ab_note = self.ab_note();
         egui::Panel::top("run_bar").show(ui, |ui| {
             commands.extend(run_bar::run_bar_ui(
                 ui,
@@ -248,6 +292,18 @@ impl WorkbenchApp {
                                     self.pending.is_some(),
                                     editable,
                                 ));
+                            });
+                        egui::CollapsingHeader::new("Augmentation")
+                            .default_open(true)
+                            .show(ui, |ui| {
+                                augment_panel::summary_ui(
+                                    ui,
+                                    &mut self.augment_view,
+                                    &mut self.config,
+                                    self.dataset.as_deref(),
+                                    editable,
+                                    ab_note.as_deref(),
+                                );
                             });
                         egui::CollapsingHeader::new("Model")
                             .default_open(true)
@@ -363,6 +419,22 @@ impl WorkbenchApp {
                 self.lr_finding = None;
             }
         }
+        if self.augment_view.open {
+            let mut open = true;
+            let input = augment_panel::PanelInput {
+                data: self.dataset.as_ref(),
+                last_batch: self.run.last_batch.as_deref(),
+                editable: !self.run.is_active() && !self.finding_lr,
+            };
+            egui::Window::new("Augmentation")
+                .open(&mut open)
+                .default_pos([306.0, 60.0])
+                .default_size([960.0, 660.0])
+                .show(ui.ctx(), |ui| {
+                    commands.extend(self.augment_view.augment_ui(ui, &mut self.config, &input));
+                });
+            self.augment_view.open &= open;
+        }
         if self.config.device == crate::experiment::DeviceKind::Gpu {
             self.probe_gpu();
         }
@@ -430,6 +502,12 @@ impl WorkbenchApp {
                     self.save(&format!("confusion-epoch{}.csv", evaluation.epoch), csv);
                 }
             }
+            AppCommand::ExportAugmentGrid => match self.augment_view.png() {
+                Some(Ok(png)) => self.save("augmentation-grid.png", png),
+                Some(Err(e)) => self.error = Some(e),
+                None => {}
+            },
+            AppCommand::StartAb => self.start_ab(),
             AppCommand::UseLr(lr) => {
                 self.config.train.lr = lr;
                 self.lr_finding = None;
@@ -457,24 +535,56 @@ impl WorkbenchApp {
         if self.run.is_active() {
             return;
         }
-        if let Err(e) = self.config.train.validate() {
+        self.ab_queue.clear();
+        self.ab_overlay = None;
+        self.start_config(self.config.clone());
+    }
+
+    /// Starts a run of `config`; returns its directory if it started.
+    fn start_config(&mut self, config: ExperimentConfig) -> Option<PathBuf> {
+        if let Err(e) = config.train.validate() {
             self.error = Some(e.to_string());
-            return;
+            return None;
+        }
+        if let Err(e) = config.augment.validate() {
+            self.error = Some(e.to_string());
+            return None;
         }
         let Some(worker) = &self.worker else {
             self.error = Some("the training thread is not running; restart the app".to_owned());
-            return;
+            return None;
         };
-        let run_dir = record::new_run_dir(&self.runs_root, &self.config);
+        let run_dir = record::new_run_dir(&self.runs_root, &config);
         match worker.start(StartRequest {
-            config: self.config.clone(),
-            run_dir: Some(run_dir),
+            config,
+            run_dir: Some(run_dir.clone()),
         }) {
             Ok(()) => {
                 self.error = None;
                 self.run = RunView::starting();
+                Some(run_dir)
             }
-            Err(e) => self.error = Some(e),
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+
+    /// The A/B pair: the current settings without augmentation now, then with it; the first
+    /// run stays on the plot as an overlay.
+    fn start_ab(&mut self) {
+        if self.run.is_active() || self.config.augment.is_identity() {
+            return;
+        }
+        let mut plain = self.config.clone();
+        plain.augment = crate::augment::AugmentConfig::default();
+        if let Some(dir) = self.start_config(plain) {
+            self.ab_queue = vec![self.config.clone()];
+            if !self.runs_view.overlaid.contains(&dir) {
+                self.runs_view.overlaid.push(dir.clone());
+            }
+            self.ab_overlay = Some(dir);
         }
     }
 
@@ -496,15 +606,11 @@ impl WorkbenchApp {
         }
     }
 
-    fn save(&mut self, file_name: &str, contents: String) {
+    fn save(&mut self, file_name: &str, contents: impl Into<Vec<u8>>) {
         if self.saving.is_some() {
             return;
         }
-        match export::PendingSave::spawn(
-            file_name.to_owned(),
-            contents.into_bytes(),
-            self.ctx.clone(),
-        ) {
+        match export::PendingSave::spawn(file_name.to_owned(), contents.into(), self.ctx.clone()) {
             Ok(pending) => self.saving = Some(pending),
             Err(e) => self.error = Some(e),
         }
@@ -622,6 +728,8 @@ pub struct GuiOptions {
     pub dataset: Option<DatasetSource>,
     /// Start training as soon as the dataset is loaded.
     pub start: bool,
+    /// Use this augmentation and open the Augmentation panel.
+    pub augment: Option<crate::augment::AugmentConfig>,
 }
 
 /// Opens the window (blocking until it is closed).
@@ -641,6 +749,10 @@ pub fn run_gui(options: GuiOptions) -> eframe::Result {
             let mut app = WorkbenchApp::new(&cc.egui_ctx, cc.storage, record::default_runs_root());
             if let Some(source) = options.dataset {
                 app.apply(AppCommand::SelectDataset(source));
+            }
+            if let Some(augment) = options.augment {
+                app.config.augment = augment;
+                app.augment_view.open = true;
             }
             app.start_when_loaded = options.start;
             Ok(Box::new(app))
