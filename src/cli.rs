@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::augment::AugmentSpec;
+use crate::augment::grid::{self, GridRequest};
 use crate::data::{DatasetSource, Validation, noise::NoiseConfig};
 use crate::experiment::{DeviceKind, ExperimentConfig};
 use crate::model::ModelConfig;
@@ -55,6 +56,41 @@ pub enum CliCommand {
     /// Sweep the learning rate upwards for a few batches and suggest one (the same options as
     /// train; with --out DIR the curve is written to DIR/lr_find.csv).
     LrFind(Box<TrainArgs>),
+    /// Write the augmentation preview grid as a PNG: one row per sample, the original at the
+    /// left, then what a run with --seed gives that sample in epochs 1, 2, ….
+    Augment(AugmentArgs),
+}
+
+/// Options of `cnn-workbench augment`.
+#[derive(Debug, clap::Args)]
+pub struct AugmentArgs {
+    /// Dataset whose training images are shown.
+    #[arg(long, value_enum, default_value = "embedded")]
+    pub dataset: DatasetArg,
+    /// A preset (none, seed2, light, strong) or a .toml/.json augmentation file.
+    #[arg(long, value_name = "FILE|PRESET", default_value = "seed2")]
+    pub augment: AugmentSpec,
+    /// Rows: samples shown (1 to 64).
+    #[arg(long, default_value_t = 4)]
+    pub rows: usize,
+    /// Columns: random draws per sample, beside the original (1 to 64).
+    #[arg(long, default_value_t = 8)]
+    pub cols: usize,
+    /// The run seed whose draws are shown (also picks the random samples).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Show these training images (comma-separated indices) instead of random ones.
+    #[arg(long, value_delimiter = ',')]
+    pub samples: Vec<u32>,
+    /// Screen pixels per image pixel (1 to 16).
+    #[arg(long, default_value_t = 4)]
+    pub zoom: usize,
+    /// The PNG file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Datasets selectable on the command line.
@@ -192,6 +228,10 @@ pub struct TrainArgs {
     /// --epochs sets a new total).
     #[arg(long, conflicts_with = "out")]
     pub resume: Option<PathBuf>,
+    /// Augment the training images: a preset (none, seed2, light, strong) or a .toml/.json
+    /// file holding an augmentation configuration (saved with the run in config.toml).
+    #[arg(long, value_name = "FILE|PRESET", conflicts_with = "resume")]
+    pub augment: Option<AugmentSpec>,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -281,6 +321,9 @@ impl TrainArgs {
         if let Some(fraction) = self.val_fraction {
             config.dataset.validation = Validation::Holdout { fraction };
         }
+        if let Some(spec) = &self.augment {
+            config.augment = spec.load()?;
+        }
         config.device = match self.device {
             DeviceArg::Cpu => DeviceKind::Cpu,
             DeviceArg::Gpu => DeviceKind::Gpu,
@@ -295,7 +338,65 @@ pub fn run(command: CliCommand) -> anyhow::Result<()> {
     match command {
         CliCommand::Train(args) => train(&args),
         CliCommand::LrFind(args) => lr_find(&args),
+        CliCommand::Augment(args) => augment_grid(&args),
     }
+}
+
+fn augment_grid(args: &AugmentArgs) -> anyhow::Result<()> {
+    if !(1..=64).contains(&args.rows) || !(1..=64).contains(&args.cols) {
+        bail!(
+            "--rows and --cols must be between 1 and 64, found {} and {}",
+            args.rows,
+            args.cols
+        );
+    }
+    if !(1..=16).contains(&args.zoom) {
+        bail!("--zoom must be between 1 and 16, found {}", args.zoom);
+    }
+    let config = args.augment.load()?;
+    let data = crate::data::load(&dataset_source(args.dataset)?)?;
+    let samples = if args.samples.is_empty() {
+        grid::random_samples(&data, args.rows, args.seed)
+    } else {
+        if let Some(bad) = args
+            .samples
+            .iter()
+            .find(|&&i| i as usize >= data.train.len())
+        {
+            bail!(
+                "sample {bad} does not exist: the training set has {} images (0 to {})",
+                data.train.len(),
+                data.train.len().saturating_sub(1)
+            );
+        }
+        args.samples.clone()
+    };
+    let request = GridRequest {
+        config,
+        samples,
+        epochs: (1..=args.cols as u64).collect(),
+        seed: args.seed,
+    };
+    let preview = grid::compute(&request, &data);
+    let (image, _) = grid::render(&preview, args.zoom);
+    let png = grid::encode_png(&image)?;
+    std::fs::write(&args.out, png)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    if !args.quiet {
+        println!(
+            "wrote {} ({} samples × {} draws of \"{}\", seed {})",
+            args.out.display(),
+            preview.rows(),
+            preview.columns(),
+            request.config.summary(),
+            args.seed
+        );
+        let shape = crate::augment::ImageShape::of(&data);
+        for warning in crate::augment::warnings::check(&request.config, shape, &data.class_names) {
+            println!("warning: {}", warning.message);
+        }
+    }
+    Ok(())
 }
 
 fn lr_find(args: &TrainArgs) -> anyhow::Result<()> {
