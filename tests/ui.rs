@@ -333,3 +333,143 @@ fn finished_runs_are_listed_duplicated_and_diffed() {
     );
     assert!(harness.query_by_label_contains("train.lr: 0.001").is_some());
 }
+
+#[test]
+fn moving_an_augmentation_slider_redraws_the_grid_in_the_same_frame() {
+    let runs = tempfile::tempdir().unwrap();
+    let mut app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
+    app.config.augment = cnn_workbench::augment::Preset::Seed2.config();
+    let mut harness = harness(app);
+    step_until(&mut harness, "the dataset to load", |app| {
+        app.dataset.is_some()
+    });
+    harness.get_by_label("Preview and edit…").click();
+    harness.run_steps(2);
+    let before = harness
+        .state()
+        .augment_view
+        .grid()
+        .cloned()
+        .expect("the preview grid is shown");
+    assert_eq!((before.rows(), before.columns()), (4, 8));
+    let degrees = harness.state().config.augment.affine.degrees;
+
+    let rail = harness
+        .get_by_role_and_label(egui::accesskit::Role::Slider, "rotation ±°")
+        .rect();
+    let (from, to) = (
+        rail.left_center() + egui::vec2(2.0, 0.0),
+        rail.right_center() - egui::vec2(2.0, 0.0),
+    );
+    harness.hover_at(from);
+    harness.drag_at(from);
+    harness.step();
+    harness.hover_at(to);
+    harness.step();
+    {
+        // Mid-drag, after one frame: the grid already shows the new setting.
+        let app = harness.state();
+        let shown = app.augment_view.grid().unwrap();
+        assert!(app.config.augment.affine.degrees > degrees + 90.0);
+        assert_eq!(shown.request.config, app.config.augment);
+    }
+    harness.drop_at(to);
+    harness.step();
+
+    let app = harness.state();
+    let after = app.augment_view.grid().unwrap();
+    assert_eq!(
+        after.request.config.affine.degrees,
+        app.config.augment.affine.degrees
+    );
+    assert_eq!(after.originals, before.originals, "the same samples");
+    assert_ne!(after.cells, before.cells, "the augmented images change");
+    assert!(
+        harness.query_by_label_contains("cut off").is_some(),
+        "a big rotation warns about corners"
+    );
+}
+
+#[test]
+fn solo_shows_one_operation_and_the_last_training_batch_is_shown() {
+    let runs = tempfile::tempdir().unwrap();
+    let mut harness = noise_harness(runs.path());
+    {
+        let app = harness.state_mut();
+        app.config.train.epochs = 1;
+        app.config.augment = cnn_workbench::augment::Preset::Strong.config();
+        app.augment_view.open = true;
+    }
+    harness.run_steps(2);
+    harness
+        .get_all_by_label("solo")
+        .nth(4)
+        .expect("a solo toggle per operation")
+        .click();
+    harness.run_steps(2);
+    let grid = harness.state().augment_view.grid().unwrap().clone();
+    let solo = cnn_workbench::augment::Op::Affine;
+    assert_eq!(harness.state().augment_view.solo, Some(solo));
+    assert!(
+        grid.cells
+            .iter()
+            .all(|c| c.applied.len() == 1 && c.applied[0].op() == solo),
+        "only the affine operation, on every draw"
+    );
+
+    harness.get_by_label("Start").click();
+    step_until(&mut harness, "the run to end", |app| {
+        matches!(app.run.phase, Phase::Ended(_))
+    });
+    assert!(harness.state().run.last_batch.is_some());
+    harness.get_by_label("Show the last training batch").click();
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label_contains("Epoch 1: 10 images of its last batch")
+            .is_some()
+    );
+    assert!(harness.query_by_label_contains("Training waited").is_some());
+}
+
+#[test]
+fn one_click_runs_the_a_b_pair_and_overlays_the_plain_run() {
+    let runs = tempfile::tempdir().unwrap();
+    let mut harness = noise_harness(runs.path());
+    {
+        let app = harness.state_mut();
+        app.config.train.epochs = 2;
+        app.config.augment = cnn_workbench::augment::Preset::Seed2.config();
+        app.augment_view.open = true;
+    }
+    harness.run_steps(2);
+    harness.get_by_label("A/B run vs none").click();
+    harness.step();
+    step_until(&mut harness, "both runs to be listed", |app| {
+        !app.run.is_active() && app.runs.len() == 2
+    });
+    let app = harness.state();
+    assert_eq!(app.run.phase, Phase::Ended(RunStatus::Completed));
+    let plain = app
+        .runs
+        .iter()
+        .find(|r| r.config.augment.is_identity())
+        .expect("a run without augmentation");
+    let augmented = app
+        .runs
+        .iter()
+        .find(|r| r.config.augment == app.config.augment)
+        .expect("a run with the chosen augmentation");
+    assert_eq!(plain.history.len(), 2);
+    assert_eq!(augmented.history.len(), 2);
+    assert_eq!(
+        app.runs_view.overlaid,
+        vec![plain.dir.clone()],
+        "the plain run stays on the plot beside the augmented one"
+    );
+    assert_eq!(
+        app.run.info.as_ref().and_then(|i| i.run_dir.as_ref()),
+        Some(&augmented.dir),
+        "the augmented run is the current one"
+    );
+}
