@@ -6,7 +6,7 @@
 //! torchvision code does what the preview shows; `image`'s colour operations use other formulas.
 //! Every function leaves the image unchanged when its parameters are the identity.
 
-use image::{GrayImage, ImageBuffer, Luma};
+use image::{GrayImage, ImageBuffer, Luma, Rgb, RgbImage};
 use imageproc::geometric_transformations::{
     Border, Interpolation, Projection, translate, warp, warp_into_with,
 };
@@ -23,6 +23,33 @@ fn border(fill: FillMode, value: u8) -> Border<Luma<u8>> {
     match fill {
         FillMode::Constant => Border::Constant(Luma([value])),
         FillMode::Edge => Border::Replicate,
+    }
+}
+
+fn border_rgb(fill: FillMode, value: u8) -> Border<Rgb<u8>> {
+    match fill {
+        FillMode::Constant => Border::Constant(Rgb([value; 3])),
+        FillMode::Edge => Border::Replicate,
+    }
+}
+
+/// Replaces a three-channel image with `f` of it as one interleaved RGB image: a warp then
+/// maps each pixel once instead of once per channel, with the same result per channel.
+fn map_rgb(image: &mut [u8], shape: ImageShape, f: impl FnOnce(&RgbImage) -> RgbImage) {
+    let plane = shape.plane();
+    let mut interleaved = Vec::with_capacity(3 * plane);
+    for i in 0..plane {
+        interleaved.extend([image[i], image[plane + i], image[2 * plane + i]]);
+    }
+    let Some(source) = RgbImage::from_raw(shape.width as u32, shape.height as u32, interleaved)
+    else {
+        return;
+    };
+    let out = f(&source);
+    for (i, px) in out.as_raw().chunks_exact(3).enumerate() {
+        image[i] = px[0];
+        image[plane + i] = px[1];
+        image[2 * plane + i] = px[2];
     }
 }
 
@@ -133,14 +160,25 @@ pub fn affine(
     let Some(projection) = Projection::from_matrix(matrix) else {
         return;
     };
-    map_planes(image, shape, |plane| {
-        warp(
-            plane,
-            projection,
-            Interpolation::Bilinear,
-            border(fill, value),
-        )
-    });
+    if shape.channels == 3 {
+        map_rgb(image, shape, |rgb| {
+            warp(
+                rgb,
+                projection,
+                Interpolation::Bilinear,
+                border_rgb(fill, value),
+            )
+        });
+    } else {
+        map_planes(image, shape, |plane| {
+            warp(
+                plane,
+                projection,
+                Interpolation::Bilinear,
+                border(fill, value),
+            )
+        });
+    }
 }
 
 /// A crop rectangle in whole pixels.
@@ -183,25 +221,36 @@ pub fn resized_crop(image: &mut [u8], shape: ImageShape, crop: Rect) {
     let sy = crop.height as f32 / shape.height as f32;
     // Pixel centres of the output map onto pixel centres of the crop.
     let mapping = move |x: f32, y: f32| ((x + 0.5) * sx - 0.5, (y + 0.5) * sy - 0.5);
-    map_planes(image, shape, |plane| {
-        let cut = image::imageops::crop_imm(
-            plane,
-            crop.left as u32,
-            crop.top as u32,
-            crop.width as u32,
-            crop.height as u32,
-        )
-        .to_image();
-        let mut out = GrayImage::new(shape.width as u32, shape.height as u32);
-        warp_into_with(
-            &cut,
-            mapping,
-            Interpolation::Bilinear,
-            Border::Replicate,
-            &mut out,
-        );
-        out
-    });
+    let (w, h) = (shape.width as u32, shape.height as u32);
+    let (left, top) = (crop.left as u32, crop.top as u32);
+    let (cw, ch) = (crop.width as u32, crop.height as u32);
+    if shape.channels == 3 {
+        map_rgb(image, shape, |rgb| {
+            let cut = image::imageops::crop_imm(rgb, left, top, cw, ch).to_image();
+            let mut out = RgbImage::new(w, h);
+            warp_into_with(
+                &cut,
+                mapping,
+                Interpolation::Bilinear,
+                Border::Replicate,
+                &mut out,
+            );
+            out
+        });
+    } else {
+        map_planes(image, shape, |plane| {
+            let cut = image::imageops::crop_imm(plane, left, top, cw, ch).to_image();
+            let mut out = GrayImage::new(w, h);
+            warp_into_with(
+                &cut,
+                mapping,
+                Interpolation::Bilinear,
+                Border::Replicate,
+                &mut out,
+            );
+            out
+        });
+    }
 }
 
 /// Shifts the image by whole pixels (what padding and cropping back at an offset amounts to);
@@ -488,6 +537,39 @@ mod tests {
         // Counter-clockwise on screen: right goes to top.
         assert!(img[1] >= 199, "{img:?}");
         assert_eq!(img.iter().filter(|&&p| p > 100).count(), 1, "{img:?}");
+    }
+
+    #[test]
+    fn rgb_warps_match_warping_each_channel() {
+        let s = shape(3, 7, 9);
+        let original = ramp(s);
+        let params = AffineParams {
+            angle_deg: 17.0,
+            translate_px: [1.0, -2.0],
+            scale: 0.9,
+            shear_deg: [5.0, 0.0],
+        };
+        let mut together = original.clone();
+        affine(&mut together, s, &params, FillMode::Constant, 30);
+        let one = shape(1, 7, 9);
+        for (c, plane) in original.chunks(s.plane()).enumerate() {
+            let mut alone = plane.to_vec();
+            affine(&mut alone, one, &params, FillMode::Constant, 30);
+            assert_eq!(alone, together[c * s.plane()..(c + 1) * s.plane()]);
+        }
+        let crop = Rect {
+            left: 2,
+            top: 1,
+            width: 5,
+            height: 4,
+        };
+        let mut together = original.clone();
+        resized_crop(&mut together, s, crop);
+        for (c, plane) in original.chunks(s.plane()).enumerate() {
+            let mut alone = plane.to_vec();
+            resized_crop(&mut alone, one, crop);
+            assert_eq!(alone, together[c * s.plane()..(c + 1) * s.plane()]);
+        }
     }
 
     #[test]
