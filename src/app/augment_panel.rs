@@ -946,6 +946,84 @@ fn params_ui(ui: &mut egui::Ui, c: &mut AugmentConfig, op: Op) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::{DatasetSource, ImageSet};
+    use std::time::{Duration, Instant};
+
+    /// Refreshes until the grid on screen shows `request` (at most a minute).
+    fn refresh_until_shown(
+        view: &mut AugmentView,
+        ctx: &egui::Context,
+        request: &GridRequest,
+        data: &Arc<Dataset>,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while view.grid().is_none_or(|g| g.request != *request) {
+            assert!(
+                Instant::now() < deadline,
+                "the preview thread never answered"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+            view.refresh(ctx, request, data);
+        }
+    }
+
+    #[test]
+    fn big_images_are_augmented_off_the_ui_thread_and_the_old_grid_stays() {
+        let (w, h, n) = (64usize, 64usize, 4usize);
+        let data = Arc::new(Dataset {
+            source: DatasetSource::Embedded,
+            width: w,
+            height: h,
+            channels: 3,
+            class_names: vec!["a".to_owned(), "b".to_owned()],
+            train: ImageSet {
+                pixels: (0..n * 3 * w * h).map(|i| (i % 251) as u8).collect(),
+                labels: vec![0, 1, 0, 1],
+            },
+            test: None,
+            fixed_norm: None,
+        });
+        let ctx = egui::Context::default();
+        let mut view = AugmentView {
+            rows: 2,
+            cols: 3,
+            ..AugmentView::default()
+        };
+        let seed2 = Preset::Seed2.config();
+        let first = view.request(&seed2, 1, &data).unwrap();
+        view.refresh(&ctx, &first, &data);
+        assert!(
+            view.pending.is_some(),
+            "64×64 images are augmented on a thread"
+        );
+        refresh_until_shown(&mut view, &ctx, &first, &data);
+
+        let mut turned = seed2;
+        turned.affine.degrees = 45.0;
+        let second = view.request(&turned, 1, &data).unwrap();
+        view.refresh(&ctx, &second, &data);
+        assert_eq!(
+            view.grid().map(|g| &g.request),
+            Some(&first),
+            "the old grid stays until the new one is ready"
+        );
+        refresh_until_shown(&mut view, &ctx, &second, &data);
+        assert!(view.pending.is_none());
+    }
+
+    #[test]
+    fn small_images_are_redrawn_at_once() {
+        let data = crate::data::load(&DatasetSource::Embedded).unwrap();
+        let ctx = egui::Context::default();
+        let mut view = AugmentView::default();
+        let request = view.request(&Preset::Seed2.config(), 3, &data).unwrap();
+        view.refresh(&ctx, &request, &data);
+        assert!(view.pending.is_none());
+        assert_eq!(view.grid().map(|g| &g.request), Some(&request));
+        assert_eq!(view.redraws, 1);
+        view.refresh(&ctx, &request, &data);
+        assert_eq!(view.redraws, 1, "nothing changed, nothing recomputed");
+    }
 
     #[test]
     fn indices_parse_or_name_the_problem() {
