@@ -401,6 +401,11 @@ fn solo_shows_one_operation_and_the_last_training_batch_is_shown() {
         app.augment_view.open = true;
     }
     harness.run_steps(2);
+    assert_eq!(
+        harness.state().config.augment,
+        cnn_workbench::augment::Preset::Strong.config(),
+        "showing the settings changes none of them"
+    );
     harness
         .get_all_by_label("solo")
         .nth(4)

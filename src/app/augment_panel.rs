@@ -25,6 +25,9 @@ const SYNC_PIXELS: usize = 32 * 32;
 const MAX_ZOOM: usize = 4;
 /// Magnification of the exported PNG.
 const EXPORT_ZOOM: usize = 4;
+/// Sliders never change a value by showing it (no clamping, no rounding to the shown
+/// decimals): a preset's 4/3 or a file's value beyond the slider's range stays as it is.
+const KEEP: egui::SliderClamping = egui::SliderClamping::Edits;
 
 /// Which samples the rows show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -638,6 +641,7 @@ fn settings_ui(ui: &mut egui::Ui, augment: &mut AugmentConfig, solo: &mut Option
             ui.add_enabled(
                 *enabled,
                 egui::Slider::new(p, 0.0..=1.0)
+                    .clamping(KEEP)
                     .fixed_decimals(2)
                     .text(format!("p {}", short(op))),
             )
@@ -721,6 +725,7 @@ fn range_ui(
     ui.horizontal(|ui| {
         ui.add(
             egui::Slider::new(&mut value[0], range.clone())
+                .clamping(KEEP)
                 .logarithmic(logarithmic)
                 .max_decimals(2)
                 .text(format!("{name} min")),
@@ -730,6 +735,7 @@ fn range_ui(
     ui.horizontal(|ui| {
         ui.add(
             egui::Slider::new(&mut value[1], range)
+                .clamping(KEEP)
                 .logarithmic(logarithmic)
                 .max_decimals(2)
                 .text(format!("{name} max")),
@@ -752,8 +758,13 @@ fn slider(
     text: &str,
     tip: &str,
 ) {
-    ui.add(egui::Slider::new(value, range).max_decimals(3).text(text))
-        .on_hover_text(tip);
+    ui.add(
+        egui::Slider::new(value, range)
+            .clamping(KEEP)
+            .max_decimals(3)
+            .text(text),
+    )
+    .on_hover_text(tip);
 }
 
 fn fill_ui(ui: &mut egui::Ui, id: &str, fill: &mut FillMode, value: &mut u8) {
@@ -771,7 +782,7 @@ fn fill_ui(ui: &mut egui::Ui, id: &str, fill: &mut FillMode, value: &mut u8) {
             .response
             .on_hover_text("What fills pixels brought in from outside: a grey level, or the nearest edge pixel repeated");
         if *fill == FillMode::Constant {
-            ui.add(egui::Slider::new(value, 0..=255).text("level"));
+            ui.add(egui::Slider::new(value, 0..=255).clamping(KEEP).text("level"));
         }
     });
 }
@@ -779,6 +790,7 @@ fn fill_ui(ui: &mut egui::Ui, id: &str, fill: &mut FillMode, value: &mut u8) {
 fn mix_ui(ui: &mut egui::Ui, mix: &mut Mix, name: &str) {
     ui.add(
         egui::Slider::new(&mut mix.alpha, 0.05..=4.0)
+            .clamping(KEEP)
             .logarithmic(true)
             .max_decimals(2)
             .text(format!("{name} α")),
@@ -810,8 +822,12 @@ fn params_ui(ui: &mut egui::Ui, c: &mut AugmentConfig, op: Op) {
             );
         }
         Op::PadCrop => {
-            ui.add(egui::Slider::new(&mut c.pad_crop.padding, 0..=16).text("padding px"))
-                .on_hover_text("Largest shift in pixels, in each direction");
+            ui.add(
+                egui::Slider::new(&mut c.pad_crop.padding, 0..=16)
+                    .clamping(KEEP)
+                    .text("padding px"),
+            )
+            .on_hover_text("Largest shift in pixels, in each direction");
             fill_ui(
                 ui,
                 "pad fill",
@@ -934,7 +950,11 @@ fn params_ui(ui: &mut egui::Ui, c: &mut AugmentConfig, op: Op) {
             ui.horizontal(|ui| {
                 ui.checkbox(&mut e.random, "random grey levels");
                 if !e.random {
-                    ui.add(egui::Slider::new(&mut e.value, 0..=255).text("erase level"));
+                    ui.add(
+                        egui::Slider::new(&mut e.value, 0..=255)
+                            .clamping(KEEP)
+                            .text("erase level"),
+                    );
                 }
             });
         }
