@@ -26,6 +26,7 @@ fn main() {
         num_params: 31_530,
         device: "CPU (flex)".into(),
         run_dir: None,
+        class_names: Vec::new(),
     }));
     for epoch in 1..=EPOCHS {
         for step in 1..=STEPS_PER_EPOCH {

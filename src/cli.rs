@@ -14,6 +14,8 @@ use crossbeam_channel::RecvTimeoutError;
 use indicatif::{ProgressBar, ProgressStyle};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
+use crate::augment::AugmentSpec;
+use crate::augment::grid::{self, GridRequest};
 use crate::data::{DatasetSource, InputFormat, TrainSize, Validation};
 use crate::experiment::bundle;
 use crate::experiment::chart::{self, ChartOptions};
@@ -44,6 +46,9 @@ pub struct Cli {
     /// Window only: open with this architecture instead of the last one used.
     #[arg(long, value_enum)]
     pub model: Option<ModelArg>,
+    /// Window only: use this augmentation (a preset or a .toml/.json file) and open its panel.
+    #[arg(long, value_name = "FILE|PRESET")]
+    pub augment: Option<AugmentSpec>,
 }
 
 impl Cli {
@@ -53,6 +58,7 @@ impl Cli {
             dataset: self.dataset.clone().map(installed).transpose()?,
             start: self.start,
             model: self.model.map(ModelArg::config),
+            augment: self.augment.as_ref().map(AugmentSpec::load).transpose()?,
         })
     }
 }
@@ -79,6 +85,41 @@ pub enum CliCommand {
     ExportWeights(ExportArgs),
     /// Run a built-in lesson (its runs one after the other) and compare the runs.
     Lesson(LessonArgs),
+    /// Write the augmentation preview grid as a PNG: one row per sample, the original at the
+    /// left, then what a run with --seed gives that sample in epochs 1, 2, ….
+    Augment(AugmentArgs),
+}
+
+/// Options of `cnn-workbench augment`.
+#[derive(Debug, clap::Args)]
+pub struct AugmentArgs {
+    /// Dataset whose training images are shown (the same SPEC as for train).
+    #[arg(long, value_name = "SPEC", default_value = "embedded")]
+    pub dataset: DatasetSource,
+    /// A preset (none, seed2, light, strong) or a .toml/.json augmentation file.
+    #[arg(long, value_name = "FILE|PRESET", default_value = "seed2")]
+    pub augment: AugmentSpec,
+    /// Rows: samples shown (1 to 64).
+    #[arg(long, default_value_t = 4)]
+    pub rows: usize,
+    /// Columns: random draws per sample, beside the original (1 to 64).
+    #[arg(long, default_value_t = 8)]
+    pub cols: usize,
+    /// The run seed whose draws are shown (also picks the random samples).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Show these training images (comma-separated indices) instead of random ones.
+    #[arg(long, value_delimiter = ',')]
+    pub samples: Vec<u32>,
+    /// Screen pixels per image pixel (1 to 16).
+    #[arg(long, default_value_t = 4)]
+    pub zoom: usize,
+    /// The PNG file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// `cnn-workbench bundle ...`
@@ -268,6 +309,10 @@ pub struct TrainArgs {
     /// --epochs sets a new total).
     #[arg(long, conflicts_with = "out")]
     pub resume: Option<PathBuf>,
+    /// Augment the training images: a preset (none, seed2, light, strong) or a .toml/.json
+    /// file holding an augmentation configuration (saved with the run in config.toml).
+    #[arg(long, value_name = "FILE|PRESET", conflicts_with = "resume")]
+    pub augment: Option<AugmentSpec>,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -435,6 +480,9 @@ impl TrainArgs {
                 DeviceArg::Gpu => DeviceKind::Gpu,
             };
         }
+        if let Some(spec) = &self.augment {
+            config.augment = spec.load()?;
+        }
         config.train.validate()?;
         Ok(config)
     }
@@ -471,6 +519,7 @@ pub fn run(command: CliCommand) -> anyhow::Result<()> {
         CliCommand::Predict(args) => models::predict(&args),
         CliCommand::ExportWeights(args) => models::export(&args),
         CliCommand::Lesson(args) => models::lesson(&args),
+        CliCommand::Augment(args) => augment_grid(&args),
     }
 }
 
@@ -493,6 +542,63 @@ fn report(args: &ReportArgs) -> anyhow::Result<()> {
     let png = chart::render_png(&report.history, &options)?;
     crate::experiment::record::write_atomic(&out, &png)?;
     println!("\nCurves written to {}", out.display());
+    Ok(())
+}
+
+fn augment_grid(args: &AugmentArgs) -> anyhow::Result<()> {
+    if !(1..=64).contains(&args.rows) || !(1..=64).contains(&args.cols) {
+        bail!(
+            "--rows and --cols must be between 1 and 64, found {} and {}",
+            args.rows,
+            args.cols
+        );
+    }
+    if !(1..=16).contains(&args.zoom) {
+        bail!("--zoom must be between 1 and 16, found {}", args.zoom);
+    }
+    let config = args.augment.load()?;
+    let data = crate::data::load(&installed(args.dataset.clone())?, InputFormat::default())?;
+    let samples = if args.samples.is_empty() {
+        grid::random_samples(&data, args.rows, args.seed)
+    } else {
+        if let Some(bad) = args
+            .samples
+            .iter()
+            .find(|&&i| i as usize >= data.train.len())
+        {
+            bail!(
+                "sample {bad} does not exist: the training set has {} images (0 to {})",
+                data.train.len(),
+                data.train.len().saturating_sub(1)
+            );
+        }
+        args.samples.clone()
+    };
+    let request = GridRequest {
+        config,
+        samples,
+        epochs: (1..=args.cols as u64).collect(),
+        seed: args.seed,
+    };
+    let preview = grid::compute(&request, &data);
+    let (image, _) = grid::render(&preview, args.zoom);
+    let png = grid::encode_png(&image)?;
+    std::fs::write(&args.out, png)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    if !args.quiet {
+        println!(
+            "wrote {} ({} samples × {} draws of \"{}\", seed {})",
+            args.out.display(),
+            preview.rows(),
+            preview.columns(),
+            request.config.summary(),
+            args.seed
+        );
+        let shape = crate::augment::ImageShape::of(&data);
+        for warning in crate::augment::warnings::check(&request.config, shape, &data.class_names) {
+            println!("warning: {}", warning.message);
+        }
+    }
     Ok(())
 }
 
@@ -642,6 +748,7 @@ fn follow(worker: &TrainWorker, quiet: bool) -> anyhow::Result<()> {
             Event::Paused
             | Event::Resumed
             | Event::Changed(_)
+            | Event::TrainingBatch(_)
             | Event::LrFound(_)
             | Event::Evaluated(_) => {}
             Event::Finished {

@@ -5,6 +5,7 @@
 //! a headless command ([`cli`]). Both train through the same engine ([`train::engine`]).
 
 pub mod app;
+pub mod augment;
 pub mod cli;
 pub mod data;
 pub mod experiment;

@@ -291,3 +291,102 @@ fn a_run_bundle_round_trips_through_the_cli() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a zip archive"));
 }
+
+#[test]
+fn augment_writes_a_reproducible_preview_grid_png() {
+    let tmp = tempfile::tempdir().unwrap();
+    let grid = |seed: &str, name: &str| {
+        let out = tmp.path().join(name);
+        let output = workbench()
+            .args(["augment", "--dataset", "embedded", "--augment", "seed2"])
+            .args([
+                "--rows", "3", "--cols", "5", "--seed", seed, "--zoom", "2", "--out",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::fs::read(out).unwrap()
+    };
+    let png = grid("4", "a.png");
+    assert_eq!(&png[1..4], b"PNG");
+    let size = |png: &[u8], at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    let shape = cnn_workbench::augment::ImageShape {
+        channels: 1,
+        height: 28,
+        width: 28,
+    };
+    let [w, h] = cnn_workbench::augment::grid::Layout::new(shape, 3, 5, 2).size();
+    assert_eq!((size(&png, 16), size(&png, 20)), (w as u32, h as u32));
+    assert_eq!(grid("4", "b.png"), png, "the same seed gives the same grid");
+    assert_ne!(grid("5", "c.png"), png, "another seed, other draws");
+}
+
+#[test]
+fn train_saves_its_augmentation_and_bad_files_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let output = workbench()
+        .args([
+            "train",
+            "--dataset",
+            "noise",
+            "--epochs",
+            "1",
+            "--augment",
+            "seed2",
+        ])
+        .args(["--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let config = cnn_workbench::experiment::ExperimentConfig::from_toml(
+        &std::fs::read_to_string(out.join("config.toml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        config.augment,
+        cnn_workbench::augment::Preset::Seed2.config()
+    );
+
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "[affine]\ndegrees = \"ten\"\n").unwrap();
+    let typo = tmp.path().join("typo.toml");
+    std::fs::write(&typo, "[afine]\nenabled = true\n").unwrap();
+    for (spec, expected) in [
+        (
+            bad.to_str().unwrap(),
+            "bad.toml is not a valid augmentation file",
+        ),
+        (typo.to_str().unwrap(), "afine"),
+        ("sed2", "neither an augmentation preset"),
+    ] {
+        let output = workbench()
+            .args([
+                "train",
+                "--dataset",
+                "noise",
+                "--epochs",
+                "1",
+                "--augment",
+                spec,
+            ])
+            .arg("--out")
+            .arg(tmp.path().join("never"))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{spec}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

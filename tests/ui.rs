@@ -250,6 +250,7 @@ fn scripted_epochs_show_the_best_epoch_and_the_overfitting_onset() {
         num_params: 31_530,
         device: "CPU (flex)".into(),
         run_dir: None,
+        class_names: Vec::new(),
     }));
     let train = [2.0, 1.6, 1.2, 0.9, 0.7, 0.5, 0.35, 0.2];
     let val = [2.1, 1.8, 1.5, 1.45, 1.5, 1.6, 1.7, 1.9];
@@ -343,12 +344,12 @@ fn picking_a_lesson_loads_its_settings_and_shows_its_explanation() {
     harness.get_by_label("Lesson").click();
     harness.run_steps(2);
     harness
-        .get_by_label("4. Learning rate too high, too low")
+        .get_by_label("6. Learning rate too high, too low")
         .click();
     harness.run_steps(3);
     assert!(
         harness
-            .query_by_label_contains("Lesson 4: Learning rate too high, too low")
+            .query_by_label_contains("Lesson 6: Learning rate too high, too low")
             .is_some(),
         "the lesson card is shown"
     );
@@ -368,4 +369,233 @@ fn picking_a_lesson_loads_its_settings_and_shows_its_explanation() {
     assert!(harness.query_by_label("Evaluation").is_none());
     assert!(harness.query_by_label("Hyperparameters").is_none());
     assert!(harness.state().plot_options.line_scale > 1.0);
+}
+
+#[test]
+fn moving_an_augmentation_slider_redraws_the_grid_in_the_same_frame() {
+    let runs = tempfile::tempdir().unwrap();
+    let mut app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
+    app.config.augment = cnn_workbench::augment::Preset::Seed2.config();
+    let mut harness = harness(app);
+    step_until(&mut harness, "the dataset to load", |app| {
+        app.dataset.is_some()
+    });
+    harness.get_by_label("Preview and edit…").click();
+    harness.run_steps(2);
+    let before = harness
+        .state()
+        .augment_view
+        .grid()
+        .cloned()
+        .expect("the preview grid is shown");
+    assert_eq!((before.rows(), before.columns()), (4, 8));
+    let degrees = harness.state().config.augment.affine.degrees;
+
+    let rail = harness
+        .get_by_role_and_label(egui::accesskit::Role::Slider, "rotation ±°")
+        .rect();
+    let (from, to) = (
+        rail.left_center() + egui::vec2(2.0, 0.0),
+        rail.right_center() - egui::vec2(2.0, 0.0),
+    );
+    harness.hover_at(from);
+    harness.drag_at(from);
+    harness.step();
+    harness.hover_at(to);
+    harness.step();
+    {
+        // Mid-drag, after one frame: the grid already shows the new setting.
+        let app = harness.state();
+        let shown = app.augment_view.grid().unwrap();
+        assert!(app.config.augment.affine.degrees > degrees + 90.0);
+        assert_eq!(shown.request.config, app.config.augment);
+    }
+    harness.drop_at(to);
+    harness.step();
+
+    let app = harness.state();
+    let after = app.augment_view.grid().unwrap();
+    assert_eq!(
+        after.request.config.affine.degrees,
+        app.config.augment.affine.degrees
+    );
+    assert_eq!(after.originals, before.originals, "the same samples");
+    assert_ne!(after.cells, before.cells, "the augmented images change");
+    assert!(
+        harness.query_by_label_contains("cut off").is_some(),
+        "a big rotation warns about corners"
+    );
+}
+
+#[test]
+fn solo_shows_one_operation_and_the_last_training_batch_is_shown() {
+    let runs = tempfile::tempdir().unwrap();
+    let mut harness = noise_harness(runs.path());
+    {
+        let app = harness.state_mut();
+        app.config.train.epochs = 1;
+        app.config.augment = cnn_workbench::augment::Preset::Strong.config();
+        app.augment_view.open = true;
+    }
+    harness.run_steps(2);
+    assert_eq!(
+        harness.state().config.augment,
+        cnn_workbench::augment::Preset::Strong.config(),
+        "showing the settings changes none of them"
+    );
+    harness
+        .get_all_by_label("solo")
+        .nth(4)
+        .expect("a solo toggle per operation")
+        .click();
+    harness.run_steps(2);
+    let grid = harness.state().augment_view.grid().unwrap().clone();
+    let solo = cnn_workbench::augment::Op::Affine;
+    assert_eq!(harness.state().augment_view.solo, Some(solo));
+    assert!(
+        grid.cells
+            .iter()
+            .all(|c| c.applied.len() == 1 && c.applied[0].op() == solo),
+        "only the affine operation, on every draw"
+    );
+
+    harness.get_by_label("Start").click();
+    step_until(&mut harness, "the run to end", |app| {
+        matches!(app.run.phase, Phase::Ended(_))
+    });
+    assert!(harness.state().run.last_batch.is_some());
+    harness.get_by_label("Show the last training batch").click();
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label_contains("Epoch 1: 10 images of its last batch")
+            .is_some()
+    );
+    assert!(harness.query_by_label_contains("Training waited").is_some());
+}
+
+#[test]
+fn one_click_runs_the_a_b_pair_and_overlays_the_plain_run() {
+    let runs = tempfile::tempdir().unwrap();
+    let mut harness = noise_harness(runs.path());
+    {
+        let app = harness.state_mut();
+        app.config.train.epochs = 2;
+        app.config.augment = cnn_workbench::augment::Preset::Seed2.config();
+        app.augment_view.open = true;
+    }
+    harness.run_steps(2);
+    harness.get_by_label("A/B run vs none").click();
+    harness.step();
+    step_until(&mut harness, "both runs to be listed", |app| {
+        !app.run.is_active() && app.runs.len() == 2
+    });
+    let app = harness.state();
+    assert_eq!(app.run.phase, Phase::Ended(RunStatus::Completed));
+    let plain = app
+        .runs
+        .iter()
+        .find(|r| r.config.augment.is_identity())
+        .expect("a run without augmentation");
+    let augmented = app
+        .runs
+        .iter()
+        .find(|r| r.config.augment == app.config.augment)
+        .expect("a run with the chosen augmentation");
+    assert_eq!(plain.history.len(), 2);
+    assert_eq!(augmented.history.len(), 2);
+    assert_eq!(
+        app.runs_view.overlaid,
+        vec![plain.dir.clone()],
+        "the plain run stays on the plot beside the augmented one"
+    );
+    assert_eq!(
+        app.run.info.as_ref().and_then(|i| i.run_dir.as_ref()),
+        Some(&augmented.dir),
+        "the augmented run is the current one"
+    );
+}
+
+/// Writes `per_class` small PNG images of two classes (one dark, one light) and one corrupt
+/// file under `root`.
+fn two_class_folder(root: &std::path::Path, per_class: usize) {
+    for (class, level) in [("dark", 40u8), ("light", 210u8)] {
+        let dir = root.join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for k in 0..per_class {
+            let image = image::RgbImage::from_fn(16, 16, |x, y| {
+                let v = level.wrapping_add(((x + y + k as u32) % 7) as u8);
+                image::Rgb([v, v / 2, 255 - v])
+            });
+            image.save(dir.join(format!("{k}.png"))).unwrap();
+        }
+    }
+    std::fs::write(root.join("dark/broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
+}
+
+#[test]
+fn a_folder_typed_into_the_path_field_loads_and_the_summary_follows() {
+    let runs = tempfile::tempdir().unwrap();
+    let photos = tempfile::tempdir().unwrap();
+    two_class_folder(photos.path(), 6);
+    let app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
+    let mut harness = harness(app);
+    step_until(&mut harness, "the built-in dataset to load", |app| {
+        app.dataset.is_some()
+    });
+    assert!(harness.query_by_label_contains("7000 images").is_some());
+
+    let type_path = |harness: &mut Harness<'_, WorkbenchApp>, path: &str| {
+        harness.state_mut().dataset_view.path_text.clear();
+        harness
+            .get_by_role_and_label(egui::accesskit::Role::TextInput, "Path")
+            .focus();
+        harness.run_steps(1);
+        harness
+            .get_by_role_and_label(egui::accesskit::Role::TextInput, "Path")
+            .type_text(path);
+        harness.run_steps(1);
+        harness
+            .get_by_role_and_label(egui::accesskit::Role::Button, "Load")
+            .click();
+        harness.run_steps(1);
+    };
+    type_path(&mut harness, &photos.path().display().to_string());
+    step_until(&mut harness, "the folder to load", |app| {
+        app.dataset
+            .as_ref()
+            .is_some_and(|d| d.source.short_name() == "folder")
+    });
+    step_until(&mut harness, "the split summary", |app| {
+        app.dataset_view.class_names().is_some()
+    });
+    assert_eq!(harness.state().config.dataset.source.short_name(), "folder");
+    assert!(
+        harness
+            .query_by_label_contains("12 images · 16×16 RGB · 2 classes")
+            .is_some(),
+        "the summary shows the folder"
+    );
+    assert!(harness.query_by_label_contains("1 file skipped").is_some());
+    assert_eq!(
+        harness.state().dataset_view.class_names().unwrap(),
+        ["dark", "light"]
+    );
+    assert_eq!(harness.state().dataset_view.recent.len(), 1, "remembered");
+
+    // A path that does not exist: a message naming it, and the folder stays loaded.
+    type_path(&mut harness, "/no/such/folder-xyz");
+    harness.run_steps(2);
+    let message = harness.state().dataset_view.load_error.clone().unwrap();
+    assert!(message.contains("folder-xyz"), "{message}");
+    assert_eq!(
+        harness
+            .state()
+            .dataset
+            .as_ref()
+            .unwrap()
+            .source
+            .short_name(),
+        "folder"
+    );
 }

@@ -1,91 +1,451 @@
-//! The Dataset panel: which data, how validation is held out, and what the images look like.
+//! The Dataset panel: where the images come from (built-in sets, the user's folders and files
+//! through native dialogs, a typed path or drag and drop, recent datasets), how they are split
+//! and cut down (validation, training-subset size, label noise, classes, input size and
+//! channels), and what they look like (summary with the normalisation, class histogram, sample
+//! grid with click-to-enlarge, skipped files).
+//!
+//! The split behind the summary is computed on a thread of its own, so dragging a slider over
+//! a large dataset never stalls a frame; the old summary stays until the new one is ready.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, bounded};
 
 use super::AppCommand;
-use crate::data::{self, Dataset, DatasetConfig, DatasetSource, Validation, noise::NoiseConfig};
+use crate::data::{
+    self, CifarLabels, Dataset, DatasetConfig, DatasetSource, InputFormat, Part, ShapesConfig,
+    SplitSummary, TrainSize, Validation, loader::PendingLoad, noise::NoiseConfig,
+};
 use crate::experiment::ExperimentConfig;
 
-/// Thumbnails shown per class.
-const SAMPLES_PER_CLASS: usize = 2;
+/// Samples shown per class in the grid.
+const SAMPLES_PER_CLASS: usize = 3;
+/// Classes shown in the sample grid.
+const GRID_CLASSES: usize = 12;
+/// Recent datasets remembered.
+pub const RECENT_MAX: usize = 8;
 
-/// Cached things the panel derives from the dataset (textures, split sizes).
-#[derive(Default)]
-pub struct DatasetView {
-    thumbnails: Vec<(egui::TextureHandle, String)>,
-    split_sizes: Option<SplitSizes>,
+/// One thumbnail of the training subset.
+struct Sample {
+    texture: egui::TextureHandle,
+    /// Index in the dataset's training (or test) images.
+    index: u32,
+    part: Part,
+    /// The label the model is given (after class selection and label noise).
+    label: String,
+    /// The image's true class, when label noise replaced it.
+    true_label: Option<String>,
 }
 
-/// Training and validation counts for one (dataset settings, seed), or why there are none.
-type SplitSizes = (DatasetConfig, u64, Result<(usize, usize), String>);
+/// What the split thread reports.
+struct Prepared {
+    summary: SplitSummary,
+    /// Up to [`SAMPLES_PER_CLASS`] training samples of each class: (part, index, given class,
+    /// true class).
+    samples: Vec<(Part, u32, usize, Option<usize>)>,
+}
+
+/// The split the summary shows is identified by the dataset (its address), its settings and
+/// the seed.
+type SplitKey = (usize, DatasetConfig, u64);
+
+/// A split being computed.
+struct SplitJob {
+    key: SplitKey,
+    rx: Receiver<Result<Prepared, String>>,
+}
+
+/// A native folder dialog open on its own thread.
+struct PendingPick {
+    rx: Receiver<Option<Result<DatasetSource, String>>>,
+}
+
+/// Which kind of dataset a folder dialog is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PickKind {
+    /// Look at the files to decide.
+    Detect,
+    Folder,
+    Idx,
+    Cifar10,
+    Cifar100,
+}
+
+/// State of the Dataset panel.
+#[derive(Default)]
+pub struct DatasetView {
+    /// The path field's text.
+    pub path_text: String,
+    /// Datasets the user loaded from disk, most recent first (remembered across restarts).
+    pub recent: Vec<DatasetSource>,
+    /// Why the last load failed (shown until the next load succeeds).
+    pub load_error: Option<String>,
+    /// The synthetic-shapes settings being edited.
+    shapes: ShapesConfig,
+    /// Input size and channels being edited; applied (and the data reloaded) with "Apply".
+    input_edit: Option<InputFormat>,
+    job: Option<SplitJob>,
+    /// The split shown: its key and what the thread made of it.
+    shown: Option<(SplitKey, Result<Arc<Prepared>, String>)>,
+    samples: Vec<Sample>,
+    enlarged: Option<usize>,
+    picking: Option<PendingPick>,
+}
+
+/// What the panel is given each frame.
+pub struct PanelInput<'a> {
+    /// The dataset on show (the last one loaded successfully).
+    pub data: Option<&'a Arc<Dataset>>,
+    /// A load in progress.
+    pub pending: Option<&'a PendingLoad>,
+    /// Settings may change (no run is active).
+    pub editable: bool,
+}
 
 impl DatasetView {
     /// Forgets everything derived from the previous dataset.
     pub fn invalidate(&mut self) {
-        self.thumbnails.clear();
-        self.split_sizes = None;
+        self.samples.clear();
+        self.shown = None;
+        self.job = None;
+        self.enlarged = None;
+        self.input_edit = None;
     }
 
-    /// Draws the panel; returns a command when the user picks another dataset.
+    /// Puts a source that was loaded from disk at the top of the recent list.
+    pub fn remember(&mut self, source: &DatasetSource) {
+        if !source.is_user_data() {
+            return;
+        }
+        self.recent.retain(|s| s != source);
+        self.recent.insert(0, source.clone());
+        self.recent.truncate(RECENT_MAX);
+    }
+
+    /// Class names of the current split (after class selection), if it has been computed.
+    pub fn class_names(&self) -> Option<&[String]> {
+        match &self.shown {
+            Some((_, Ok(view))) => Some(&view.summary.class_names),
+            _ => None,
+        }
+    }
+
+    /// Draws the panel; returns what the user asked for.
     pub fn dataset_ui(
         &mut self,
         ui: &mut egui::Ui,
         config: &mut ExperimentConfig,
-        data: Option<&Dataset>,
-        loading: bool,
-        editable: bool,
-    ) -> Option<AppCommand> {
-        let mut command = None;
-        ui.add_enabled_ui(editable, |ui| {
-            let current = config.dataset.source.clone();
-            let mut choices = vec![DatasetSource::Embedded];
-            if let Some(full) = DatasetSource::system_fashion_mnist() {
-                choices.push(full);
+        input: &PanelInput<'_>,
+    ) -> Vec<AppCommand> {
+        let mut commands = Vec::new();
+        if let Some(picked) = self.picking.as_ref().and_then(|p| p.rx.try_recv().ok()) {
+            self.picking = None;
+            match picked {
+                Some(Ok(source)) => commands.push(AppCommand::SelectDataset(source)),
+                Some(Err(message)) => self.load_error = Some(message),
+                None => {}
             }
-            choices.push(DatasetSource::Noise(NoiseConfig::default()));
-            let label = ui.label("Source");
-            egui::ComboBox::from_id_salt("dataset_source")
-                .selected_text(current.label())
-                .width(230.0)
-                .show_ui(ui, |ui| {
-                    for choice in choices {
-                        let selected = choice.short_name() == current.short_name();
-                        if ui.selectable_label(selected, choice.label()).clicked() && !selected {
-                            command = Some(AppCommand::SelectDataset(choice));
+        }
+        ui.add_enabled_ui(input.editable, |ui| {
+            self.source_ui(ui, config, &mut commands);
+            self.path_ui(ui, &mut commands);
+            if let DatasetSource::Shapes(current) = &config.dataset.source {
+                self.shapes_ui(ui, current, &mut commands);
+            }
+        });
+        if let Some(pending) = input.pending {
+            ui.horizontal(|ui| {
+                let phase = pending.phase();
+                let bar = match pending.fraction() {
+                    Some(f) => egui::ProgressBar::new(f).show_percentage(),
+                    None => egui::ProgressBar::new(0.0).animate(true),
+                };
+                ui.add(
+                    bar.desired_width(ui.available_width() - 70.0)
+                        .text(format!("Loading {}: {phase}", pending.source.label())),
+                );
+                if ui.button("Cancel").clicked() {
+                    commands.push(AppCommand::CancelLoad);
+                }
+            });
+        }
+        if let Some(message) = &self.load_error {
+            ui.colored_label(ui.visuals().error_fg_color, message);
+        }
+        let Some(data) = input.data else {
+            return commands;
+        };
+        ui.add_enabled_ui(input.editable, |ui| {
+            self.input_ui(ui, config, data, &mut commands);
+            validation_ui(ui, config, data);
+            subset_ui(ui, config, data);
+            classes_ui(ui, config, data);
+        });
+        self.refresh(ui.ctx(), config, data);
+        self.summary_ui(ui, data, &mut commands);
+        self.histogram_ui(ui);
+        self.samples_ui(ui, data);
+        commands
+    }
+
+    fn source_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        config: &ExperimentConfig,
+        commands: &mut Vec<AppCommand>,
+    ) {
+        let current = &config.dataset.source;
+        let mut builtins = vec![DatasetSource::Embedded];
+        if let Some(full) = DatasetSource::system_fashion_mnist() {
+            builtins.push(full);
+        }
+        builtins.push(DatasetSource::Noise(NoiseConfig::default()));
+        builtins.push(DatasetSource::Shapes(self.shapes.clone()));
+        let mut pick = None;
+        egui::ComboBox::from_label("Source")
+            .selected_text(current.label())
+            .width(200.0)
+            .show_ui(ui, |ui| {
+                for choice in builtins {
+                    let selected = choice.short_name() == current.short_name()
+                        && choice.path() == current.path();
+                    if ui.selectable_label(selected, choice.label()).clicked() && !selected {
+                        commands.push(AppCommand::SelectDataset(choice));
+                    }
+                }
+                ui.separator();
+                for (text, kind) in [
+                    ("Image folder…", PickKind::Folder),
+                    ("IDX files (MNIST family)…", PickKind::Idx),
+                    ("CIFAR-10 binary…", PickKind::Cifar10),
+                    ("CIFAR-100 binary…", PickKind::Cifar100),
+                ] {
+                    if ui.selectable_label(false, text).clicked() {
+                        pick = Some(kind);
+                    }
+                }
+                if !self.recent.is_empty() {
+                    ui.separator();
+                    ui.label(egui::RichText::new("Recent").weak());
+                    for recent in &self.recent {
+                        let text = recent.path().map_or_else(
+                            || recent.label(),
+                            |p| format!("{} ({})", recent.label(), p.display()),
+                        );
+                        if ui.selectable_label(recent == current, text).clicked() {
+                            commands.push(AppCommand::SelectDataset(recent.clone()));
                         }
+                    }
+                }
+            })
+            .response
+            .on_hover_text(
+                "Built-in sets, your own folder of images (one subfolder per class), \
+                 MNIST-style IDX files or CIFAR binary batches. You can also drop a folder \
+                 onto the window.",
+            );
+        if let Some(kind) = pick {
+            self.pick(ui.ctx(), kind);
+        }
+    }
+
+    /// Opens a native folder dialog on its own thread.
+    fn pick(&mut self, ctx: &egui::Context, kind: PickKind) {
+        if self.picking.is_some() {
+            return;
+        }
+        let (tx, rx) = bounded(1);
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("dataset-dialog".to_owned())
+            .spawn(move || {
+                let picked = rfd::FileDialog::new()
+                    .set_title("Choose the dataset's folder")
+                    .pick_folder()
+                    .map(|path| source_of_kind(kind, path));
+                tx.send(picked).ok();
+                ctx.request_repaint();
+            });
+        match spawned {
+            Ok(_) => self.picking = Some(PendingPick { rx }),
+            Err(e) => self.load_error = Some(format!("cannot open the folder dialog: {e}")),
+        }
+    }
+
+    fn path_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<AppCommand>) {
+        ui.horizontal(|ui| {
+            let label = ui.label("Path");
+            let field = ui
+                .add(
+                    egui::TextEdit::singleline(&mut self.path_text)
+                        .hint_text("folder, IDX or CIFAR files")
+                        .desired_width(ui.available_width() - 50.0),
+                )
+                .labelled_by(label.id)
+                .on_hover_text(
+                    "Type or paste a path and press Enter: a folder with one subfolder per \
+                     class (optionally train/ and val/ or test/), MNIST-style IDX files, or \
+                     CIFAR-10/100 binary batches. The kind is recognised from the file names.",
+                );
+            let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            if (ui.button("Load").clicked() || enter) && !self.path_text.trim().is_empty() {
+                let path = PathBuf::from(self.path_text.trim());
+                match source_of_kind(PickKind::Detect, path) {
+                    Ok(source) => commands.push(AppCommand::SelectDataset(source)),
+                    Err(message) => self.load_error = Some(message),
+                }
+            }
+        });
+    }
+
+    fn shapes_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        current: &ShapesConfig,
+        commands: &mut Vec<AppCommand>,
+    ) {
+        egui::CollapsingHeader::new("Shapes generator")
+            .id_salt("shapes_generator")
+            .show(ui, |ui| {
+                let s = &mut self.shapes;
+                let max_classes = data::shapes::SHAPE_NAMES.len();
+                ui.add(egui::Slider::new(&mut s.classes, 2..=max_classes).text("classes"));
+                ui.add(
+                    egui::Slider::new(&mut s.train_samples, 20..=50_000)
+                        .logarithmic(true)
+                        .text("training images"),
+                );
+                ui.add(
+                    egui::Slider::new(&mut s.test_samples, 10..=10_000)
+                        .logarithmic(true)
+                        .text("test images"),
+                );
+                ui.add(egui::Slider::new(&mut s.size, 8..=128).text("size (px)"));
+                ui.add(egui::Slider::new(&mut s.difficulty, 0.0..=1.0).text("difficulty"))
+                    .on_hover_text(
+                        "0: large, centred, upright, high contrast. 1: any position, scale and \
+                         angle, low contrast.",
+                    );
+                ui.add(egui::Slider::new(&mut s.clutter, 0..=8).text("clutter strokes"));
+                ui.add(egui::Slider::new(&mut s.noise, 0.0..=0.5).text("pixel noise"));
+                ui.add(egui::DragValue::new(&mut s.seed).prefix("drawing seed "));
+                let changed = s != current;
+                if ui
+                    .add_enabled(changed, egui::Button::new("Generate"))
+                    .on_hover_text("Draw a new shapes dataset with these settings")
+                    .clicked()
+                {
+                    commands.push(AppCommand::SelectDataset(DatasetSource::Shapes(s.clone())));
+                }
+            });
+    }
+
+    fn input_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        config: &ExperimentConfig,
+        data: &Dataset,
+        commands: &mut Vec<AppCommand>,
+    ) {
+        let loaded = config.dataset.input;
+        let edit = self.input_edit.get_or_insert(loaded);
+        ui.horizontal(|ui| {
+            let mut resize = edit.size.is_some();
+            ui.checkbox(&mut resize, "Resize to")
+                .on_hover_text("Bring every image to this square size (default: the data's own)");
+            let mut size = edit.size.unwrap_or(data.width as u32);
+            ui.add_enabled(
+                resize,
+                egui::DragValue::new(&mut size)
+                    .range(InputFormat::MIN_SIZE..=InputFormat::MAX_SIZE)
+                    .suffix(" px"),
+            );
+            edit.size = resize.then_some(size);
+            let channel_text = |c: Option<u8>| match c {
+                None => "channels: auto",
+                Some(1) => "grayscale",
+                Some(_) => "RGB",
+            };
+            egui::ComboBox::from_id_salt("input_channels")
+                .selected_text(channel_text(edit.channels))
+                .show_ui(ui, |ui| {
+                    for choice in [None, Some(1), Some(3)] {
+                        ui.selectable_value(&mut edit.channels, choice, channel_text(choice));
                     }
                 })
                 .response
-                .labelled_by(label.id)
-                .on_hover_text(
-                    "The built-in Fashion-MNIST subset is real clothing photos; random noise has \
-                     nothing to learn, so anything the model gets right on it is memorised.",
-                );
-            validation_ui(ui, config, data);
+                .on_hover_text("Auto: grayscale only if every image is");
         });
-
-        if loading {
+        let edit = *edit;
+        if edit != loaded {
             ui.horizontal(|ui| {
-                ui.spinner();
-                ui.label("Loading…");
+                if ui
+                    .button("Apply (reload)")
+                    .on_hover_text("Reload the images at this size and channel count")
+                    .clicked()
+                {
+                    commands.push(AppCommand::SetInput(edit));
+                }
+                if ui.button("Undo").clicked() {
+                    self.input_edit = Some(loaded);
+                }
             });
-            return command;
         }
-        let Some(data) = data else { return command };
-        self.summary_ui(ui, config, data);
-        self.samples_ui(ui, data);
-        command
     }
 
-    fn summary_ui(&mut self, ui: &mut egui::Ui, config: &ExperimentConfig, data: &Dataset) {
-        if self
-            .split_sizes
-            .as_ref()
-            .is_none_or(|(d, s, _)| (d, *s) != (&config.dataset, config.seed))
+    /// Starts computing the split for the current settings if they changed, and takes a
+    /// finished one.
+    fn refresh(&mut self, ctx: &egui::Context, config: &ExperimentConfig, data: &Arc<Dataset>) {
+        let key: SplitKey = (
+            Arc::as_ptr(data) as usize,
+            config.dataset.clone(),
+            config.seed,
+        );
+        if let Some(job) = &self.job
+            && let Ok(result) = job.rx.try_recv()
         {
-            let sizes = data::split(data, &config.dataset, config.seed)
-                .map(|s| (s.train.len(), s.val.len()))
-                .map_err(|e| e.to_string());
-            self.split_sizes = Some((config.dataset.clone(), config.seed, sizes));
+            let key = job.key.clone();
+            self.job = None;
+            self.samples.clear();
+            self.enlarged = None;
+            self.shown = Some((key, result.map(Arc::new)));
         }
+        let current = self.shown.as_ref().is_some_and(|(k, _)| *k == key);
+        let running = self.job.as_ref().is_some_and(|j| j.key == key);
+        if current || running || self.job.is_some() {
+            // A job for older settings finishes first; the next frame starts the new one.
+            if self.job.is_some() {
+                ctx.request_repaint_after(std::time::Duration::from_millis(30));
+            }
+            return;
+        }
+        let (tx, rx) = bounded(1);
+        let (data, dataset, seed, waker) = (
+            Arc::clone(data),
+            config.dataset.clone(),
+            config.seed,
+            ctx.clone(),
+        );
+        let spawned = std::thread::Builder::new()
+            .name("dataset-split".to_owned())
+            .spawn(move || {
+                let result = data::split(&data, &dataset, seed)
+                    .map(|split| Prepared {
+                        summary: data::summarize(&data, &split),
+                        samples: pick_samples(&data, &split),
+                    })
+                    .map_err(|e| e.to_string());
+                tx.send(result).ok();
+                waker.request_repaint();
+            });
+        match spawned {
+            Ok(_) => self.job = Some(SplitJob { key, rx }),
+            Err(e) => self.shown = Some((key, Err(format!("cannot start the split: {e}")))),
+        }
+    }
+
+    fn summary_ui(&self, ui: &mut egui::Ui, data: &Dataset, commands: &mut Vec<AppCommand>) {
         let colour = if data.channels == 1 {
             "grayscale"
         } else {
@@ -93,43 +453,286 @@ impl DatasetView {
         };
         ui.label(format!(
             "{} images · {}×{} {colour} · {} classes",
-            data.train.len() + data.test.as_ref().map_or(0, data::ImageSet::len),
+            data.total_images(),
             data.width,
             data.height,
             data.num_classes()
         ));
-        match self.split_sizes.as_ref().map(|(_, _, sizes)| sizes) {
-            Some(Ok((train, val))) => {
-                ui.label(format!("Training on {train} · validating on {val}"));
+        let format = &data.source_format;
+        if format.converted > 0 || format.distinct_sizes > 1 {
+            ui.label(
+                egui::RichText::new(format!(
+                    "{} distinct source sizes; {} images converted to {}×{}",
+                    format.distinct_sizes, format.converted, data.width, data.height
+                ))
+                .weak(),
+            );
+        }
+        match self.shown.as_ref().map(|(_, r)| r) {
+            Some(Ok(view)) => {
+                let s = &view.summary;
+                let train: usize = s.train_counts.iter().sum();
+                let val: usize = s.val_counts.iter().sum();
+                let noisy = if s.noisy_labels > 0 {
+                    format!(" · {} noisy labels", s.noisy_labels)
+                } else {
+                    String::new()
+                };
+                ui.label(format!("Training on {train} · validating on {val}{noisy}"));
+                let channels: Vec<String> = s
+                    .norm
+                    .mean
+                    .iter()
+                    .zip(&s.norm.std)
+                    .map(|(m, sd)| format!("{:.3}/{:.3}", m / 255.0, sd / 255.0))
+                    .collect();
+                ui.label(format!(
+                    "Normalisation mean/std per channel: {}",
+                    channels.join(", ")
+                ))
+                .on_hover_text(
+                    "Measured on the training images (0–1 scale); every image is shifted and \
+                     scaled by these before it reaches the model.",
+                );
             }
             Some(Err(message)) => {
                 ui.colored_label(ui.visuals().error_fg_color, message);
             }
-            None => {}
+            None => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("Splitting…");
+                });
+            }
         }
+        if !data.skipped.is_empty() {
+            let title = format!(
+                "{} file{} skipped",
+                data.skipped.len(),
+                if data.skipped.len() == 1 { "" } else { "s" }
+            );
+            egui::CollapsingHeader::new(
+                egui::RichText::new(title).color(ui.visuals().warn_fg_color),
+            )
+            .id_salt("skipped_files")
+            .show(ui, |ui| {
+                if ui
+                    .button("Save list…")
+                    .on_hover_text("Save the skipped files and the reasons as a text file")
+                    .clicked()
+                {
+                    commands.push(AppCommand::ExportSkipped);
+                }
+                egui::ScrollArea::vertical()
+                    .id_salt("skipped_list")
+                    .max_height(120.0)
+                    .show(ui, |ui| {
+                        for file in data.skipped.iter().take(500) {
+                            ui.label(egui::RichText::new(file.to_string()).small());
+                        }
+                    });
+            });
+        }
+    }
+
+    fn histogram_ui(&self, ui: &mut egui::Ui) {
+        let Some((_, Ok(view))) = &self.shown else {
+            return;
+        };
+        let s = &view.summary;
+        let tallest = s
+            .train_counts
+            .iter()
+            .chain(&s.val_counts)
+            .copied()
+            .max()
+            .unwrap_or(1);
+        let bars = |counts: &[usize], offset: f64| {
+            counts
+                .iter()
+                .enumerate()
+                .map(|(c, &n)| {
+                    egui_plot::Bar::new(c as f64 + offset, n as f64)
+                        .width(0.38)
+                        .name(s.class_names.get(c).cloned().unwrap_or_default())
+                })
+                .collect::<Vec<_>>()
+        };
+        let train = egui_plot::BarChart::new("train", bars(&s.train_counts, -0.2))
+            .color(egui::Color32::from_rgb(70, 130, 220));
+        let val = egui_plot::BarChart::new("validation", bars(&s.val_counts, 0.2))
+            .color(egui::Color32::from_rgb(230, 140, 40));
+        egui_plot::Plot::new("class_histogram")
+            .height(110.0)
+            .allow_drag(false)
+            .allow_zoom(false)
+            .allow_scroll(false)
+            .allow_boxed_zoom(false)
+            .allow_double_click_reset(false)
+            .include_y(0.0)
+            .include_y(tallest as f64 * 1.45)
+            .show_grid([false, true])
+            .legend(egui_plot::Legend::default())
+            .x_axis_formatter(|mark, _| {
+                let v = mark.value;
+                if (v - v.round()).abs() < 1e-6 && v >= 0.0 {
+                    format!("{}", v.round() as usize)
+                } else {
+                    String::new()
+                }
+            })
+            .show(ui, |plot| {
+                plot.bar_chart(train);
+                plot.bar_chart(val);
+            });
     }
 
     fn samples_ui(&mut self, ui: &mut egui::Ui, data: &Dataset) {
-        if self.thumbnails.is_empty() {
-            self.thumbnails = make_thumbnails(ui.ctx(), data);
+        let Some((_, Ok(view))) = &self.shown else {
+            return;
+        };
+        if self.samples.is_empty() && !view.samples.is_empty() {
+            let names = &view.summary.class_names;
+            let name = |c: usize| names.get(c).cloned().unwrap_or_else(|| c.to_string());
+            self.samples = view
+                .samples
+                .iter()
+                .map(|&(part, index, given, truth)| Sample {
+                    texture: ui.ctx().load_texture(
+                        format!("dataset-sample-{part:?}-{index}"),
+                        to_color_image(data, data.image(part, index as usize)),
+                        egui::TextureOptions::NEAREST,
+                    ),
+                    index,
+                    part,
+                    label: name(given),
+                    true_label: truth.map(name),
+                })
+                .collect();
         }
         ui.add_space(4.0);
-        let size = egui::vec2(40.0, 40.0);
+        let size = egui::vec2(36.0, 36.0);
         ui.horizontal_wrapped(|ui| {
             ui.spacing_mut().item_spacing = egui::vec2(2.0, 2.0);
-            for (texture, label) in &self.thumbnails {
-                ui.add(
-                    egui::Image::new((texture.id(), size))
-                        .texture_options(egui::TextureOptions::NEAREST),
-                )
-                .on_hover_text(label);
+            for (k, sample) in self.samples.iter().enumerate() {
+                let hover = match &sample.true_label {
+                    Some(truth) => format!("{} (noisy: really {truth})", sample.label),
+                    None => sample.label.clone(),
+                };
+                let response = ui
+                    .add(
+                        egui::Image::new((sample.texture.id(), size))
+                            .texture_options(egui::TextureOptions::NEAREST)
+                            .sense(egui::Sense::click()),
+                    )
+                    .on_hover_text(format!("{hover} · click to enlarge"));
+                if sample.true_label.is_some() {
+                    ui.painter().rect_stroke(
+                        response.rect,
+                        0.0,
+                        egui::Stroke::new(1.5, ui.visuals().warn_fg_color),
+                        egui::StrokeKind::Inside,
+                    );
+                }
+                if response.clicked() {
+                    self.enlarged = Some(k);
+                }
             }
         });
+        self.enlarged_ui(ui.ctx(), data);
+    }
+
+    fn enlarged_ui(&mut self, ctx: &egui::Context, data: &Dataset) {
+        let Some(sample) = self.enlarged.and_then(|k| self.samples.get(k)) else {
+            return;
+        };
+        let mut open = true;
+        egui::Window::new("Sample")
+            .open(&mut open)
+            .collapsible(false)
+            .resizable(false)
+            .show(ctx, |ui| {
+                let side = 224.0;
+                ui.add(
+                    egui::Image::new((sample.texture.id(), egui::vec2(side, side)))
+                        .texture_options(egui::TextureOptions::NEAREST),
+                );
+                ui.label(format!("Label: {}", sample.label));
+                if let Some(truth) = &sample.true_label {
+                    ui.colored_label(
+                        ui.visuals().warn_fg_color,
+                        format!("Label noise: the image is really {truth}"),
+                    );
+                }
+                let part = match sample.part {
+                    Part::Train => "training",
+                    Part::Test => "test",
+                };
+                ui.label(
+                    egui::RichText::new(format!(
+                        "{part} image #{} · {}×{} · {} channel{}",
+                        sample.index,
+                        data.width,
+                        data.height,
+                        data.channels,
+                        if data.channels == 1 { "" } else { "s" }
+                    ))
+                    .weak(),
+                );
+            });
+        if !open {
+            self.enlarged = None;
+        }
     }
 }
 
-fn validation_ui(ui: &mut egui::Ui, config: &mut ExperimentConfig, data: Option<&Dataset>) {
-    let has_test = data.is_none_or(|d| d.test.is_some());
+/// The source for a picked or typed path.
+fn source_of_kind(kind: PickKind, path: PathBuf) -> Result<DatasetSource, String> {
+    Ok(match kind {
+        PickKind::Detect => DatasetSource::detect(&path)?,
+        PickKind::Folder => DatasetSource::Folder { path },
+        PickKind::Idx => DatasetSource::Idx { path },
+        PickKind::Cifar10 => DatasetSource::Cifar10 { path },
+        PickKind::Cifar100 => DatasetSource::Cifar100 {
+            path,
+            labels: CifarLabels::Fine,
+        },
+    })
+}
+
+/// A few training samples of each (model) class, marking those whose label noise replaced.
+fn pick_samples(data: &Dataset, split: &data::Split) -> Vec<(Part, u32, usize, Option<usize>)> {
+    let k = split.num_classes();
+    let mut remap = vec![None; data.num_classes()];
+    for (new, &old) in split.classes.iter().enumerate() {
+        if let Some(slot) = remap.get_mut(usize::from(old)) {
+            *slot = Some(new);
+        }
+    }
+    let truths = &data.part(split.train.part).labels;
+    let mut taken = vec![0usize; k];
+    let mut out = Vec::new();
+    for (&index, &given) in split.train.indices.iter().zip(&split.train.labels) {
+        let given = usize::from(given);
+        if given >= k.min(GRID_CLASSES) || taken[given] >= SAMPLES_PER_CLASS {
+            continue;
+        }
+        taken[given] += 1;
+        let truth = truths
+            .get(index as usize)
+            .and_then(|&t| remap.get(usize::from(t)).copied().flatten());
+        let noisy = truth.filter(|&t| t != given);
+        out.push((split.train.part, index, given, noisy));
+        if out.len() >= SAMPLES_PER_CLASS * k.min(GRID_CLASSES) {
+            break;
+        }
+    }
+    out.sort_by_key(|&(_, _, given, _)| given);
+    out
+}
+
+fn validation_ui(ui: &mut egui::Ui, config: &mut ExperimentConfig, data: &Dataset) {
+    let has_test = data.test.is_some();
     let validation = &mut config.dataset.validation;
     let mut holdout = matches!(validation, Validation::Holdout { .. });
     ui.horizontal(|ui| {
@@ -140,9 +743,12 @@ fn validation_ui(ui: &mut egui::Ui, config: &mut ExperimentConfig, data: Option<
             );
         ui.add_enabled(
             has_test,
-            egui::RadioButton::new(!holdout, "source's test split"),
+            egui::RadioButton::new(!holdout, "source's own split"),
         )
-        .on_hover_text("Validate on the separate test images that come with the dataset.")
+        .on_hover_text(
+            "Validate on the separate test/val images that come with the dataset \
+             (val/ or test/ folder, t10k files, test_batch.bin).",
+        )
         .clicked()
         .then(|| holdout = false);
     });
@@ -165,24 +771,98 @@ fn validation_ui(ui: &mut egui::Ui, config: &mut ExperimentConfig, data: Option<
     }
 }
 
-/// The first few training images of each class, as textures.
-fn make_thumbnails(ctx: &egui::Context, data: &Dataset) -> Vec<(egui::TextureHandle, String)> {
-    let mut shown = vec![0usize; data.num_classes()];
-    let mut out = Vec::new();
-    for (i, &label) in data.train.labels.iter().enumerate() {
-        let class = usize::from(label);
-        if shown[class] >= SAMPLES_PER_CLASS {
-            continue;
+/// Training-subset size and label noise: the two knobs that make overfitting appear.
+fn subset_ui(ui: &mut egui::Ui, config: &mut ExperimentConfig, data: &Dataset) {
+    let size = &mut config.dataset.train_size;
+    let available = data.train.len().max(1);
+    let text = |s: &TrainSize| match s {
+        TrainSize::All => "all".to_owned(),
+        TrainSize::Total { .. } => "in total".to_owned(),
+        TrainSize::PerClass { .. } => "per class".to_owned(),
+    };
+    ui.horizontal(|ui| {
+        egui::ComboBox::from_label("training images")
+            .selected_text(text(size))
+            .show_ui(ui, |ui| {
+                let per_class = (available / data.num_classes().max(1)).clamp(1, 20);
+                for choice in [
+                    TrainSize::All,
+                    TrainSize::Total {
+                        count: available.min(200),
+                    },
+                    TrainSize::PerClass { count: per_class },
+                ] {
+                    let selected = std::mem::discriminant(size) == std::mem::discriminant(&choice);
+                    if ui.selectable_label(selected, text(&choice)).clicked() && !selected {
+                        *size = choice;
+                    }
+                }
+            })
+            .response
+            .on_hover_text(
+                "Train on fewer images to make overfitting appear: the single most effective \
+                 knob. Subsets are stratified and drawn with the seed.",
+            );
+        match size {
+            TrainSize::All => {}
+            TrainSize::Total { count } | TrainSize::PerClass { count } => {
+                ui.add(egui::DragValue::new(count).range(1..=available).speed(1.0));
+            }
         }
-        shown[class] += 1;
-        let image = to_color_image(data, data.image(data::Part::Train, i));
-        let texture = ctx.load_texture(format!("sample-{i}"), image, egui::TextureOptions::NEAREST);
-        out.push((texture, format!("#{i}: {}", data.class_names[class])));
-        if out.len() >= SAMPLES_PER_CLASS * data.num_classes().min(10) {
-            break;
-        }
-    }
-    out
+    });
+    let mut percent = config.dataset.label_noise * 100.0;
+    ui.add(
+        egui::Slider::new(&mut percent, 0.0..=90.0)
+            .suffix(" %")
+            .text("label noise"),
+    )
+    .on_hover_text(
+        "Replace this share of the training labels with a different class at random (seeded). \
+         Validation labels stay clean, so validation shows what memorising wrong labels costs.",
+    );
+    config.dataset.label_noise = (percent / 100.0).clamp(0.0, 0.9);
+}
+
+/// Which classes take part (relabelled 0, 1, … in the order of the dataset's numbering).
+fn classes_ui(ui: &mut egui::Ui, config: &mut ExperimentConfig, data: &Dataset) {
+    let n = data.num_classes();
+    let chosen = config
+        .dataset
+        .classes
+        .clone()
+        .unwrap_or_else(|| (0..n as u16).collect());
+    let title = format!("Classes ({} of {n})", chosen.len());
+    egui::CollapsingHeader::new(title)
+        .id_salt("dataset_classes")
+        .show(ui, |ui| {
+            let mut set = vec![false; n];
+            for &c in &chosen {
+                if let Some(slot) = set.get_mut(usize::from(c)) {
+                    *slot = true;
+                }
+            }
+            ui.horizontal(|ui| {
+                if ui.small_button("all").clicked() {
+                    set.fill(true);
+                }
+                if ui.small_button("first 2").clicked() {
+                    set.fill(false);
+                    set.iter_mut().take(2).for_each(|s| *s = true);
+                }
+            });
+            egui::ScrollArea::vertical()
+                .id_salt("dataset_class_list")
+                .max_height(160.0)
+                .show(ui, |ui| {
+                    ui.horizontal_wrapped(|ui| {
+                        for (c, on) in set.iter_mut().enumerate() {
+                            ui.checkbox(on, format!("{c}: {}", data.class_names[c]));
+                        }
+                    });
+                });
+            let picked: Vec<u16> = (0..n as u16).filter(|&c| set[usize::from(c)]).collect();
+            config.dataset.classes = (picked.len() != n).then_some(picked);
+        });
 }
 
 /// Converts one CHW `u8` image to an egui image.
@@ -191,8 +871,7 @@ pub fn to_color_image(data: &Dataset, pixels: &[u8]) -> egui::ColorImage {
     let rgba: Vec<egui::Color32> = (0..plane)
         .map(|p| {
             if data.channels == 1 {
-                let v = pixels[p];
-                egui::Color32::from_gray(v)
+                egui::Color32::from_gray(pixels[p])
             } else {
                 egui::Color32::from_rgb(pixels[p], pixels[plane + p], pixels[2 * plane + p])
             }

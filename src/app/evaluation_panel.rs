@@ -26,6 +26,7 @@ impl EvaluationView {
         ui: &mut egui::Ui,
         evaluation: Option<&Evaluation>,
         data: Option<&Dataset>,
+        names: &[String],
     ) {
         let (Some(evaluation), Some(data)) = (evaluation, data) else {
             ui.label("The confusion matrix, per-class scores and the worst mistakes appear here after the first epoch.");
@@ -39,17 +40,17 @@ impl EvaluationView {
             ui.checkbox(&mut self.normalised, "row-normalised")
                 .on_hover_text("Each row divided by its total: the share of each true class given to each prediction.");
         });
-        self.confusion_ui(ui, evaluation, data);
+        self.confusion_ui(ui, evaluation, names);
         ui.add_space(6.0);
-        per_class_ui(ui, evaluation, data);
+        per_class_ui(ui, evaluation, names);
         ui.add_space(6.0);
-        self.gallery_ui(ui, evaluation, data);
+        self.gallery_ui(ui, evaluation, data, names);
     }
 
-    fn confusion_ui(&mut self, ui: &mut egui::Ui, evaluation: &Evaluation, data: &Dataset) {
+    fn confusion_ui(&mut self, ui: &mut egui::Ui, evaluation: &Evaluation, names: &[String]) {
         let normalised = evaluation.row_normalised();
         let short = |c: usize| {
-            data.class_names.get(c).map_or_else(
+            names.get(c).map_or_else(
                 || c.to_string(),
                 |n| n.trim_start_matches("class ").chars().take(4).collect(),
             )
@@ -86,7 +87,7 @@ impl EvaluationView {
                         .fill(fill)
                         .selected(self.selected == Some(key))
                         .min_size(egui::vec2(24.0, 16.0));
-                        let name = |c: usize| data.class_names.get(c).cloned().unwrap_or_default();
+                        let name = |c: usize| names.get(c).cloned().unwrap_or_default();
                         if ui
                             .add(button)
                             .on_hover_text(format!(
@@ -108,13 +109,14 @@ impl EvaluationView {
             });
     }
 
-    fn gallery_ui(&mut self, ui: &mut egui::Ui, evaluation: &Evaluation, data: &Dataset) {
-        let name = |c: u16| {
-            data.class_names
-                .get(usize::from(c))
-                .cloned()
-                .unwrap_or_default()
-        };
+    fn gallery_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        evaluation: &Evaluation,
+        data: &Dataset,
+        names: &[String],
+    ) {
+        let name = |c: u16| names.get(usize::from(c)).cloned().unwrap_or_default();
         let shown: Vec<&Prediction> = match self.selected {
             Some((t, p)) => {
                 ui.horizontal(|ui| {
@@ -177,7 +179,7 @@ impl EvaluationView {
     }
 }
 
-fn per_class_ui(ui: &mut egui::Ui, evaluation: &Evaluation, data: &Dataset) {
+fn per_class_ui(ui: &mut egui::Ui, evaluation: &Evaluation, names: &[String]) {
     egui::Grid::new("per_class")
         .striped(true)
         .num_columns(5)
@@ -187,10 +189,7 @@ fn per_class_ui(ui: &mut egui::Ui, evaluation: &Evaluation, data: &Dataset) {
             }
             ui.end_row();
             for (c, m) in evaluation.per_class.iter().enumerate() {
-                ui.label(
-                    egui::RichText::new(data.class_names.get(c).cloned().unwrap_or_default())
-                        .small(),
-                );
+                ui.label(egui::RichText::new(names.get(c).cloned().unwrap_or_default()).small());
                 ui.label(egui::RichText::new(m.support.to_string()).small());
                 ui.label(egui::RichText::new(format!("{:.1} %", m.recall * 100.0)).small())
                     .on_hover_text(

@@ -4,7 +4,8 @@
 //! those after layout. All talk with the training thread goes through [`TrainWorker`]'s bounded
 //! channels, drained each frame under a small time budget.
 
-mod dataset_panel;
+pub mod augment_panel;
+pub mod dataset_panel;
 mod evaluation_panel;
 mod export;
 mod hyper_panel;
@@ -25,7 +26,7 @@ use crate::experiment::bundle;
 use crate::experiment::chart::{self, ChartOptions};
 use crate::experiment::{ExperimentConfig, record};
 use crate::train::lr_finder::LrFinding;
-use crate::train::message::{Command, Event};
+use crate::train::message::{Command, Event, RunStatus};
 use crate::train::worker::{StartRequest, TrainWorker};
 use state::{Phase, RunView};
 
@@ -35,6 +36,8 @@ const EVENT_BUDGET: Duration = Duration::from_millis(4);
 const CONFIG_KEY: &str = "experiment_config";
 /// Storage key of the plot options.
 const PLOT_KEY: &str = "plot_options";
+/// Storage key of the recently loaded datasets.
+const RECENT_KEY: &str = "recent_datasets";
 
 /// Something a panel asks the app to do after this frame's layout.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +52,12 @@ pub enum AppCommand {
     Stop,
     /// Switch to another dataset (resets dataset-specific defaults).
     SelectDataset(DatasetSource),
+    /// Stop loading the dataset being loaded (the one on show stays).
+    CancelLoad,
+    /// Reload the dataset at another input size or channel count.
+    SetInput(crate::data::InputFormat),
+    /// Save the list of files the loader skipped, with the reasons.
+    ExportSkipped,
     /// Train the finished run for this many more epochs.
     Extend(usize),
     /// Run the learning-rate finder.
@@ -83,6 +92,10 @@ pub enum AppCommand {
     ImportBundle,
     /// Weights files, backbones and predictions (the Model panel).
     Model(model_tasks::ModelCommand),
+    /// Save the augmentation preview grid as a PNG.
+    ExportAugmentGrid,
+    /// Train twice: without augmentation, then with the current one, the first overlaid.
+    StartAb,
 }
 
 /// The CNN Workbench window.
@@ -127,10 +140,17 @@ pub struct WorkbenchApp {
     gpu_probe: Option<crossbeam_channel::Receiver<String>>,
     worker: Option<TrainWorker>,
     ctx: egui::Context,
-    dataset_view: dataset_panel::DatasetView,
+    /// The Dataset panel's state (path field, recent datasets, split summary).
+    pub dataset_view: dataset_panel::DatasetView,
     evaluation_view: evaluation_panel::EvaluationView,
     model_view: model_panel::ModelView,
     model_task: Option<model_tasks::PendingModelTask>,
+    /// The Augmentation panel's preview state.
+    pub augment_view: augment_panel::AugmentView,
+    /// Runs still to start for an A/B comparison.
+    ab_queue: Vec<ExperimentConfig>,
+    /// The first run of the current A/B pair (overlaid on the plot).
+    ab_overlay: Option<PathBuf>,
 }
 
 impl WorkbenchApp {
@@ -183,19 +203,80 @@ impl WorkbenchApp {
             evaluation_view: evaluation_panel::EvaluationView::default(),
             model_view: model_panel::ModelView::default(),
             model_task: None,
+            augment_view: augment_panel::AugmentView::default(),
+            ab_queue: Vec::new(),
+            ab_overlay: None,
         };
-        app.load_dataset(app.config.dataset.source.clone());
+        if let Some(recent) = storage.and_then(|s| eframe::get_value(s, RECENT_KEY)) {
+            app.dataset_view.recent = recent;
+        }
+        app.load_dataset(app.config.dataset.source.clone(), app.config.dataset.input);
         app.rescan_runs();
         app
     }
 
-    fn load_dataset(&mut self, source: DatasetSource) {
+    /// Starts loading `source` at `input`; what is on show stays until it has loaded.
+    fn load_dataset(&mut self, source: DatasetSource, input: crate::data::InputFormat) {
         let ctx = self.ctx.clone();
-        self.pending = Some(PendingLoad::spawn(
-            source,
-            self.config.dataset.input,
-            move || ctx.request_repaint(),
-        ));
+        self.dataset_view.load_error = None;
+        self.pending = Some(PendingLoad::spawn(source, input, move || {
+            ctx.request_repaint();
+        }));
+    }
+
+    /// A loaded dataset becomes the one on show. When it is another source than the
+    /// experiment's (picked in the panel), the experiment switches to it with that source's
+    /// defaults, keeping model, augmentation, seed and device.
+    fn loaded(&mut self, data: Arc<Dataset>, input: crate::data::InputFormat) {
+        if data.source != self.config.dataset.source {
+            let mut config = ExperimentConfig::for_source(data.source.clone());
+            config.model = self.config.model.clone();
+            config.augment = self.config.augment.clone();
+            config.transfer = self.config.transfer.clone();
+            config.seed = self.config.seed;
+            config.device = self.config.device;
+            self.config = config;
+        }
+        self.config.dataset.input = input;
+        self.dataset_view.remember(&data.source);
+        self.dataset_view.invalidate();
+        self.dataset = Some(data);
+    }
+
+    /// Class names in the model's output order: the run's, else the Dataset panel's split's,
+    /// else the dataset's.
+    fn class_names(&self) -> Vec<String> {
+        if let Some(info) = &self.run.info
+            && !info.class_names.is_empty()
+        {
+            return info.class_names.clone();
+        }
+        self.dataset_view
+            .class_names()
+            .map(<[String]>::to_vec)
+            .or_else(|| self.dataset.as_ref().map(|d| d.class_names.clone()))
+            .unwrap_or_default()
+    }
+
+    /// Takes files dropped onto the window: the first path is loaded as a dataset.
+    fn take_dropped_files(&mut self) {
+        let dropped = self.ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_owned())
+                .find(|p| !p.as_os_str().is_empty())
+        });
+        let Some(path) = dropped else { return };
+        if self.run.is_active() {
+            self.error = Some("Stop the run before loading another dataset".to_owned());
+            return;
+        }
+        self.dataset_view.path_text = path.display().to_string();
+        match DatasetSource::detect(&path) {
+            Ok(source) => self.apply(AppCommand::SelectDataset(source)),
+            Err(message) => self.dataset_view.load_error = Some(message),
+        }
     }
 
     /// Whether a dataset is still loading.
@@ -205,17 +286,20 @@ impl WorkbenchApp {
 
     /// Per-frame work that draws nothing: finished loads and worker events.
     pub fn poll(&mut self) {
+        self.take_dropped_files();
         if let Some(result) = self.pending.as_ref().and_then(PendingLoad::poll) {
-            self.pending = None;
+            let input = self.pending.take().map(|p| p.input).unwrap_or_default();
             match result {
                 Ok(data) => {
-                    self.dataset_view.invalidate();
-                    self.dataset = Some(data);
+                    self.loaded(data, input);
                     if std::mem::take(&mut self.start_when_loaded) {
                         self.start();
                     }
                 }
-                Err(e) => self.error = Some(e.to_string()),
+                Err(e) => {
+                    self.start_when_loaded = false;
+                    self.dataset_view.load_error = Some(e.to_string());
+                }
             }
         }
         if let Some(runs) = self.runs_scan.as_ref().and_then(|rx| rx.try_recv().ok()) {
@@ -265,7 +349,7 @@ impl WorkbenchApp {
             let source = &self.config.dataset.source;
             if self.dataset.as_ref().is_some_and(|d| &d.source != source) {
                 self.dataset = None;
-                self.load_dataset(source.clone());
+                self.load_dataset(source.clone(), self.config.dataset.input);
             }
         }
         let Some(worker) = &self.worker else { return };
@@ -302,6 +386,35 @@ impl WorkbenchApp {
         if let Some(status) = finished {
             self.continue_lesson(status);
         }
+        self.continue_ab();
+    }
+
+    /// Starts the next run of an A/B pair once the previous one has ended well; a stopped or
+    /// failed run cancels the rest.
+    fn continue_ab(&mut self) {
+        let Phase::Ended(status) = self.run.phase else {
+            return;
+        };
+        if self.ab_queue.is_empty() {
+            return;
+        }
+        if matches!(status, RunStatus::Completed | RunStatus::EarlyStopped) {
+            let next = self.ab_queue.remove(0);
+            self.start_config(next);
+        } else {
+            self.ab_queue.clear();
+        }
+    }
+
+    /// A line on the A/B pair in progress, if one is.
+    pub fn ab_note(&self) -> Option<String> {
+        if !self.ab_queue.is_empty() {
+            Some("A/B: run 1 of 2 (no augmentation); run 2 follows".to_owned())
+        } else if self.run.is_active() && self.ab_overlay.is_some() {
+            Some("A/B: run 2 of 2 (with augmentation); run 1 is overlaid".to_owned())
+        } else {
+            None
+        }
     }
 
     /// When a lesson's run ends, overlays it and starts the lesson's next run (unless the user
@@ -333,13 +446,17 @@ impl WorkbenchApp {
         self.config = config;
         if source_changed {
             self.dataset = None;
-            self.load_dataset(self.config.dataset.source.clone());
+            self.load_dataset(
+                self.config.dataset.source.clone(),
+                self.config.dataset.input,
+            );
         }
     }
 
     /// Draws the whole window and applies what the panels asked for.
     pub fn draw(&mut self, ui: &mut egui::Ui) {
         let mut commands = Vec::new();
+        let ab_note = self.ab_note();
         egui::Panel::top("run_bar").show(ui, |ui| {
             commands.extend(run_bar::run_bar_ui(
                 ui,
@@ -378,13 +495,28 @@ impl WorkbenchApp {
                         egui::CollapsingHeader::new("Dataset")
                             .default_open(true)
                             .show(ui, |ui| {
+                                let input = dataset_panel::PanelInput {
+                                    data: self.dataset.as_ref(),
+                                    pending: self.pending.as_ref(),
+                                    editable,
+                                };
                                 commands.extend(self.dataset_view.dataset_ui(
                                     ui,
                                     &mut self.config,
-                                    self.dataset.as_deref(),
-                                    self.pending.is_some(),
-                                    editable,
+                                    &input,
                                 ));
+                            });
+                        egui::CollapsingHeader::new("Augmentation")
+                            .default_open(true)
+                            .show(ui, |ui| {
+                                augment_panel::summary_ui(
+                                    ui,
+                                    &mut self.augment_view,
+                                    &mut self.config,
+                                    self.dataset.as_deref(),
+                                    editable,
+                                    ab_note.as_deref(),
+                                );
                             });
                         egui::CollapsingHeader::new("Model")
                             .default_open(true)
@@ -498,10 +630,12 @@ impl WorkbenchApp {
                                 commands.push(AppCommand::ExportMetrics);
                             }
                         });
+                        let names = self.class_names();
                         self.evaluation_view.evaluation_ui(
                             ui,
                             self.run.evaluation.as_ref(),
                             self.dataset.as_deref(),
+                            &names,
                         );
                     });
             });
@@ -517,6 +651,22 @@ impl WorkbenchApp {
             if !open {
                 self.lr_finding = None;
             }
+        }
+        if self.augment_view.open {
+            let mut open = true;
+            let input = augment_panel::PanelInput {
+                data: self.dataset.as_ref(),
+                last_batch: self.run.last_batch.as_deref(),
+                editable: !self.run.is_active() && !self.finding_lr,
+            };
+            egui::Window::new("Augmentation")
+                .open(&mut open)
+                .default_pos([306.0, 60.0])
+                .default_size([960.0, 660.0])
+                .show(ui.ctx(), |ui| {
+                    commands.extend(self.augment_view.augment_ui(ui, &mut self.config, &input));
+                });
+            self.augment_view.open &= open;
         }
         if self.config.device == crate::experiment::DeviceKind::Gpu {
             self.probe_gpu();
@@ -695,11 +845,17 @@ impl WorkbenchApp {
                 });
             }
             AppCommand::ExportConfusion => {
-                if let (Some(evaluation), Some(data)) = (&self.run.evaluation, &self.dataset) {
-                    let csv = evaluation.confusion_csv(&data.class_names);
+                if let Some(evaluation) = &self.run.evaluation {
+                    let csv = evaluation.confusion_csv(&self.class_names());
                     self.save(&format!("confusion-epoch{}.csv", evaluation.epoch), csv);
                 }
             }
+            AppCommand::ExportAugmentGrid => match self.augment_view.png() {
+                Some(Ok(png)) => self.save("augmentation-grid.png", png),
+                Some(Err(e)) => self.error = Some(e),
+                None => {}
+            },
+            AppCommand::StartAb => self.start_ab(),
             AppCommand::UseLr(lr) => {
                 self.config.train.lr = lr;
                 self.lr_finding = None;
@@ -709,16 +865,37 @@ impl WorkbenchApp {
                 schedule: self.config.train.schedule,
             }),
             AppCommand::SelectDataset(source) => {
-                let model = self.config.model.clone();
-                let seed = self.config.seed;
-                let device = self.config.device;
-                self.config = ExperimentConfig::for_source(source.clone());
-                self.config.model = model;
-                self.config.seed = seed;
-                self.config.device = device;
-                self.dataset = None;
-                self.error = None;
-                self.load_dataset(source);
+                if !self.run.is_active() {
+                    self.error = None;
+                    let input = if source == self.config.dataset.source {
+                        self.config.dataset.input
+                    } else {
+                        crate::data::InputFormat::default()
+                    };
+                    self.load_dataset(source, input);
+                }
+            }
+            AppCommand::CancelLoad => {
+                if let Some(pending) = self.pending.take() {
+                    pending.cancel();
+                    self.start_when_loaded = false;
+                    self.dataset_view.load_error =
+                        Some(format!("Loading {} cancelled", pending.source.label()));
+                }
+            }
+            AppCommand::SetInput(input) => {
+                if !self.run.is_active() {
+                    self.load_dataset(self.config.dataset.source.clone(), input);
+                }
+            }
+            AppCommand::ExportSkipped => {
+                if let Some(data) = &self.dataset {
+                    let mut text = format!("Files skipped while loading {}\n", data.source);
+                    for file in &data.skipped {
+                        text.push_str(&format!("{file}\n"));
+                    }
+                    self.save("skipped-files.txt", text);
+                }
             }
         }
     }
@@ -727,24 +904,56 @@ impl WorkbenchApp {
         if self.run.is_active() {
             return;
         }
-        if let Err(e) = self.config.train.validate() {
+        self.ab_queue.clear();
+        self.ab_overlay = None;
+        self.start_config(self.config.clone());
+    }
+
+    /// Starts a run of `config`; returns its directory if it started.
+    fn start_config(&mut self, config: ExperimentConfig) -> Option<PathBuf> {
+        if let Err(e) = config.train.validate() {
             self.error = Some(e.to_string());
-            return;
+            return None;
+        }
+        if let Err(e) = config.augment.validate() {
+            self.error = Some(e.to_string());
+            return None;
         }
         let Some(worker) = &self.worker else {
             self.error = Some("the training thread is not running; restart the app".to_owned());
-            return;
+            return None;
         };
-        let run_dir = record::new_run_dir(&self.runs_root, &self.config);
+        let run_dir = record::new_run_dir(&self.runs_root, &config);
         match worker.start(StartRequest {
-            config: self.config.clone(),
-            run_dir: Some(run_dir),
+            config,
+            run_dir: Some(run_dir.clone()),
         }) {
             Ok(()) => {
                 self.error = None;
                 self.run = RunView::starting();
+                Some(run_dir)
             }
-            Err(e) => self.error = Some(e),
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+
+    /// The A/B pair: the current settings without augmentation now, then with it; the first
+    /// run stays on the plot as an overlay.
+    fn start_ab(&mut self) {
+        if self.run.is_active() || self.config.augment.is_identity() {
+            return;
+        }
+        let mut plain = self.config.clone();
+        plain.augment = crate::augment::AugmentConfig::default();
+        if let Some(dir) = self.start_config(plain) {
+            self.ab_queue = vec![self.config.clone()];
+            if !self.runs_view.overlaid.contains(&dir) {
+                self.runs_view.overlaid.push(dir.clone());
+            }
+            self.ab_overlay = Some(dir);
         }
     }
 
@@ -766,8 +975,9 @@ impl WorkbenchApp {
         }
     }
 
-    fn save(&mut self, file_name: &str, contents: String) {
-        self.save_with(file_name, move || Ok(contents.into_bytes()));
+    fn save(&mut self, file_name: &str, contents: impl Into<Vec<u8>>) {
+        let bytes = contents.into();
+        self.save_with(file_name, move || Ok(bytes));
     }
 
     fn save_with(
@@ -857,6 +1067,7 @@ impl eframe::App for WorkbenchApp {
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, CONFIG_KEY, &self.config);
         eframe::set_value(storage, PLOT_KEY, &self.plot_options);
+        eframe::set_value(storage, RECENT_KEY, &self.dataset_view.recent);
     }
 
     fn on_exit(&mut self) {
@@ -911,6 +1122,8 @@ pub struct GuiOptions {
     pub start: bool,
     /// Open with this architecture instead of the last one used.
     pub model: Option<crate::model::ModelConfig>,
+    /// Use this augmentation and open the Augmentation panel.
+    pub augment: Option<crate::augment::AugmentConfig>,
 }
 
 /// Opens the window (blocking until it is closed).
@@ -933,6 +1146,10 @@ pub fn run_gui(options: GuiOptions) -> eframe::Result {
             }
             if let Some(model) = options.model {
                 app.config.model = model;
+            }
+            if let Some(augment) = options.augment {
+                app.config.augment = augment;
+                app.augment_view.open = true;
             }
             app.start_when_loaded = options.start;
             Ok(Box::new(app))

@@ -3,7 +3,9 @@
 use std::time::{Duration, Instant};
 
 use crate::experiment::evaluation::Evaluation;
-use crate::train::message::{ConfigChange, EpochMetrics, Event, Restored, RunInfo, RunStatus};
+use crate::train::message::{
+    ConfigChange, EpochMetrics, Event, Restored, RunInfo, RunStatus, TrainingBatch,
+};
 
 /// Where the current run stands, as far as the UI knows.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +41,8 @@ pub struct RunView {
     pub restored: Option<Restored>,
     /// The latest evaluation on the validation samples.
     pub evaluation: Option<Evaluation>,
+    /// The last training batch the model was given (one per epoch).
+    pub last_batch: Option<Box<TrainingBatch>>,
     /// Latest step position: (epoch, step).
     pub position: (usize, usize),
     /// Latest training throughput.
@@ -61,6 +65,7 @@ impl Default for RunView {
             changes: Vec::new(),
             restored: None,
             evaluation: None,
+            last_batch: None,
             position: (0, 0),
             samples_per_sec: 0.0,
             message: None,
@@ -124,6 +129,7 @@ impl RunView {
             }
             Event::Changed(change) => self.changes.push(change),
             Event::Evaluated(evaluation) => self.evaluation = Some(*evaluation),
+            Event::TrainingBatch(batch) => self.last_batch = Some(batch),
             // Not part of a run: the app handles the finder's answer.
             Event::LrFound(_) => {}
             Event::Finished {
@@ -199,6 +205,7 @@ mod tests {
             num_params: 1,
             device: "cpu".into(),
             run_dir: None,
+            class_names: Vec::new(),
         }
     }
 

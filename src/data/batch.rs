@@ -28,10 +28,14 @@ impl Normalizer {
         let plane = data.width * data.height;
         out.reserve(indices.len() * data.image_len());
         for &i in indices {
-            let image = data.image(part, i as usize);
-            for (channel, table) in image.chunks_exact(plane).zip(&self.tables) {
-                out.extend(channel.iter().map(|&p| table[usize::from(p)]));
-            }
+            self.extend_image(data.image(part, i as usize), plane, out);
+        }
+    }
+
+    /// Appends the normalised pixels of one CHW image of `plane` pixels per channel to `out`.
+    pub fn extend_image(&self, image: &[u8], plane: usize, out: &mut Vec<f32>) {
+        for (channel, table) in image.chunks_exact(plane.max(1)).zip(&self.tables) {
+            out.extend(channel.iter().map(|&p| table[usize::from(p)]));
         }
     }
 }

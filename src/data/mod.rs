@@ -218,6 +218,82 @@ impl DatasetSource {
             Self::Embedded | Self::Noise(_) | Self::Shapes(_) => None,
         }
     }
+
+    /// The source a dropped or typed path most likely is: CIFAR binary batches, IDX files, or
+    /// else an image folder. Looks at file names only (one level down for the folders the
+    /// CIFAR archives unpack to); the loader checks the contents.
+    pub fn detect(path: &Path) -> Result<Self, String> {
+        let meta =
+            std::fs::metadata(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let name_of = |p: &Path| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default()
+        };
+        let is_idx = |name: &str| name.contains("-ubyte") || name.contains("idx3");
+        let cifar100 = |path: PathBuf| Self::Cifar100 {
+            path,
+            labels: CifarLabels::Fine,
+        };
+        if meta.is_file() {
+            let name = name_of(path);
+            return if is_idx(&name) {
+                Ok(Self::Idx {
+                    path: path.to_owned(),
+                })
+            } else if name == "train.bin" || name == "test.bin" {
+                Ok(cifar100(path.to_owned()))
+            } else if name.ends_with(".bin") {
+                Ok(Self::Cifar10 {
+                    path: path.to_owned(),
+                })
+            } else {
+                Err(format!(
+                    "{} is a single file: choose the folder of the dataset (one subfolder per \
+                     class), IDX files or CIFAR binary batches",
+                    path.display()
+                ))
+            };
+        }
+        let names: Vec<String> = std::fs::read_dir(path)
+            .map_err(|e| format!("cannot read the folder {}: {e}", path.display()))?
+            .filter_map(Result::ok)
+            .map(|entry| name_of(&entry.path()))
+            .collect();
+        let has = |name: &str| names.iter().any(|n| n == name);
+        if names
+            .iter()
+            .any(|n| n.starts_with("data_batch_") && n.ends_with(".bin"))
+            || has("test_batch.bin")
+            || has("cifar-10-batches-bin")
+        {
+            Ok(Self::Cifar10 {
+                path: path.to_owned(),
+            })
+        } else if (has("train.bin") && has("test.bin")) || has("cifar-100-binary") {
+            Ok(cifar100(path.to_owned()))
+        } else if names.iter().any(|n| is_idx(n)) {
+            Ok(Self::Idx {
+                path: path.to_owned(),
+            })
+        } else {
+            Ok(Self::Folder {
+                path: path.to_owned(),
+            })
+        }
+    }
+
+    /// Whether the source reads files the user picked (the kind remembered as recent).
+    pub fn is_user_data(&self) -> bool {
+        match self {
+            Self::FashionMnist { dir } => dir != &default_fashion_dir(),
+            Self::Folder { .. }
+            | Self::Idx { .. }
+            | Self::Cifar10 { .. }
+            | Self::Cifar100 { .. } => true,
+            Self::Embedded | Self::Noise(_) | Self::Shapes(_) => false,
+        }
+    }
 }
 
 impl std::fmt::Display for DatasetSource {
@@ -325,6 +401,12 @@ pub struct SkippedFile {
     pub path: String,
     /// Why it was left out, e.g. "empty file (0 bytes)".
     pub reason: String,
+}
+
+impl std::fmt::Display for SkippedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.reason)
+    }
 }
 
 impl SkippedFile {
@@ -603,6 +685,41 @@ mod tests {
             validation: Validation::Holdout { fraction },
             ..DatasetConfig::default()
         }
+    }
+
+    #[test]
+    fn detect_tells_cifar_idx_and_folders_apart_by_their_file_names() {
+        let tmp = tempfile::tempdir().unwrap();
+        let make = |dir: &str, files: &[&str]| {
+            let d = tmp.path().join(dir);
+            std::fs::create_dir_all(&d).unwrap();
+            for f in files {
+                std::fs::write(d.join(f), b"x").unwrap();
+            }
+            d
+        };
+        let c10 = make(
+            "c10",
+            &["data_batch_1.bin", "test_batch.bin", "batches.meta.txt"],
+        );
+        let c100 = make("c100", &["train.bin", "test.bin"]);
+        let idx = make(
+            "mnist",
+            &["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"],
+        );
+        let photos = make("photos/cat", &["a.jpg"]);
+        let photos = photos.parent().unwrap().to_owned();
+        let detect = |p: &Path| DatasetSource::detect(p).unwrap().short_name();
+        assert_eq!(detect(&c10), "cifar10");
+        assert_eq!(detect(&c10.join("data_batch_1.bin")), "cifar10");
+        assert_eq!(detect(&c100), "cifar100");
+        assert_eq!(detect(&idx), "idx");
+        assert_eq!(detect(&idx.join("train-images-idx3-ubyte.gz")), "idx");
+        assert_eq!(detect(&photos), "folder");
+        let single = DatasetSource::detect(&photos.join("cat/a.jpg")).unwrap_err();
+        assert!(single.contains("single file"), "{single}");
+        let missing = DatasetSource::detect(&tmp.path().join("nope")).unwrap_err();
+        assert!(missing.contains("nope"), "{missing}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod runs;
 
 use serde::{Deserialize, Serialize};
 
+use crate::augment::AugmentConfig;
 pub use crate::data::DatasetConfig;
 use crate::data::{DatasetSource, Validation, noise::NoiseConfig};
 use crate::model::{ModelConfig, TransferConfig};
@@ -29,7 +30,8 @@ pub enum DeviceKind {
     Gpu,
 }
 
-/// Everything needed to repeat a run: data, model, training settings, seed and device.
+/// Everything needed to repeat a run: data, augmentation, model, training settings, seed and
+/// device.
 ///
 /// Saved as `config.toml` in every run directory; `cnn-workbench train` accepts the same values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +39,9 @@ pub enum DeviceKind {
 pub struct ExperimentConfig {
     /// Data and split.
     pub dataset: DatasetConfig,
+    /// Augmentation of the training images (none by default, and in configurations saved
+    /// before it existed).
+    pub augment: AugmentConfig,
     /// The architecture.
     pub model: ModelConfig,
     /// Pretrained weights, input adaptation, freezing (default: from scratch).
@@ -76,6 +81,7 @@ impl ExperimentConfig {
                 validation,
                 ..DatasetConfig::default()
             },
+            augment: AugmentConfig::default(),
             model: ModelConfig::default(),
             transfer: TransferConfig::default(),
             train,
@@ -149,13 +155,19 @@ impl ExperimentConfig {
         Ok(config)
     }
 
-    /// A short name for the run: dataset and model.
+    /// A short name for the run: dataset, model and augmentation (if any), e.g.
+    /// `embedded-simple-cnn-seed2`.
     pub fn short_name(&self) -> String {
-        format!(
+        let mut name = format!(
             "{}-{}",
             self.dataset.source.short_name(),
             self.model.short_name()
-        )
+        );
+        if let Some(augment) = self.augment.short_name() {
+            name.push('-');
+            name.push_str(augment);
+        }
+        name
     }
 }
 
@@ -249,6 +261,7 @@ mod tests {
         let mut config = ExperimentConfig::noise();
         config.seed = 7;
         config.train.lr = 0.0025;
+        config.augment = crate::augment::Preset::Strong.config();
         let text = config.to_toml().unwrap();
         assert!(text.contains("kind = \"noise\""), "{text}");
         assert_eq!(ExperimentConfig::from_toml(&text).unwrap(), config);
@@ -313,5 +326,19 @@ mod tests {
         assert_eq!(config.train.epochs, 2);
         assert_eq!(config.train.batch_size, TrainConfig::default().batch_size);
         assert_eq!(config.dataset.source, DatasetSource::Embedded);
+        assert!(
+            config.augment.is_identity(),
+            "no [augment] table, no augmentation"
+        );
+    }
+
+    #[test]
+    fn augmentation_names_the_run() {
+        let mut config = ExperimentConfig::default();
+        assert_eq!(config.short_name(), "embedded-simple-cnn");
+        config.augment = crate::augment::Preset::Seed2.config();
+        assert_eq!(config.short_name(), "embedded-simple-cnn-seed2");
+        config.augment.affine.degrees = 20.0;
+        assert_eq!(config.short_name(), "embedded-simple-cnn-custom");
     }
 }

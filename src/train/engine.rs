@@ -22,7 +22,9 @@ use rand::seq::SliceRandom;
 
 use super::checkpoint;
 use super::message::{Command, ConfigChange, EpochMetrics, Event, Restored, RunInfo, RunStatus};
+use super::prefetch::{self, EpochJob, Prefetcher};
 use super::worker::{EventSink, WorkerCommand};
+use crate::augment::batch::PixelNorm;
 use crate::data::batch::{Normalizer, make_batch};
 use crate::data::{self, Dataset, Split, Subset};
 use crate::experiment::evaluation::{self, Evaluation, Prediction};
@@ -119,6 +121,7 @@ fn guarded<T>(what: &str, events: &EventSink, f: impl FnOnce() -> Result<T, Stri
 
 fn build(config: &ExperimentConfig, run_dir: Option<&Path>) -> Result<Session, String> {
     config.train.validate().map_err(|e| e.to_string())?;
+    config.augment.validate().map_err(|e| e.to_string())?;
     let (data, split) = data::prepare(&config.dataset, config.seed).map_err(|e| e.to_string())?;
     let input = InputShape::for_split(&data, &split);
     ModelSummary::new(&config.model, &config.transfer, input).map_err(|e| e.to_string())?;
@@ -259,6 +262,7 @@ fn train_to_end(session: &mut Session, control: &Control, events: &EventSink) {
         num_params: session.model.param_count(),
         device: session.device_name.clone(),
         run_dir: session.recorder.as_ref().map(|r| r.dir().to_owned()),
+        class_names: session.split.class_names(&session.data),
     }));
     for m in &session.history {
         events.send(Event::Epoch(*m));
@@ -357,6 +361,10 @@ fn train_epochs(
     let steps_per_epoch = session.steps_per_epoch();
     let positions: Vec<u32> = (0..session.split.train.len() as u32).collect();
     let mut order = positions.clone();
+    let train_subset = Arc::new(session.split.train.clone());
+    let classes = session.split.num_classes();
+    let pixel_norm = Arc::new(PixelNorm::new(&session.split.norm));
+    let augment = Arc::new(session.config.augment.clone());
     while session.history.len() < session.config.train.epochs {
         let epoch = session.history.len() + 1;
         let total_steps = session.config.train.epochs * steps_per_epoch;
@@ -368,6 +376,18 @@ fn train_epochs(
         let mut rng =
             Xoshiro256PlusPlus::seed_from_u64(session.config.seed.wrapping_add(epoch as u64));
         order.shuffle(&mut rng);
+        // Augmentation and normalisation run ahead on their own threads.
+        let mut batches = Prefetcher::start(EpochJob {
+            data: Arc::clone(&session.data),
+            subset: Arc::clone(&train_subset),
+            order: order.clone(),
+            batch_size,
+            augment: Arc::clone(&augment),
+            norm: Arc::clone(&pixel_norm),
+            seed: session.config.seed,
+            epoch,
+        })?;
+        let (mut data_wait, mut shown) = (Duration::ZERO, None);
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
         let mut train_time = Duration::ZERO;
         let mut epoch_lr = session.config.train.lr;
@@ -385,15 +405,21 @@ fn train_epochs(
                 epoch_lr = lr;
             }
             let t0 = Instant::now();
-            let (images, labels) = make_batch(
-                &session.data,
-                &session.split.train,
-                batch,
-                &normalizer,
-                &train_device,
-            );
+            let prepared = batches
+                .next_batch()
+                .ok_or("the augmentation thread stopped unexpectedly")?;
+            data_wait += t0.elapsed();
+            if step + 1 == steps_per_epoch {
+                shown = Some(prefetch::shown_batch(&prepared, &session.data, &pixel_norm));
+            }
+            let smoothing = session.config.train.label_smoothing as f32;
+            let (images, labels, soft) =
+                prefetch::to_tensors(prepared, &session.data, classes, smoothing, &train_device);
             let logits = session.model.forward(images);
-            let loss = loss_fn.forward(logits.clone(), labels.clone());
+            let loss = match soft {
+                Some(targets) => prefetch::soft_cross_entropy(logits.clone(), targets),
+                None => loss_fn.forward(logits.clone(), labels.clone()),
+            };
             let batch_loss = f64::from(loss.clone().into_scalar::<f32>());
             let first = *session.first_loss.get_or_insert(batch_loss);
             if !batch_loss.is_finite() || batch_loss > DIVERGENCE_FACTOR * first.max(1e-3) {
@@ -426,6 +452,14 @@ fn train_epochs(
                 lr,
                 samples_per_sec: seen as f64 / train_time.as_secs_f64().max(1e-9),
             });
+        }
+
+        drop(batches);
+        if let Some(mut batch) = shown {
+            batch.epoch = epoch;
+            batch.data_wait_secs = data_wait.as_secs_f64();
+            batch.train_secs = train_time.as_secs_f64();
+            events.send(Event::TrainingBatch(Box::new(batch)));
         }
 
         let t0 = Instant::now();

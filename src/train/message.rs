@@ -111,6 +111,8 @@ pub struct RunInfo {
     pub device: String,
     /// Directory the run is recorded in, if any.
     pub run_dir: Option<std::path::PathBuf>,
+    /// Names of the classes in the model's output order (after any class selection).
+    pub class_names: Vec<String>,
 }
 
 /// Something the worker reports.
@@ -144,6 +146,8 @@ pub enum Event {
     LrFound(super::lr_finder::LrFinding),
     /// The learning rate or schedule changed during a pause.
     Changed(ConfigChange),
+    /// The images of an epoch's last training batch, as the model was given them.
+    TrainingBatch(Box<TrainingBatch>),
     /// The run ended; no more events for it (until it is extended).
     Finished {
         /// How it ended.
@@ -158,6 +162,31 @@ pub enum Event {
         /// What went wrong, readable as is.
         message: String,
     },
+}
+
+/// The augmented images of one training batch (at most [`TrainingBatch::MAX_IMAGES`]), sent
+/// once per epoch so the preview can show what the model actually saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingBatch {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Image width, height and channels.
+    pub shape: crate::augment::ImageShape,
+    /// The images, CHW `u8` each, concatenated (mixed images as blended grey levels).
+    pub images: Vec<u8>,
+    /// Each image's own label.
+    pub labels: Vec<u16>,
+    /// How the batch was mixed (mixup or cutmix), if it was.
+    pub mixing: Option<String>,
+    /// Seconds the training step waited for prepared batches during the epoch.
+    pub data_wait_secs: f64,
+    /// Seconds spent training in the epoch, waiting included.
+    pub train_secs: f64,
+}
+
+impl TrainingBatch {
+    /// Most images sent per batch.
+    pub const MAX_IMAGES: usize = 32;
 }
 
 /// A change made to a run while it was paused, recorded in `run.json` and marked on the plot.

@@ -8,6 +8,7 @@ pub mod gpu;
 pub mod lr_finder;
 pub mod message;
 pub mod optim;
+mod prefetch;
 pub mod schedule;
 pub mod worker;
 

@@ -50,6 +50,7 @@ pub fn train(config: ExperimentConfig, run_dir: Option<std::path::PathBuf>) -> O
             Event::Paused
             | Event::Resumed
             | Event::Changed(_)
+            | Event::TrainingBatch(_)
             | Event::LrFound(_)
             | Event::Evaluated(_) => {}
             Event::Finished {
