@@ -4,7 +4,8 @@
 
 use super::ExperimentConfig;
 use super::lesson_runs::{self, LessonRun as RunKind};
-use crate::data::{DatasetSource, noise::NoiseConfig};
+use crate::augment::Preset;
+use crate::data::{DatasetSource, TrainSize, Validation, noise::NoiseConfig};
 use crate::train::OptimizerConfig;
 
 /// One run of a lesson.
@@ -33,7 +34,15 @@ pub struct Lesson {
 
 /// Every built-in lesson, in teaching order.
 pub fn lessons() -> Vec<Lesson> {
-    vec![noise(), transfer(), too_big(), learning_rate()]
+    vec![
+        noise(),
+        small_data(),
+        augmentation(),
+        transfer(),
+        too_big(),
+        learning_rate(),
+        label_noise(),
+    ]
 }
 
 /// Where the transfer lesson's shipped backbone is unpacked for runs to load: beside the runs
@@ -115,6 +124,91 @@ fn noise() -> Lesson {
             label: "noise",
             config: ExperimentConfig::for_source(DatasetSource::Noise(NoiseConfig::default())),
         }],
+    }
+}
+
+/// The seed's SimpleCNN with Adam on a few training images of the built-in Fashion-MNIST,
+/// validated on its 1,000 test images (a steady curve).
+fn few_images(train_size: TrainSize, epochs: usize, batch_size: usize) -> ExperimentConfig {
+    let mut config = ExperimentConfig::for_source(DatasetSource::Embedded);
+    config.dataset.train_size = train_size;
+    config.dataset.validation = Validation::SourceTest;
+    config.train.epochs = epochs;
+    config.train.batch_size = batch_size;
+    config
+}
+
+fn small_data() -> Lesson {
+    Lesson {
+        id: "small-data",
+        title: "Small data overfits",
+        explanation: "The same small CNN that generalises well on 6,000 images is given only 200 \
+                      (20 per class). It can fit 200 images perfectly, and does: everything it \
+                      learns after the first few epochs is specific to those 200.",
+        look_for: "Training loss keeps falling towards zero; validation loss reaches its \
+                   minimum after a few epochs and then rises while validation accuracy stalls. \
+                   Try the Training images setting: more data pushes the onset later.",
+        runs: vec![LessonRun {
+            label: "200 training images",
+            config: few_images(TrainSize::Total { count: 200 }, 60, 8),
+        }],
+    }
+}
+
+fn augmentation() -> Lesson {
+    let run = |augment: Preset| {
+        let mut config = few_images(TrainSize::PerClass { count: 20 }, 100, 8);
+        config.augment = augment.config();
+        config
+    };
+    Lesson {
+        id: "augmentation",
+        title: "Augmentation helps",
+        explanation: "An A/B pair on 200 training images (20 per class), 100 epochs: first \
+                      without augmentation, then with the seed's snippet 2 (random horizontal flip and \
+                      a small random affine: ±10°, 10 % shift, 0.9–1.1 scale). Every epoch the \
+                      model sees slightly different versions of the same 200 images.",
+        look_for: "The plain run's validation loss climbs steeply after its minimum; the \
+                   augmented run's curve stays close to its minimum for much longer, with \
+                   training loss higher: memorising is harder when the images keep changing.",
+        runs: vec![
+            LessonRun {
+                label: "no augmentation",
+                config: run(Preset::None),
+            },
+            LessonRun {
+                label: "seed snippet 2 augmentation",
+                config: run(Preset::Seed2),
+            },
+        ],
+    }
+}
+
+fn label_noise() -> Lesson {
+    let run = |noise: f32| {
+        let mut config = few_images(TrainSize::Total { count: 1000 }, 40, 32);
+        config.dataset.label_noise = noise;
+        config
+    };
+    Lesson {
+        id: "label-noise",
+        title: "Label noise and how validation exposes it",
+        explanation: "1,000 training images with clean labels, then the same images with 40 % of \
+                      their labels replaced by a wrong class at random. The validation labels \
+                      stay clean, so the validation curve measures what the model really learnt.",
+        look_for: "With noisy labels the training loss stays high for long, then falls as the \
+                   model starts memorising the wrong labels, and exactly then validation loss \
+                   turns upwards. Training accuracy alone would hide this; validation shows it.",
+        runs: vec![
+            LessonRun {
+                label: "clean labels",
+                config: run(0.0),
+            },
+            LessonRun {
+                label: "40 % label noise",
+                config: run(0.4),
+            },
+        ],
     }
 }
 
