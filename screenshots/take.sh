@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the screenshots in this folder: the real window under Xvfb, captured with ImageMagick.
-#   sudo apt-get install xvfb xauth mesa-vulkan-drivers imagemagick
-#   screenshots/take.sh
+#   sudo apt-get install xvfb xauth mesa-vulkan-drivers imagemagick xdotool
+#   screenshots/take.sh            (all of them; ONLY=lesson-noise screenshots/take.sh for one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release
@@ -10,15 +10,28 @@ bin="${CARGO_TARGET_DIR:-target}/release/cnn-workbench"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
-shoot() { # dataset, seconds to train before the shot, output file
-  XDG_DATA_HOME="$scratch/$1" XDG_CONFIG_HOME="$scratch/$1" \
+shoot() { # name, seconds before the shot, window options...
+  local name=$1 secs=$2
+  shift 2
+  if [ -n "${ONLY:-}" ] && [ "$ONLY" != "$name" ]; then return; fi
+  XDG_DATA_HOME="$scratch/$name" XDG_CONFIG_HOME="$scratch/$name" \
     xvfb-run -a -s "-screen 0 1280x800x24" bash -c "
-      '$bin' --dataset $1 --start & pid=\$!
-      sleep $2
-      import -window root '$3'
+      '$bin' $* & pid=\$!
+      sleep $secs
+      # The pointer to a corner, so no tooltip hides the plot.
+      xdotool mousemove 1279 799 2>/dev/null || true
+      sleep 0.5
+      import -window root 'screenshots/$name.png'
       kill \$pid; wait \$pid || true"
-  echo "wrote $3"
+  echo "wrote screenshots/$name.png"
 }
 
-shoot noise "${NOISE_SECS:-30}" screenshots/noise-overfitting.png
-shoot embedded "${EMBEDDED_SECS:-40}" screenshots/fashion-mnist.png
+shoot noise-overfitting "${NOISE_SECS:-30}" --dataset noise --start
+shoot fashion-mnist "${EMBEDDED_SECS:-40}" --dataset embedded --start
+# Lesson 1 on a projector: presenter mode, Space pressed at once.
+shoot lesson-noise 20 --lesson noise --presenter --start
+# Lesson 3: the A/B pair, the plain run overlaid while the augmented one trains.
+shoot lesson-augmentation 45 --lesson augmentation --start
+# The Dataset panel on the synthetic shapes, and the Augmentation panel's preview.
+shoot dataset-shapes 10 --dataset shapes
+shoot augmentation-preview 10 --augment seed2

@@ -49,6 +49,12 @@ pub struct Cli {
     /// Window only: use this augmentation (a preset or a .toml/.json file) and open its panel.
     #[arg(long, value_name = "FILE|PRESET")]
     pub augment: Option<AugmentSpec>,
+    /// Window only: pick this built-in lesson (its id or number); with --start it runs.
+    #[arg(long, value_name = "ID|N")]
+    pub lesson: Option<String>,
+    /// Window only: open in presenter mode (large type, thick lines, plot first).
+    #[arg(long)]
+    pub presenter: bool,
 }
 
 impl Cli {
@@ -59,6 +65,23 @@ impl Cli {
             start: self.start,
             model: self.model.map(ModelArg::config),
             augment: self.augment.as_ref().map(AugmentSpec::load).transpose()?,
+            lesson: self
+                .lesson
+                .as_deref()
+                .map(|key| {
+                    let all = lessons::lessons();
+                    all.iter()
+                        .position(|l| l.id == key)
+                        .or_else(|| {
+                            key.parse::<usize>()
+                                .ok()
+                                .and_then(|n| n.checked_sub(1))
+                                .filter(|&i| i < all.len())
+                        })
+                        .with_context(|| unknown_lesson(key))
+                })
+                .transpose()?,
+            presenter: self.presenter,
         })
     }
 }
@@ -321,16 +344,19 @@ pub struct TrainArgs {
     pub transfer: TransferArgs,
 }
 
+/// The message for a lesson key that names no lesson.
+fn unknown_lesson(key: &str) -> String {
+    let known: Vec<String> = lessons::lessons()
+        .iter()
+        .enumerate()
+        .map(|(i, l)| format!("{} ({})", i + 1, l.id))
+        .collect();
+    format!("no lesson {key:?}; the lessons are {}", known.join(", "))
+}
+
 /// The experiment of run `run` (1-based) of the lesson named `key` (id or number).
 fn lesson_config(key: &str, run: usize) -> anyhow::Result<ExperimentConfig> {
-    let lesson = lessons::find(key).with_context(|| {
-        let known: Vec<String> = lessons::lessons()
-            .iter()
-            .enumerate()
-            .map(|(i, l)| format!("{} ({})", i + 1, l.id))
-            .collect();
-        format!("no lesson {key:?}; the lessons are {}", known.join(", "))
-    })?;
+    let lesson = lessons::find(key).with_context(|| unknown_lesson(key))?;
     let count = lesson.runs.len();
     run.checked_sub(1)
         .and_then(|i| lesson.runs.into_iter().nth(i))

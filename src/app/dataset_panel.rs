@@ -280,7 +280,7 @@ impl DatasetView {
                 .add(
                     egui::TextEdit::singleline(&mut self.path_text)
                         .hint_text("folder, IDX or CIFAR files")
-                        .desired_width(ui.available_width() - 50.0),
+                        .desired_width(ui.available_width() - 70.0),
                 )
                 .labelled_by(label.id)
                 .on_hover_text(
@@ -564,6 +564,7 @@ impl DatasetView {
             .color(egui::Color32::from_rgb(230, 140, 40));
         egui_plot::Plot::new("class_histogram")
             .height(110.0)
+            .width((ui.available_width() - 8.0).max(120.0))
             .allow_drag(false)
             .allow_zoom(false)
             .allow_scroll(false)
@@ -572,7 +573,7 @@ impl DatasetView {
             .include_y(0.0)
             .include_y(tallest as f64 * 1.45)
             .show_grid([false, true])
-            .legend(egui_plot::Legend::default())
+            .legend(egui_plot::Legend::default().text_style(egui::TextStyle::Small))
             .x_axis_formatter(|mark, _| {
                 let v = mark.value;
                 if (v - v.round()).abs() < 1e-6 && v >= 0.0 {
@@ -741,16 +742,13 @@ fn validation_ui(ui: &mut egui::Ui, config: &mut ExperimentConfig, data: &Datase
             .on_hover_text(
                 "Set aside part of the training images; the model never trains on them.",
             );
-        ui.add_enabled(
-            has_test,
-            egui::RadioButton::new(!holdout, "source's own split"),
-        )
-        .on_hover_text(
-            "Validate on the separate test/val images that come with the dataset \
+        ui.add_enabled(has_test, egui::RadioButton::new(!holdout, "own split"))
+            .on_hover_text(
+                "Validate on the separate test/val images that come with the dataset \
              (val/ or test/ folder, t10k files, test_batch.bin).",
-        )
-        .clicked()
-        .then(|| holdout = false);
+            )
+            .clicked()
+            .then(|| holdout = false);
     });
     match (holdout, *validation) {
         (true, Validation::SourceTest) => *validation = Validation::default(),

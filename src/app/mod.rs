@@ -293,6 +293,7 @@ impl WorkbenchApp {
                 Ok(data) => {
                     self.loaded(data, input);
                     if std::mem::take(&mut self.start_when_loaded) {
+                        self.lessons.on_start(&self.config);
                         self.start();
                     }
                 }
@@ -467,10 +468,16 @@ impl WorkbenchApp {
             ));
         });
         egui::Panel::bottom("status_bar").show(ui, |ui| self.status_bar_ui(ui));
-        egui::Panel::left("settings")
+        // Presenter mode keeps only the lesson list there: a narrow column leaves the plot room.
+        let (settings_id, settings_width) = if self.presenter {
+            ("settings_presenter", 260.0)
+        } else {
+            ("settings", 300.0)
+        };
+        egui::Panel::left(settings_id)
             .resizable(true)
-            .default_size(300.0)
-            .size_range(240.0..=480.0)
+            .default_size(settings_width)
+            .size_range(200.0..=480.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical()
                     .auto_shrink([false; 2])
@@ -1124,6 +1131,10 @@ pub struct GuiOptions {
     pub model: Option<crate::model::ModelConfig>,
     /// Use this augmentation and open the Augmentation panel.
     pub augment: Option<crate::augment::AugmentConfig>,
+    /// Pick this built-in lesson (index into the lesson list).
+    pub lesson: Option<usize>,
+    /// Open in presenter mode.
+    pub presenter: bool,
 }
 
 /// Opens the window (blocking until it is closed).
@@ -1150,6 +1161,12 @@ pub fn run_gui(options: GuiOptions) -> eframe::Result {
             if let Some(augment) = options.augment {
                 app.config.augment = augment;
                 app.augment_view.open = true;
+            }
+            if let Some(index) = options.lesson {
+                app.apply(AppCommand::PickLesson(index));
+            }
+            if options.presenter {
+                app.apply(AppCommand::TogglePresenter);
             }
             app.start_when_loaded = options.start;
             Ok(Box::new(app))

@@ -155,7 +155,7 @@ pub fn plots_ui(
     let max_epoch = run.info.as_ref().map_or(1.0, |i| i.epochs as f64);
     let mut plot = Plot::new("loss_plot")
         .height(loss_height - 24.0)
-        .legend(Legend::default())
+        .legend(Legend::default().text_style(egui::TextStyle::Small))
         .link_axis(link, [true, false])
         .link_cursor(link, [true, false])
         .include_x(0.0)
@@ -262,7 +262,11 @@ pub fn plots_ui(
         .include_x(max_epoch)
         .include_y(0.0)
         .include_y(1.0)
-        .legend(Legend::default().position(Corner::RightBottom))
+        .legend(
+            Legend::default()
+                .position(Corner::RightBottom)
+                .text_style(egui::TextStyle::Small),
+        )
         .x_axis_label("epoch")
         .y_axis_formatter(|mark, _| format!("{:.0} %", mark.value * 100.0))
         .label_formatter(|pos| epoch_summary(pos, run, false))

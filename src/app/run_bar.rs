@@ -78,10 +78,16 @@ pub fn run_bar_ui(
         ui.separator();
         ui.add(
             egui::ProgressBar::new(run.fraction_done())
-                .desired_width(220.0)
+                .desired_width(if presenter { 120.0 } else { 220.0 })
                 .text(format!("{:.0} %", run.fraction_done() * 100.0)),
         );
-        ui.label(progress_text(run));
+        // Leave room for the buttons on the right; a long line is cut with "…" (full on hover).
+        let reserve = if presenter { 140.0 } else { 330.0 };
+        let width = (ui.available_width() - reserve).max(60.0);
+        ui.scope(|ui| {
+            ui.set_max_width(width);
+            ui.add(egui::Label::new(progress_text(run)).truncate());
+        });
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             if ui
                 .selectable_label(presenter, "Presenter")
