@@ -1,5 +1,24 @@
 //! Headless commands on the same engine as the GUI.
 
+/// `println!` for command output that a closed pipe cannot break: when the reader has gone
+/// (`cnn-workbench report DIR | head`), the rest of the output is dropped and the command still
+/// finishes its work (files are written, runs are recorded) instead of panicking.
+macro_rules! outln {
+    () => {
+        $crate::cli::write_out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` with the same care as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!($($arg)*))
+    };
+}
+
 mod models;
 
 use std::path::PathBuf;
@@ -344,6 +363,14 @@ pub struct TrainArgs {
     pub transfer: TransferArgs,
 }
 
+/// Writes command output to standard output, dropping it when the reader has gone.
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    // A closed pipe (or a full disk behind a redirect) must not end the command: its results
+    // are in files; this output is a courtesy.
+    std::io::stdout().lock().write_fmt(args).ok();
+}
+
 /// The message for a lesson key that names no lesson.
 fn unknown_lesson(key: &str) -> String {
     let known: Vec<String> = lessons::lessons()
@@ -533,13 +560,13 @@ pub fn run(command: CliCommand) -> anyhow::Result<()> {
                 }
             };
             let files = bundle::export(&dir, &out)?;
-            println!("Wrote {} ({files} files)", out.display());
+            outln!("Wrote {} ({files} files)", out.display());
             Ok(())
         }
         CliCommand::Bundle(BundleCommand::Import { bundle: file, into }) => {
             let root = into.unwrap_or_else(crate::experiment::record::default_runs_root);
             let dir = bundle::import(&file, &root)?;
-            println!("Imported into {}", dir.display());
+            outln!("Imported into {}", dir.display());
             Ok(())
         }
         CliCommand::Predict(args) => models::predict(&args),
@@ -551,13 +578,13 @@ pub fn run(command: CliCommand) -> anyhow::Result<()> {
 
 fn report(args: &ReportArgs) -> anyhow::Result<()> {
     let report = Report::load(&args.dir)?;
-    print!("{}", report.text(args.onset_k));
+    out!("{}", report.text(args.onset_k));
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| args.dir.join("report.png"));
     if report.history.is_empty() {
-        println!("(no picture: the run has no finished epoch)");
+        outln!("(no picture: the run has no finished epoch)");
         return Ok(());
     }
     let options = ChartOptions {
@@ -567,7 +594,7 @@ fn report(args: &ReportArgs) -> anyhow::Result<()> {
     };
     let png = chart::render_png(&report.history, &options)?;
     crate::experiment::record::write_atomic(&out, &png)?;
-    println!("\nCurves written to {}", out.display());
+    outln!("\nCurves written to {}", out.display());
     Ok(())
 }
 
@@ -612,7 +639,7 @@ fn augment_grid(args: &AugmentArgs) -> anyhow::Result<()> {
     std::fs::write(&args.out, png)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     if !args.quiet {
-        println!(
+        outln!(
             "wrote {} ({} samples × {} draws of \"{}\", seed {})",
             args.out.display(),
             preview.rows(),
@@ -622,7 +649,7 @@ fn augment_grid(args: &AugmentArgs) -> anyhow::Result<()> {
         );
         let shape = crate::augment::ImageShape::of(&data);
         for warning in crate::augment::warnings::check(&request.config, shape, &data.class_names) {
-            println!("warning: {}", warning.message);
+            outln!("warning: {}", warning.message);
         }
     }
     Ok(())
@@ -646,9 +673,9 @@ fn lr_find(args: &TrainArgs) -> anyhow::Result<()> {
         csv.push_str(&format!("{lr},{loss}\n"));
     }
     if !args.quiet {
-        println!("{:>10}  {:>10}", "lr", "loss");
+        outln!("{:>10}  {:>10}", "lr", "loss");
         for [lr, loss] in finding.points.iter().step_by(5) {
-            println!("{lr:>10.2e}  {loss:>10.4}");
+            outln!("{lr:>10.2e}  {loss:>10.4}");
         }
     }
     if let Some(dir) = &args.out {
@@ -657,8 +684,8 @@ fn lr_find(args: &TrainArgs) -> anyhow::Result<()> {
         std::fs::write(&path, csv).with_context(|| format!("cannot write {}", path.display()))?;
     }
     match finding.suggestion {
-        Some(lr) => println!("suggested learning rate: {lr:.2e}"),
-        None => println!("no suggestion: the loss did not fall at any learning rate tried"),
+        Some(lr) => outln!("suggested learning rate: {lr:.2e}"),
+        None => outln!("no suggestion: the loss did not fall at any learning rate tried"),
     }
     Ok(())
 }
@@ -678,7 +705,7 @@ fn train(args: &TrainArgs) -> anyhow::Result<()> {
                 )
             });
             if !args.quiet {
-                println!("Recording the run in {}", out.display());
+                outln!("Recording the run in {}", out.display());
             }
             worker.start(StartRequest {
                 config,
@@ -734,7 +761,7 @@ fn follow(worker: &TrainWorker, quiet: bool) -> anyhow::Result<()> {
                 bar.set_length(info.steps_per_epoch as u64);
                 if !quiet {
                     bar.suspend(|| {
-                        println!(
+                        outln!(
                             "Training on {} training and {} validation samples ({} parameters) on {}",
                             info.train_samples, info.val_samples, info.num_params, info.device
                         );
@@ -757,7 +784,7 @@ fn follow(worker: &TrainWorker, quiet: bool) -> anyhow::Result<()> {
             Event::Epoch(m) => {
                 if !quiet {
                     bar.suspend(|| {
-                        println!(
+                        outln!(
                             "epoch {:>3}  train loss {:.4}  val loss {:.4}  train acc {:5.1}%  val acc {:5.1}%  lr {:.2e}  ({:.1}s)",
                             m.epoch,
                             m.train_loss,
@@ -785,7 +812,7 @@ fn follow(worker: &TrainWorker, quiet: bool) -> anyhow::Result<()> {
                     RunStatus::Failed | RunStatus::Diverged => bail!("{status}: {message}"),
                     _ => {
                         if !quiet {
-                            println!("{status}: {message}");
+                            outln!("{status}: {message}");
                         }
                         Ok(())
                     }

@@ -123,3 +123,112 @@ fn training_opens_no_socket() {
     assert!(network.is_empty(), "network calls: {network:?}");
     assert!(tmp.path().join("run/metrics.csv").is_file());
 }
+
+/// Runs the CLI and returns (exit code, stderr); a panic would exit with 101.
+fn fails_cleanly(args: &[&str]) -> String {
+    let output = workbench().args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn a_model_too_big_for_memory_is_refused_before_anything_is_allocated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let out_arg = out.to_str().unwrap();
+    // ResNet-18 on 512×512 inputs in batches of 65,536: terabytes of activations.
+    let stderr = fails_cleanly(&[
+        "train",
+        "--dataset",
+        "noise",
+        "--input-size",
+        "512",
+        "--model",
+        "resnet18",
+        "--batch-size",
+        "65536",
+        "--epochs",
+        "1",
+        "--out",
+        out_arg,
+    ]);
+    assert!(stderr.contains("more than the"), "{stderr}");
+    assert!(stderr.contains("batches of 65536"), "{stderr}");
+}
+
+#[test]
+fn a_run_directory_that_cannot_be_written_is_a_message_and_earlier_runs_stay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let earlier = tmp.path().join("earlier");
+    let output = workbench()
+        .args([
+            "train",
+            "--dataset",
+            "noise",
+            "--epochs",
+            "2",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&earlier)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let before = std::fs::read(earlier.join("metrics.csv")).unwrap();
+
+    // A file where the run folder's parent should be: nothing can be created under it (the
+    // same error as a read-only or full disk, and root cannot bypass it).
+    let blocker = tmp.path().join("not-a-folder");
+    std::fs::write(&blocker, b"x").unwrap();
+    let stderr = fails_cleanly(&[
+        "train",
+        "--dataset",
+        "noise",
+        "--epochs",
+        "2",
+        "--out",
+        blocker.join("run").to_str().unwrap(),
+    ]);
+    assert!(stderr.contains("not-a-folder"), "{stderr}");
+    assert_eq!(std::fs::read(earlier.join("metrics.csv")).unwrap(), before);
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly_and_the_work_is_still_done() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let output = workbench()
+        .args([
+            "train",
+            "--dataset",
+            "noise",
+            "--epochs",
+            "3",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    std::fs::remove_file(run.join("report.png")).unwrap();
+    // The reader closes its end before the report is printed.
+    let mut child = workbench()
+        .arg("report")
+        .arg(&run)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        run.join("report.png").is_file(),
+        "the picture is written all the same"
+    );
+}

@@ -525,6 +525,13 @@ fn summary_ui(ui: &mut egui::Ui, s: &ModelSummary, batch_size: usize, train_samp
         "Activations: every layer output kept for the backward pass, 4 bytes per value. An \
          estimate: the backend's own buffers come on top.",
     );
+    // The machine's free memory, read once: runs that cannot fit are refused at Start.
+    static AVAILABLE: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    if let Some(available) = *AVAILABLE.get_or_init(crate::model::summary::available_memory)
+        && let Some(refusal) = s.memory_refusal(batch_size, available)
+    {
+        ui.colored_label(ui.visuals().error_fg_color, format!("Too big: {refusal}"));
+    }
     ui.label(egui::RichText::new(s.capacity_note(train_samples)).weak());
     egui::CollapsingHeader::new(format!("Layers ({})", s.layers.len()))
         .id_salt("layer_table_header")

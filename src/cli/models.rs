@@ -228,7 +228,7 @@ pub fn lesson(args: &LessonArgs) -> anyhow::Result<()> {
         }
         let dir = args.out.join(run.slug());
         if !args.quiet {
-            println!("== {} ({})", run.label(), dir.display());
+            outln!("== {} ({})", run.label(), dir.display());
         }
         let worker = TrainWorker::spawn(std::sync::Arc::new(|| {}))
             .map_err(|e| anyhow::anyhow!("cannot start the training thread: {e}"))?;
@@ -251,16 +251,20 @@ pub fn lesson(args: &LessonArgs) -> anyhow::Result<()> {
             false,
         )
         .map_err(anyhow::Error::msg)?;
-        println!(
+        outln!(
             "Backbone: {} parameters from epoch {} written to {}",
             done.params,
             done.epoch,
             out.display()
         );
     }
-    println!(
+    outln!(
         "\n{:<36} {:>10} {:>9} {:>9} {:>10}",
-        "run", "best epoch", "val acc", "val loss", "train acc"
+        "run",
+        "best epoch",
+        "val acc",
+        "val loss",
+        "train acc"
     );
     for (run, history) in &rows {
         let Some(best) = history
@@ -270,7 +274,7 @@ pub fn lesson(args: &LessonArgs) -> anyhow::Result<()> {
             continue;
         };
         let last = history.last().map_or(0.0, |m| m.train_acc);
-        println!(
+        outln!(
             "{:<36} {:>10} {:>8.1}% {:>9.3} {:>9.1}%",
             run.label(),
             best.epoch,
@@ -286,7 +290,7 @@ pub fn lesson(args: &LessonArgs) -> anyhow::Result<()> {
 pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
     let done = crate::experiment::backbone::export(&args.dir, &args.out, args.last)
         .map_err(anyhow::Error::msg)?;
-    println!(
+    outln!(
         "Wrote {} ({} parameters, epoch {}) to {}",
         done.model,
         done.params,
@@ -354,7 +358,7 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
                 .map(|&(class, prob)| serde_json::json!({"class": class, "prob": prob}))
                 .collect::<Vec<_>>(),
         });
-        println!("{json}");
+        outln!("{json}");
         return Ok(());
     }
     if logits.is_empty() {
@@ -365,7 +369,7 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
             .get(class)
             .map(|n| format!("  {n}"))
             .unwrap_or_default();
-        println!("{class:>5}  {:6.2}%{name}", prob * 100.0);
+        outln!("{class:>5}  {:6.2}%{name}", prob * 100.0);
     }
     Ok(())
 }

@@ -545,6 +545,61 @@ mod tests {
         c
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// Whatever the class sizes, hold-out fraction, subset size, label noise and seed:
+        /// training and validation are disjoint, a full split covers every image, the
+        /// validation side ignores subset size and noise, exactly the promised share of
+        /// training labels is changed (each to another class), and the seed repeats it all.
+        #[test]
+        fn splits_are_disjoint_complete_and_seeded(
+            per_class in proptest::collection::vec(2usize..40, 2..6),
+            fraction in 0.05f32..0.5,
+            subset in 1usize..60,
+            per_class_subset in proptest::bool::ANY,
+            noise in 0.0f32..0.9,
+            seed in 0u64..1000,
+        ) {
+            let data = toy(&per_class, 3);
+            let full = config(|c| c.validation = Validation::Holdout { fraction });
+            let whole = split(&data, &full, seed).unwrap();
+            let mut seen: Vec<u32> = whole.train.indices.iter().chain(&whole.val.indices).copied().collect();
+            seen.sort_unstable();
+            let all: Vec<u32> = (0..data.train.len() as u32).collect();
+            proptest::prop_assert_eq!(&seen, &all, "every image on exactly one side");
+
+            let cut = config(|c| {
+                c.validation = Validation::Holdout { fraction };
+                c.train_size = if per_class_subset {
+                    TrainSize::PerClass { count: subset }
+                } else {
+                    TrainSize::Total { count: subset }
+                };
+                c.label_noise = noise;
+            });
+            let part = split(&data, &cut, seed).unwrap();
+            proptest::prop_assert_eq!(&part.val.indices, &whole.val.indices);
+            proptest::prop_assert_eq!(&part.val.labels, &whole.val.labels);
+            for i in &part.train.indices {
+                proptest::prop_assert!(whole.train.indices.contains(i), "subset of the full side");
+            }
+            let changed = part
+                .train
+                .indices
+                .iter()
+                .zip(&part.train.labels)
+                .filter(|&(&i, &l)| data.train.labels[i as usize] != l)
+                .count();
+            proptest::prop_assert_eq!(changed, part.noisy_labels);
+            let promised = (part.train.len() as f64 * f64::from(noise)).round() as usize;
+            proptest::prop_assert_eq!(part.noisy_labels, promised.min(part.train.len()));
+            let again = split(&data, &cut, seed).unwrap();
+            proptest::prop_assert_eq!(&again.train.indices, &part.train.indices);
+            proptest::prop_assert_eq!(&again.train.labels, &part.train.labels);
+        }
+    }
+
     fn true_labels(data: &Dataset, s: &Subset) -> Vec<u16> {
         s.indices
             .iter()

@@ -109,6 +109,24 @@ impl ModelSummary {
         (activations, params)
     }
 
+    /// Why training with `batch_size` cannot fit into `available` bytes of memory, if it
+    /// cannot: the estimate of [`Self::training_bytes`] is a lower bound of what training takes.
+    pub fn memory_refusal(&self, batch_size: usize, available: u64) -> Option<String> {
+        let (activations, params) = self.training_bytes(batch_size);
+        let need = activations.saturating_add(params);
+        (need > available).then(|| {
+            format!(
+                "this model needs at least {} to train with batches of {batch_size} ({} of \
+                 activations, {} of weights, gradients and optimizer state), more than the {} of \
+                 memory available: choose a smaller batch size, input size or model",
+                bytes(need),
+                bytes(activations),
+                bytes(params),
+                bytes(available)
+            )
+        })
+    }
+
     /// A sentence comparing trainable parameters with the number of training images.
     pub fn capacity_note(&self, train_samples: usize) -> String {
         let per_sample = self.trainable_params() as f64 / train_samples.max(1) as f64;
@@ -121,6 +139,20 @@ impl ModelSummary {
         };
         format!("≈ {per_sample:.1} trainable parameters per training image: {cue}")
     }
+}
+
+/// Memory the system can still give, in bytes (Linux's `MemAvailable`), if known.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib = text.lines().find_map(|line| {
+        line.strip_prefix("MemAvailable:")?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse::<u64>()
+            .ok()
+    })?;
+    Some(kib.saturating_mul(1024))
 }
 
 /// `31530` → `31,530`.
@@ -161,5 +193,32 @@ pub fn bytes(n: u64) -> String {
         format!("{:.1} MiB", n / (1024.0 * 1024.0))
     } else {
         format!("{:.1} KiB", n / 1024.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ModelConfig, TransferConfig};
+
+    #[test]
+    fn memory_refusal_compares_the_estimate_with_what_is_available() {
+        let input = InputShape {
+            channels: 1,
+            height: 28,
+            width: 28,
+            classes: 10,
+        };
+        let summary =
+            ModelSummary::new(&ModelConfig::default(), &TransferConfig::default(), input).unwrap();
+        let (activations, params) = summary.training_bytes(64);
+        let need = activations + params;
+        assert!(summary.memory_refusal(64, need).is_none());
+        let refusal = summary.memory_refusal(64, need - 1).unwrap();
+        assert!(refusal.contains("batches of 64"), "{refusal}");
+        assert!(
+            available_memory().is_none_or(|bytes| bytes > 1 << 20),
+            "a machine running tests has more than a MiB free"
+        );
     }
 }

@@ -124,7 +124,15 @@ fn build(config: &ExperimentConfig, run_dir: Option<&Path>) -> Result<Session, S
     config.augment.validate().map_err(|e| e.to_string())?;
     let (data, split) = data::prepare(&config.dataset, config.seed).map_err(|e| e.to_string())?;
     let input = InputShape::for_split(&data, &split);
-    ModelSummary::new(&config.model, &config.transfer, input).map_err(|e| e.to_string())?;
+    let summary =
+        ModelSummary::new(&config.model, &config.transfer, input).map_err(|e| e.to_string())?;
+    // Refuse before allocating what cannot fit (on the GPU the adapter's memory decides).
+    if config.device == crate::experiment::DeviceKind::Cpu
+        && let Some(available) = crate::model::summary::available_memory()
+        && let Some(refusal) = summary.memory_refusal(config.train.batch_size, available)
+    {
+        return Err(refusal);
+    }
     let (device, device_name) = make_device(config.device)?;
     let model = config
         .transfer
