@@ -232,3 +232,57 @@ fn output_into_a_closed_pipe_ends_quietly_and_the_work_is_still_done() {
         "the picture is written all the same"
     );
 }
+
+#[test]
+fn a_config_with_each_field_wrong_in_turn_names_the_field_and_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("bad.toml");
+    let out = tmp.path().join("never");
+    // (the file, a line it must name, words the message must hold)
+    let cases: &[(&str, usize, &str)] = &[
+        ("seed = \"x\"\n", 1, "seed"),
+        ("device = \"tpu\"\n", 1, "tpu"),
+        ("sede = 3\n", 1, "unknown field `sede`"),
+        ("[train]\nepochs = 0\n", 2, "train.epochs"),
+        ("[train]\nbatch_size = 0\n", 2, "train.batch_size"),
+        ("[train]\nlr = -1.0\n", 2, "train.lr"),
+        ("[train]\nweight_decay = -0.5\n", 2, "train.weight_decay"),
+        (
+            "[train]\nlabel_smoothing = 1.5\n",
+            2,
+            "train.label_smoothing",
+        ),
+        ("[train]\nschedule = \"sideways\"\n", 2, "sideways"),
+        ("[model]\nkind = \"transformer\"\n", 2, "transformer"),
+        ("[dataset]\nlabel_noise = 2.0\n", 2, "label noise"),
+        ("[dataset]\nclasses = [3]\n", 2, "two classes"),
+        ("[dataset.source]\nkind = \"cifar10\"\n", 1, "path"),
+        ("[dataset.input]\nsize = 2\n", 1, "dataset"),
+        ("[augment.hflip]\np = 3.0\n", 1, "probability"),
+    ];
+    for &(text, line, words) in cases {
+        std::fs::write(&file, text).unwrap();
+        let output = workbench()
+            .args(["train", "--config"])
+            .arg(&file)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{text:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{text:?}: {stderr}");
+        assert!(
+            stderr.contains(words),
+            "{text:?} should say {words:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("line {line}")),
+            "{text:?} should name line {line}: {stderr}"
+        );
+        assert!(
+            !out.exists(),
+            "{text:?}: no run folder for a refused config"
+        );
+    }
+}

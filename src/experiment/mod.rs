@@ -132,7 +132,13 @@ impl ExperimentConfig {
             let line = e
                 .span()
                 .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
-            error(line, e.message().trim().to_owned())
+            let message = e.message().trim().to_owned();
+            match line.and_then(|line| field_at(text, line)) {
+                Some(field) if !message.contains(&field) => {
+                    error(line, format!("{message} (field `{field}`)"))
+                }
+                _ => error(line, message),
+            }
         })?;
         // Unknown keys: present in the file but absent once parsed and written back.
         let written = toml::Value::try_from(&config).map_err(|e| error(None, e.to_string()))?;
@@ -150,6 +156,44 @@ impl ExperimentConfig {
             return Err(error(
                 locate_key(text, &["train", e.field]),
                 format!("{} (field `train.{}`)", e.message, e.field),
+            ));
+        }
+        // The data and augmentation checks name the setting in their message; the line is the
+        // setting's when it can be told, else its section's.
+        let section_line = |section: &str, keys: &[&str], message: &str| {
+            keys.iter()
+                .filter(|key| message.contains(&key.replace('_', " ")))
+                .find_map(|key| locate_key(text, &[section, key]))
+                .or_else(|| {
+                    // The section's first table header (`[augment]`, `[augment.hflip]`, …).
+                    text.lines()
+                        .position(|l| {
+                            let l = l.trim();
+                            l.starts_with(&format!("[{section}]"))
+                                || l.starts_with(&format!("[{section}."))
+                        })
+                        .map(|i| i + 1)
+                })
+        };
+        if let Err(e) = config.dataset.validate() {
+            let message = e.to_string();
+            let keys = [
+                "label_noise",
+                "validation",
+                "classes",
+                "train_size",
+                "input",
+            ];
+            return Err(error(
+                section_line("dataset", &keys, &message),
+                format!("{message} (section `dataset`)"),
+            ));
+        }
+        if let Err(e) = config.augment.validate() {
+            let message = e.to_string();
+            return Err(error(
+                section_line("augment", &[], &message),
+                format!("{message} (section `augment`)"),
             ));
         }
         Ok(config)
@@ -215,6 +259,42 @@ fn unknown_keys(
 /// `key = ...` line under the `[train]` header, a dotted `train.epochs = ...`, or a table header
 /// `[path]` itself.
 pub fn locate_key(text: &str, path: &[&str]) -> Option<usize> {
+    locate(text, path)
+}
+
+/// The dotted name of the key set on 1-based line `line` (`train.epochs`), if a key is set there.
+pub fn field_at(text: &str, line: usize) -> Option<String> {
+    let mut table: Vec<String> = Vec::new();
+    for (i, raw) in text.lines().enumerate().take(line) {
+        let trimmed = raw.trim();
+        if let Some(header) = trimmed.strip_prefix('[') {
+            let name = header.trim_start_matches('[');
+            table = name
+                .split(']')
+                .next()
+                .unwrap_or_default()
+                .split('.')
+                .map(|p| p.trim().trim_matches('"').to_owned())
+                .collect();
+            continue;
+        }
+        if i + 1 == line {
+            let (key, _) = trimmed.split_once('=')?;
+            let key = key.trim().trim_matches('"');
+            return Some(
+                table
+                    .iter()
+                    .map(String::as_str)
+                    .chain(std::iter::once(key))
+                    .collect::<Vec<_>>()
+                    .join("."),
+            );
+        }
+    }
+    None
+}
+
+fn locate(text: &str, path: &[&str]) -> Option<usize> {
     let (last, parents) = path.split_last()?;
     let mut table: Vec<String> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
