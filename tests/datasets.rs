@@ -773,6 +773,32 @@ fn a_pending_load_reports_progress_and_cancel_ends_it_with_cancelled() {
     }
 }
 
+#[test]
+fn a_folder_that_disappears_while_loading_ends_in_a_message_not_a_panic() {
+    for delay_ms in [0u64, 2, 10, 40] {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("vanishing");
+        many_images(&root, 300);
+        let pending = PendingLoad::spawn(folder(&root), InputFormat::default(), || {});
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        std::fs::remove_dir_all(&root).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let result = loop {
+            if let Some(result) = pending.poll() {
+                break result;
+            }
+            assert!(Instant::now() < deadline, "the load did not end");
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        // Depending on how far it got: a message naming the folder, or the images read before
+        // the folder went with the rest listed as skipped.
+        match result {
+            Err(e) => assert!(e.to_string().contains("vanishing"), "{e}"),
+            Ok(data) => assert_eq!(data.train.len() + data.skipped.len(), 600),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Training on a folder
 

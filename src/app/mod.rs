@@ -1056,6 +1056,8 @@ impl WorkbenchApp {
 
     /// Stops any run and joins the training thread (also done on drop).
     pub fn shutdown(&mut self) {
+        // Dropping a pending load cancels it (its thread stops at the next image).
+        self.pending = None;
         // Dropping the handle raises the stop flag and joins the thread.
         self.worker = None;
     }
