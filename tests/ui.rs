@@ -599,3 +599,44 @@ fn a_folder_typed_into_the_path_field_loads_and_the_summary_follows() {
         "folder"
     );
 }
+
+/// A file or folder dropped onto the window, as the windowing layer hands it to egui.
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn a_folder_dropped_onto_the_window_loads_as_the_dataset() {
+    let runs = tempfile::tempdir().unwrap();
+    let photos = tempfile::tempdir().unwrap();
+    two_class_folder(photos.path(), 4);
+    let app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
+    let mut harness = harness(app);
+    step_until(&mut harness, "the built-in dataset to load", |app| {
+        app.dataset.is_some()
+    });
+    harness
+        .input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(photos.path().to_owned())));
+    harness.step();
+    step_until(&mut harness, "the dropped folder to load", |app| {
+        app.dataset
+            .as_ref()
+            .is_some_and(|d| d.source.short_name() == "folder" && d.train.len() == 8)
+    });
+    assert_eq!(
+        harness.state().dataset_view.path_text,
+        photos.path().display().to_string(),
+        "the path field shows what was dropped"
+    );
+}

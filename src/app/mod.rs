@@ -258,9 +258,25 @@ impl WorkbenchApp {
             .unwrap_or_default()
     }
 
-    /// Takes files dropped onto the window: the first path is loaded as a dataset.
-    fn take_dropped_files(&mut self) {
-        let dropped = self.ctx.input(|i| {
+    /// Takes files dropped onto the window: the first path is loaded as a dataset. While files
+    /// are dragged over the window, says what dropping them does.
+    fn take_dropped_files(&mut self, ctx: &egui::Context) {
+        if ctx.input(|i| !i.raw.hovered_files.is_empty()) {
+            let screen = ctx.content_rect();
+            let painter = ctx.layer_painter(egui::LayerId::new(
+                egui::Order::Foreground,
+                egui::Id::unique("drop_overlay"),
+            ));
+            painter.rect_filled(screen, 0.0, egui::Color32::from_black_alpha(170));
+            painter.text(
+                screen.center(),
+                egui::Align2::CENTER_CENTER,
+                "Drop a folder (image classes, IDX or CIFAR files) to load it as the dataset",
+                egui::FontId::proportional(22.0),
+                egui::Color32::WHITE,
+            );
+        }
+        let dropped = ctx.input(|i| {
             i.raw
                 .dropped_files
                 .iter()
@@ -286,7 +302,6 @@ impl WorkbenchApp {
 
     /// Per-frame work that draws nothing: finished loads and worker events.
     pub fn poll(&mut self) {
-        self.take_dropped_files();
         if let Some(result) = self.pending.as_ref().and_then(PendingLoad::poll) {
             let input = self.pending.take().map(|p| p.input).unwrap_or_default();
             match result {
@@ -456,6 +471,7 @@ impl WorkbenchApp {
 
     /// Draws the whole window and applies what the panels asked for.
     pub fn draw(&mut self, ui: &mut egui::Ui) {
+        self.take_dropped_files(ui.ctx());
         let mut commands = Vec::new();
         let ab_note = self.ab_note();
         egui::Panel::top("run_bar").show(ui, |ui| {
