@@ -819,6 +819,15 @@ fn subset_ui(ui: &mut egui::Ui, config: &mut ExperimentConfig, data: &Dataset) {
          Validation labels stay clean, so validation shows what memorising wrong labels costs.",
     );
     config.dataset.label_noise = (percent / 100.0).clamp(0.0, 0.9);
+    ui.horizontal(|ui| {
+        let label = ui.label("split seed");
+        ui.add(egui::DragValue::new(&mut config.seed).speed(1))
+            .labelled_by(label.id)
+            .on_hover_text(
+                "The run's seed (also under Hyperparameters): it draws the validation split, the \
+                 training subset and the noisy labels. Change it to see another draw.",
+            );
+    });
 }
 
 /// Which classes take part (relabelled 0, 1, … in the order of the dataset's numbering).
