@@ -612,34 +612,42 @@ impl DatasetView {
                 .collect();
         }
         ui.add_space(4.0);
-        let size = egui::vec2(36.0, 36.0);
-        ui.horizontal_wrapped(|ui| {
-            ui.spacing_mut().item_spacing = egui::vec2(2.0, 2.0);
-            for (k, sample) in self.samples.iter().enumerate() {
-                let hover = match &sample.true_label {
-                    Some(truth) => format!("{} (noisy: really {truth})", sample.label),
-                    None => sample.label.clone(),
-                };
-                let response = ui
-                    .add(
-                        egui::Image::new((sample.texture.id(), size))
-                            .texture_options(egui::TextureOptions::NEAREST)
-                            .sense(egui::Sense::click()),
-                    )
-                    .on_hover_text(format!("{hover} · click to enlarge"));
-                if sample.true_label.is_some() {
-                    ui.painter().rect_stroke(
-                        response.rect,
-                        0.0,
-                        egui::Stroke::new(1.5, ui.visuals().warn_fg_color),
-                        egui::StrokeKind::Inside,
-                    );
-                }
-                if response.clicked() {
-                    self.enlarged = Some(k);
-                }
+        let size = egui::vec2(32.0, 32.0);
+        // One block per class (the samples come sorted by class): its images over its name.
+        let mut groups: Vec<(usize, usize)> = Vec::new();
+        for (k, sample) in self.samples.iter().enumerate() {
+            match groups.last_mut() {
+                Some((first, end)) if self.samples[*first].label == sample.label => *end = k + 1,
+                _ => groups.push((k, k + 1)),
             }
-        });
+        }
+        let mut clicked = None;
+        // As many class blocks per row as fit the column.
+        let widest = groups.iter().map(|(a, b)| b - a).max().unwrap_or(1) as f32;
+        let block = widest * (size.x + 2.0) + 8.0;
+        let per_row = ((ui.available_width() / block).floor() as usize).max(1);
+        for row in groups.chunks(per_row) {
+            ui.horizontal(|ui| {
+                ui.spacing_mut().item_spacing = egui::vec2(8.0, 2.0);
+                for &(first, end) in row {
+                    ui.vertical(|ui| {
+                        ui.spacing_mut().item_spacing = egui::vec2(2.0, 1.0);
+                        ui.horizontal(|ui| {
+                            for k in first..end {
+                                if sample_ui(ui, &self.samples[k], size) {
+                                    clicked = Some(k);
+                                }
+                            }
+                        });
+                        let name: String = self.samples[first].label.chars().take(14).collect();
+                        ui.label(egui::RichText::new(name).small());
+                    });
+                }
+            });
+        }
+        if clicked.is_some() {
+            self.enlarged = clicked;
+        }
         self.enlarged_ui(ui.ctx(), data);
     }
 
@@ -685,6 +693,30 @@ impl DatasetView {
             self.enlarged = None;
         }
     }
+}
+
+/// One thumbnail (noisy labels outlined); whether it was clicked.
+fn sample_ui(ui: &mut egui::Ui, sample: &Sample, size: egui::Vec2) -> bool {
+    let hover = match &sample.true_label {
+        Some(truth) => format!("{} (noisy: really {truth})", sample.label),
+        None => sample.label.clone(),
+    };
+    let response = ui
+        .add(
+            egui::Image::new((sample.texture.id(), size))
+                .texture_options(egui::TextureOptions::NEAREST)
+                .sense(egui::Sense::click()),
+        )
+        .on_hover_text(format!("{hover} · click to enlarge"));
+    if sample.true_label.is_some() {
+        ui.painter().rect_stroke(
+            response.rect,
+            0.0,
+            egui::Stroke::new(1.5, ui.visuals().warn_fg_color),
+            egui::StrokeKind::Inside,
+        );
+    }
+    response.clicked()
 }
 
 /// The source for a picked or typed path.
