@@ -640,3 +640,44 @@ fn a_folder_dropped_onto_the_window_loads_as_the_dataset() {
         "the path field shows what was dropped"
     );
 }
+
+#[test]
+fn closing_the_window_while_finding_a_rate_or_loading_returns_at_once() {
+    // The bound is generous because other tests share the cores, yet far below the whole
+    // ResNet-18 sweep (about a minute) or the whole load (tens of seconds): closing stops them.
+    let soon = Duration::from_secs(5);
+    let runs = tempfile::tempdir().unwrap();
+    let mut app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
+    app.config.model = cnn_workbench::model::ModelConfig::ResNet18(
+        cnn_workbench::model::ResNet18Config::default(),
+    );
+    let mut harness = harness(app);
+    step_until(&mut harness, "the dataset to load", |app| {
+        app.dataset.is_some()
+    });
+    harness.get_by_label("Find learning rate").click();
+    harness.step();
+    assert!(harness.state().finding_lr, "the finder is running");
+    let mut app = harness.into_state();
+    let closing = Instant::now();
+    eframe::App::on_exit(&mut app);
+    assert!(
+        closing.elapsed() < soon,
+        "LR finder: {:?}",
+        closing.elapsed()
+    );
+
+    // A large synthetic dataset still being drawn when the window closes.
+    let mut app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
+    app.apply(cnn_workbench::app::AppCommand::SelectDataset(
+        cnn_workbench::data::DatasetSource::Shapes(cnn_workbench::data::ShapesConfig {
+            train_samples: 200_000,
+            size: 64,
+            ..Default::default()
+        }),
+    ));
+    assert!(app.is_loading());
+    let closing = Instant::now();
+    eframe::App::on_exit(&mut app);
+    assert!(closing.elapsed() < soon, "loading: {:?}", closing.elapsed());
+}
