@@ -22,7 +22,9 @@ fn harness<'a>(runs: &std::path::Path) -> Harness<'a, WorkbenchApp> {
             app,
         );
     let deadline = Instant::now() + Duration::from_secs(60);
-    while harness.state().dataset.is_none() {
+    // Loaded, and the Dataset panel's summary in place (the column's layout then stays put).
+    while harness.state().dataset.is_none() || harness.state().dataset_view.class_names().is_none()
+    {
         assert!(Instant::now() < deadline, "the dataset did not load");
         std::thread::sleep(Duration::from_millis(20));
         harness.step();

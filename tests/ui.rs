@@ -25,6 +25,12 @@ fn step_until(
     harness.step();
 }
 
+/// The dataset has loaded and the Dataset panel shows its summary: from here on the layout of
+/// the settings column stays put, so clicks land where the widgets are.
+fn ready(app: &WorkbenchApp) -> bool {
+    app.dataset.is_some() && !app.is_loading() && app.dataset_view.class_names().is_some()
+}
+
 /// The real app in a headless harness, drawn and polled each frame as eframe would.
 fn harness<'a>(app: WorkbenchApp) -> Harness<'a, WorkbenchApp> {
     Harness::builder()
@@ -45,9 +51,7 @@ fn noise_harness<'a>(runs: &std::path::Path) -> Harness<'a, WorkbenchApp> {
         ExperimentConfig::noise().dataset.source,
     ));
     let mut harness = harness(app);
-    step_until(&mut harness, "the dataset to load", |app| {
-        app.dataset.is_some()
-    });
+    step_until(&mut harness, "the dataset to load", ready);
     harness
 }
 
@@ -68,9 +72,7 @@ fn start_plots_epochs_and_stop_ends_the_run() {
     ));
     let mut harness = harness(app);
 
-    step_until(&mut harness, "the dataset to load", |app| {
-        app.dataset.is_some()
-    });
+    step_until(&mut harness, "the dataset to load", ready);
     assert_eq!(
         harness.state().config.train.batch_size,
         10,
@@ -128,9 +130,7 @@ fn closing_the_window_mid_epoch_stops_and_joins_the_worker() {
     let mut app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
     app.config.train.epochs = 100;
     let mut harness = harness(app);
-    step_until(&mut harness, "the dataset to load", |app| {
-        app.dataset.is_some()
-    });
+    step_until(&mut harness, "the dataset to load", ready);
     harness.get_by_label("Start").click();
     step_until(&mut harness, "training to be under way", |app| {
         app.run.position.1 >= 5
@@ -209,9 +209,7 @@ fn the_learning_rate_finder_suggests_a_rate_the_user_can_apply() {
     let runs = tempfile::tempdir().unwrap();
     let app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
     let mut harness = harness(app);
-    step_until(&mut harness, "the dataset to load", |app| {
-        app.dataset.is_some()
-    });
+    step_until(&mut harness, "the dataset to load", ready);
     harness.get_by_label("Find learning rate").click();
     harness.step();
     step_until(&mut harness, "the finder's answer", |app| {
@@ -377,9 +375,7 @@ fn moving_an_augmentation_slider_redraws_the_grid_in_the_same_frame() {
     let mut app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
     app.config.augment = cnn_workbench::augment::Preset::Seed2.config();
     let mut harness = harness(app);
-    step_until(&mut harness, "the dataset to load", |app| {
-        app.dataset.is_some()
-    });
+    step_until(&mut harness, "the dataset to load", ready);
     harness.get_by_label("Preview and edit…").click();
     harness.run_steps(2);
     let before = harness
@@ -540,9 +536,7 @@ fn a_folder_typed_into_the_path_field_loads_and_the_summary_follows() {
     two_class_folder(photos.path(), 6);
     let app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
     let mut harness = harness(app);
-    step_until(&mut harness, "the built-in dataset to load", |app| {
-        app.dataset.is_some()
-    });
+    step_until(&mut harness, "the built-in dataset to load", ready);
     assert!(harness.query_by_label_contains("7000 images").is_some());
 
     let type_path = |harness: &mut Harness<'_, WorkbenchApp>, path: &str| {
@@ -621,9 +615,7 @@ fn a_folder_dropped_onto_the_window_loads_as_the_dataset() {
     two_class_folder(photos.path(), 4);
     let app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
     let mut harness = harness(app);
-    step_until(&mut harness, "the built-in dataset to load", |app| {
-        app.dataset.is_some()
-    });
+    step_until(&mut harness, "the built-in dataset to load", ready);
     harness
         .input_mut()
         .dropped_files
@@ -652,12 +644,15 @@ fn closing_the_window_while_finding_a_rate_or_loading_returns_at_once() {
         cnn_workbench::model::ResNet18Config::default(),
     );
     let mut harness = harness(app);
-    step_until(&mut harness, "the dataset to load", |app| {
-        app.dataset.is_some()
-    });
+    step_until(&mut harness, "the dataset to load", ready);
     harness.get_by_label("Find learning rate").click();
     harness.step();
-    assert!(harness.state().finding_lr, "the finder is running");
+    assert!(
+        harness.state().finding_lr,
+        "the finder is running ({:?}, {:?})",
+        harness.state().error,
+        harness.state().lr_finding.as_ref().map(|f| f.points.len())
+    );
     let mut app = harness.into_state();
     let closing = Instant::now();
     eframe::App::on_exit(&mut app);

@@ -38,6 +38,8 @@ pub struct TrainWorker {
     commands: Sender<WorkerCommand>,
     events: Receiver<Event>,
     stop: Arc<AtomicBool>,
+    /// Raised once, when the handle is dropped: no command may run after it.
+    shutdown: Arc<AtomicBool>,
     busy: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -59,9 +61,11 @@ impl TrainWorker {
         let (cmd_tx, cmd_rx) = bounded(COMMAND_CAPACITY);
         let (event_tx, event_rx) = bounded(EVENT_CAPACITY);
         let stop = Arc::new(AtomicBool::new(false));
+        let shutdown = Arc::new(AtomicBool::new(false));
         let busy = Arc::new(AtomicBool::new(false));
         let thread = {
             let stop = Arc::clone(&stop);
+            let shutdown = Arc::clone(&shutdown);
             let busy = Arc::clone(&busy);
             std::thread::Builder::new()
                 .name("train-worker".to_owned())
@@ -73,6 +77,7 @@ impl TrainWorker {
                             waker,
                         },
                         &stop,
+                        &shutdown,
                         &busy,
                     );
                 })?
@@ -81,6 +86,7 @@ impl TrainWorker {
             commands: cmd_tx,
             events: event_rx,
             stop,
+            shutdown,
             busy,
             thread: Some(thread),
         })
@@ -142,6 +148,9 @@ impl TrainWorker {
 
 impl Drop for TrainWorker {
     fn drop(&mut self) {
+        // Shutdown first, then stop: a command the worker picks up meanwhile sees one of them
+        // (see `worker_loop`), so nothing queued runs to its end after the window has closed.
+        self.shutdown.store(true, Ordering::SeqCst);
         self.stop.store(true, Ordering::SeqCst);
         // Closing the command channel ends the worker loop once the run (if any) has stopped.
         let (closed_tx, _) = bounded(1);
@@ -180,6 +189,7 @@ fn worker_loop(
     commands: &Receiver<WorkerCommand>,
     events: &EventSink,
     stop: &Arc<AtomicBool>,
+    shutdown: &AtomicBool,
     busy: &AtomicBool,
 ) {
     // The last run stays in memory so that "+N epochs" can continue it.
@@ -189,7 +199,15 @@ fn worker_loop(
             stop: Arc::clone(stop),
             commands: commands.clone(),
         };
+        if shutdown.load(Ordering::SeqCst) {
+            break;
+        }
         stop.store(false, Ordering::SeqCst);
+        // The handle may have been dropped between the check and the reset: its stop flag must
+        // not be lost (it raises shutdown before stop, so one of the two is seen here).
+        if shutdown.load(Ordering::SeqCst) {
+            stop.store(true, Ordering::SeqCst);
+        }
         busy.store(true, Ordering::SeqCst);
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match command {
             WorkerCommand::Start(request) => {
