@@ -736,12 +736,7 @@ fn source_of_kind(kind: PickKind, path: PathBuf) -> Result<DatasetSource, String
 /// A few training samples of each (model) class, marking those whose label noise replaced.
 fn pick_samples(data: &Dataset, split: &data::Split) -> Vec<(Part, u32, usize, Option<usize>)> {
     let k = split.num_classes();
-    let mut remap = vec![None; data.num_classes()];
-    for (new, &old) in split.classes.iter().enumerate() {
-        if let Some(slot) = remap.get_mut(usize::from(old)) {
-            *slot = Some(new);
-        }
-    }
+    let remap = split.model_classes(data);
     let truths = &data.part(split.train.part).labels;
     let mut taken = vec![0usize; k];
     let mut out = Vec::new();

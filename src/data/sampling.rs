@@ -197,6 +197,18 @@ impl Split {
         self.classes.len()
     }
 
+    /// For each class of the dataset, its number in the model's output (`None` when the class
+    /// is not selected).
+    pub fn model_classes(&self, data: &Dataset) -> Vec<Option<usize>> {
+        let mut remap = vec![None; data.num_classes()];
+        for (new, &old) in self.classes.iter().enumerate() {
+            if let Some(slot) = remap.get_mut(usize::from(old)) {
+                *slot = Some(new);
+            }
+        }
+        remap
+    }
+
     /// Names of the classes in the model's output order.
     pub fn class_names(&self, data: &Dataset) -> Vec<String> {
         self.classes
@@ -235,12 +247,7 @@ pub struct SplitSummary {
 /// Summarises a split of `data` for display.
 pub fn summarize(data: &Dataset, split: &Split) -> SplitSummary {
     let k = split.num_classes();
-    let mut remap = vec![None; data.num_classes()];
-    for (new, &old) in split.classes.iter().enumerate() {
-        if let Some(slot) = remap.get_mut(usize::from(old)) {
-            *slot = Some(new);
-        }
-    }
+    let remap = split.model_classes(data);
     let count = |subset: &Subset| {
         let mut counts = vec![0; k];
         let labels = &data.part(subset.part).labels;
