@@ -124,6 +124,22 @@ fn training_opens_no_socket() {
     assert!(tmp.path().join("run/metrics.csv").is_file());
 }
 
+/// A short noise run recorded in `out`, which must succeed.
+fn train_noise(out: &Path, epochs: usize) {
+    let output = workbench()
+        .args(["train", "--dataset", "noise", "--quiet", "--epochs"])
+        .arg(epochs.to_string())
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Runs the CLI and returns (exit code, stderr); a panic would exit with 101.
 fn fails_cleanly(args: &[&str]) -> String {
     let output = workbench().args(args).output().unwrap();
@@ -162,20 +178,7 @@ fn a_model_too_big_for_memory_is_refused_before_anything_is_allocated() {
 fn a_run_directory_that_cannot_be_written_is_a_message_and_earlier_runs_stay() {
     let tmp = tempfile::tempdir().unwrap();
     let earlier = tmp.path().join("earlier");
-    let output = workbench()
-        .args([
-            "train",
-            "--dataset",
-            "noise",
-            "--epochs",
-            "2",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&earlier)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
+    train_noise(&earlier, 2);
     let before = std::fs::read(earlier.join("metrics.csv")).unwrap();
 
     // A file where the run folder's parent should be: nothing can be created under it (the
@@ -199,20 +202,7 @@ fn a_run_directory_that_cannot_be_written_is_a_message_and_earlier_runs_stay() {
 fn output_into_a_closed_pipe_ends_quietly_and_the_work_is_still_done() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
-    let output = workbench()
-        .args([
-            "train",
-            "--dataset",
-            "noise",
-            "--epochs",
-            "3",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
+    train_noise(&run, 3);
     std::fs::remove_file(run.join("report.png")).unwrap();
     // The reader closes its end before the report is printed.
     let mut child = workbench()
