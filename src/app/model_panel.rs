@@ -444,6 +444,9 @@ fn settings_ui(ui: &mut egui::Ui, model: &mut ModelConfig) {
                         }
                     });
                 ui.end_row();
+                if c.pooling != Pooling::None {
+                    drag(ui, "Pool every", &mut c.pool_every, 1..=4, "Pool after every this many blocks (2: pairs of convolutions between poolings, as in VGG).");
+                }
                 ui.label("");
                 ui.checkbox(&mut c.batch_norm, "BatchNorm");
                 ui.end_row();

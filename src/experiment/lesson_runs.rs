@@ -121,6 +121,7 @@ pub fn transfer_cnn() -> CnnConfig {
         kernel_size: 3,
         batch_norm: true,
         pooling: Pooling::Max,
+        pool_every: 1,
         global_pool: false,
         hidden: 64,
         dropout: 0.0,

@@ -52,6 +52,9 @@ pub struct CnnConfig {
     pub batch_norm: bool,
     /// Pooling after each block.
     pub pooling: Pooling,
+    /// Pool after every this many blocks (1: after each; 2: VGG-style pairs of convolutions
+    /// between poolings).
+    pub pool_every: usize,
     /// Global average pooling before the head (otherwise the feature map is flattened).
     pub global_pool: bool,
     /// Width of a hidden fully connected layer before the classifier (0: none).
@@ -67,6 +70,7 @@ impl Default for CnnConfig {
             kernel_size: 3,
             batch_norm: true,
             pooling: Pooling::Max,
+            pool_every: 1,
             global_pool: false,
             hidden: 128,
             dropout: 0.0,
@@ -75,6 +79,17 @@ impl Default for CnnConfig {
 }
 
 impl CnnConfig {
+    /// Two pairs of 3×3 convolutions (32, 32, pool, 64, 64, pool) without BatchNorm, a hidden
+    /// layer of 128 and the classifier: the "deeper CNN" of the performance comparison.
+    pub fn deeper() -> Self {
+        Self {
+            channels: vec![32, 32, 64, 64],
+            batch_norm: false,
+            pool_every: 2,
+            ..Self::default()
+        }
+    }
+
     /// The freezing units: each conv block, the hidden layer if any, the classifier.
     pub fn blocks(&self) -> Vec<String> {
         let mut names: Vec<String> = (0..self.channels.len())
@@ -107,6 +122,12 @@ impl CnnConfig {
                 ),
             ));
         }
+        if self.pool_every == 0 || self.pool_every > 16 {
+            return Err(ModelError::new(
+                NAME,
+                format!("pool after every 1 to 16 blocks, found {}", self.pool_every),
+            ));
+        }
         let mut t = Table::new(NAME, input);
         let k = self.kernel_size;
         for (i, &c) in self.channels.iter().enumerate() {
@@ -123,7 +144,7 @@ impl CnnConfig {
                 t.batch_norm(format!("blocks.{i}.bn"));
             }
             t.same(format!("blocks.{i}.relu"));
-            match self.pooling {
+            match self.pooling_after(i) {
                 Pooling::Max => t.pool(format!("blocks.{i}.pool (max 2×2)"), 2, 2, 0)?,
                 Pooling::Avg => t.pool(format!("blocks.{i}.pool (avg 2×2)"), 2, 2, 0)?,
                 Pooling::None => {}
@@ -145,14 +166,24 @@ impl CnnConfig {
         Ok(t.finish())
     }
 
+    /// The pooling that ends block `i`.
+    fn pooling_after(&self, i: usize) -> Pooling {
+        if (i + 1).is_multiple_of(self.pool_every.max(1)) {
+            self.pooling
+        } else {
+            Pooling::None
+        }
+    }
+
     /// Builds the model on `device` (call [`Self::layers`] first to validate `input`).
     pub fn init(&self, input: InputShape, device: &Device) -> Cnn {
         let k = self.kernel_size;
         let mut in_c = input.channels;
         let (mut h, mut w) = (input.height, input.width);
         let mut blocks = Vec::with_capacity(self.channels.len());
-        for &c in &self.channels {
+        for (i, &c) in self.channels.iter().enumerate() {
             let pad = k / 2;
+            let pooling = self.pooling_after(i);
             blocks.push(ConvBlock {
                 conv: Conv2dConfig::new([in_c, c], [k, k])
                     .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
@@ -161,14 +192,14 @@ impl CnnConfig {
                 bn: self
                     .batch_norm
                     .then(|| BatchNormConfig::new(c).init(device)),
-                max_pool: (self.pooling == Pooling::Max)
+                max_pool: (pooling == Pooling::Max)
                     .then(|| MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init()),
-                avg_pool: (self.pooling == Pooling::Avg)
+                avg_pool: (pooling == Pooling::Avg)
                     .then(|| AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init()),
                 relu: Relu::new(),
             });
             in_c = c;
-            if self.pooling != Pooling::None {
+            if pooling != Pooling::None {
                 (h, w) = (h / 2, w / 2);
             }
         }

@@ -547,6 +547,20 @@ mod tests {
             params(&ModelConfig::Mlp(MlpConfig::default()), GRAY28),
             269_322
         );
+        // conv 32, conv 32, pool, conv 64, conv 64, pool, linear 128, linear 10.
+        let deeper = ModelConfig::Cnn(CnnConfig::deeper());
+        assert_eq!(params(&deeper, GRAY28), 467_818);
+        let layers = deeper.layers(GRAY28).unwrap();
+        let last_conv = layers
+            .iter()
+            .rev()
+            .find(|l| l.name.contains("conv"))
+            .unwrap();
+        assert_eq!(
+            last_conv.output,
+            [64, 14, 14],
+            "the second pair sees 14×14 maps"
+        );
     }
 
     #[test]
