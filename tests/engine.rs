@@ -126,11 +126,7 @@ fn pause_holds_training_and_resume_gives_the_uninterrupted_metrics() {
     let mut epochs = Vec::new();
     let mut paused = false;
     let status = loop {
-        match worker
-            .events()
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap()
-        {
+        match common::next_event(&worker) {
             Event::Step {
                 epoch: 1, step: 30, ..
             } if !paused => {
@@ -182,5 +178,103 @@ fn a_bad_setting_fails_with_a_message_not_a_panic() {
         outcome.message.contains("between 0 and 1"),
         "{}",
         outcome.message
+    );
+}
+
+#[test]
+fn every_step_is_reported_once_in_order_and_the_epoch_loss_is_their_mean() {
+    // Losses are read back from the device a few steps at a time; each step must still reach
+    // the plot once, in order, and the epoch's training loss must be the mean of its steps.
+    let mut config = ExperimentConfig::noise();
+    config.train.epochs = 1;
+    config.train.batch_size = 7; // 100 samples: 15 steps, the last one short
+    let worker = common::start_worker(config, None);
+    let mut steps = Vec::new();
+    let mut per_epoch = None;
+    let started = wait_for(&worker, 60, |e| matches!(e, Event::Started(_)));
+    let Event::Started(info) = started else {
+        unreachable!()
+    };
+    loop {
+        match common::next_event(&worker) {
+            Event::Step {
+                epoch, step, loss, ..
+            } => {
+                assert_eq!(epoch, 1);
+                assert!(loss.is_finite(), "step {step}: {loss}");
+                steps.push((step, loss));
+            }
+            Event::Epoch(m) => per_epoch = Some(m),
+            Event::Finished { status, .. } => {
+                assert_eq!(status, RunStatus::Completed);
+                break;
+            }
+            Event::Failed { message } => panic!("{message}"),
+            _ => {}
+        }
+    }
+    let numbers: Vec<usize> = steps.iter().map(|s| s.0).collect();
+    assert_eq!(
+        numbers,
+        (1..=info.steps_per_epoch).collect::<Vec<_>>(),
+        "each step once, in order"
+    );
+    let samples = info.train_samples;
+    let mean: f64 = steps
+        .iter()
+        .map(|&(step, loss)| {
+            let size = if step == info.steps_per_epoch {
+                samples - 7 * (info.steps_per_epoch - 1)
+            } else {
+                7
+            };
+            loss * size as f64
+        })
+        .sum::<f64>()
+        / samples as f64;
+    let epoch = per_epoch.unwrap();
+    assert!(
+        (epoch.train_loss - mean).abs() < 1e-9,
+        "{} vs {mean}",
+        epoch.train_loss
+    );
+}
+
+#[test]
+fn closing_during_the_validation_pass_joins_within_a_second() {
+    use cnn_workbench::data::{TrainSize, Validation};
+    use cnn_workbench::model::cnn::Pooling;
+    use cnn_workbench::model::{CnnConfig, ModelConfig};
+    // One training step, then a validation pass over most of the built-in data with a CNN that
+    // keeps the full 28×28 maps: seconds of evaluation to close the window in.
+    let mut config = ExperimentConfig::default();
+    config.train.epochs = 3;
+    config.dataset.train_size = TrainSize::Total { count: 64 };
+    config.dataset.validation = Validation::Holdout { fraction: 0.9 };
+    config.model = ModelConfig::Cnn(CnnConfig {
+        channels: vec![32, 32],
+        pooling: Pooling::None,
+        batch_norm: false,
+        global_pool: true,
+        hidden: 0,
+        ..CnnConfig::default()
+    });
+    let worker = common::start_worker(config, None);
+    wait_for(&worker, 60, |e| matches!(e, Event::Step { step: 1, .. }));
+    // The epoch's only step is done: the validation pass is under way.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        worker
+            .events()
+            .try_iter()
+            .all(|e| !matches!(e, Event::Epoch(_))),
+        "the validation pass ended before the window closed; the test needs a longer one"
+    );
+    let closing = Instant::now();
+    drop(worker);
+    assert!(
+        closing.elapsed() < Duration::from_secs(1),
+        "closing took {:?}",
+        closing.elapsed()
     );
 }

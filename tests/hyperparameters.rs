@@ -150,11 +150,7 @@ fn plus_n_epochs_continues_the_same_run() {
     let mut epochs = Vec::new();
     let mut finished = 0;
     while finished < 2 {
-        match worker
-            .events()
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap()
-        {
+        match common::next_event(&worker) {
             Event::Epoch(m) => epochs.push(m.epoch),
             Event::Finished { status, .. } => {
                 assert_eq!(status, RunStatus::Completed);
@@ -252,11 +248,7 @@ fn the_learning_rate_changed_while_paused_is_used_marked_and_recorded() {
     let mut changes = Vec::new();
     let mut asked = false;
     loop {
-        match worker
-            .events()
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap()
-        {
+        match common::next_event(&worker) {
             Event::Step {
                 epoch: 1, step: 5, ..
             } if !asked => {

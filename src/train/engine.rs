@@ -37,6 +37,8 @@ use crate::model::{InputShape, Model, ModelSummary};
 const EVAL_BATCH: usize = 500;
 /// A batch loss this many times the first one counts as divergence.
 const DIVERGENCE_FACTOR: f64 = 100.0;
+/// Training steps whose losses stay on the device before they are read back together.
+const READ_EVERY: usize = 8;
 
 /// How the worker steers a run: a stop flag checked between batches and the command channel.
 pub(crate) struct Control {
@@ -396,11 +398,21 @@ fn train_epochs(
             epoch,
         })?;
         let (mut data_wait, mut shown) = (Duration::ZERO, None);
-        let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
+        let mut totals = StepTotals::default();
+        let mut pending: Vec<PendingStep> = Vec::with_capacity(READ_EVERY);
         let mut train_time = Duration::ZERO;
         let mut epoch_lr = session.config.train.lr;
         for (step, batch) in order.chunks(batch_size).enumerate() {
             let at_epoch = (epoch - 1) as f64 + step as f64 / steps_per_epoch as f64;
+            if control.stop.load(Ordering::SeqCst) || !control.commands.is_empty() {
+                // Show every finished step before pausing or stopping.
+                let t0 = Instant::now();
+                let outcome = read_back(session, &mut pending, &mut totals, epoch, events);
+                train_time += t0.elapsed();
+                if let Some(diverged) = outcome {
+                    return Ok(diverged);
+                }
+            }
             if let Flow::Stop = between_batches(control, events, session, at_epoch) {
                 return Ok(Ended::Done(RunStatus::Stopped));
             }
@@ -428,39 +440,30 @@ fn train_epochs(
                 Some(targets) => prefetch::soft_cross_entropy(logits.clone(), targets),
                 None => loss_fn.forward(logits.clone(), labels.clone()),
             };
-            let batch_loss = f64::from(loss.clone().into_scalar::<f32>());
-            let first = *session.first_loss.get_or_insert(batch_loss);
-            if !batch_loss.is_finite() || batch_loss > DIVERGENCE_FACTOR * first.max(1e-3) {
-                let what = if batch_loss.is_finite() {
-                    format!(
-                        "exploded to {batch_loss:.3e} (over {DIVERGENCE_FACTOR}× its first value)"
-                    )
-                } else {
-                    format!("became {batch_loss}")
-                };
-                return Ok(Ended::Diverged(format!(
-                    "loss {what} at epoch {epoch} step {} — try a learning rate below {}",
-                    step + 1,
-                    lr / 10.0
-                )));
-            }
-            let batch_correct = count_correct(logits, labels);
+            pending.push(PendingStep {
+                step: step + 1,
+                lr,
+                samples: batch.len(),
+                loss: loss.clone().detach(),
+                correct: count_correct(logits, labels),
+            });
             let grads = GradientsParams::from_grads(loss.backward(), &session.model);
             let lrs = session.config.transfer.learning_rate(&session.model, lr);
             session.model = session.optimizer.step(lrs, session.model.clone(), grads);
+            totals.train_secs = (train_time + t0.elapsed()).as_secs_f64();
+            if (pending.len() == READ_EVERY || step + 1 == steps_per_epoch)
+                && let Some(diverged) = read_back(session, &mut pending, &mut totals, epoch, events)
+            {
+                return Ok(diverged);
+            }
             train_time += t0.elapsed();
-
-            loss_sum += batch_loss * batch.len() as f64;
-            correct += batch_correct;
-            seen += batch.len();
-            events.send_lossy(Event::Step {
-                epoch,
-                step: step + 1,
-                loss: batch_loss,
-                lr,
-                samples_per_sec: seen as f64 / train_time.as_secs_f64().max(1e-9),
-            });
         }
+        let StepTotals {
+            loss_sum,
+            correct,
+            seen,
+            ..
+        } = totals;
 
         drop(batches);
         if let Some(mut batch) = shown {
@@ -605,12 +608,84 @@ fn apply_change(
     events.send(Event::Changed(change));
 }
 
-/// Number of samples whose highest logit is the true class.
-fn count_correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> usize {
+/// Number of samples whose highest logit is the true class, left on the device.
+fn count_correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1, Int> {
     let n = labels.dims()[0];
     let predicted = logits.argmax(1).reshape([n]);
-    let hits: i64 = predicted.equal(labels).int().sum().into_scalar();
-    usize::try_from(hits).unwrap_or(0)
+    predicted.equal(labels).int().sum()
+}
+
+/// A trained step whose loss and hit count have not been read back yet.
+struct PendingStep {
+    step: usize,
+    lr: f64,
+    samples: usize,
+    loss: Tensor<1>,
+    correct: Tensor<1, Int>,
+}
+
+/// Running sums of an epoch's training steps.
+#[derive(Default)]
+struct StepTotals {
+    loss_sum: f64,
+    correct: usize,
+    seen: usize,
+    train_secs: f64,
+}
+
+/// Reads the pending steps' losses and hit counts in one transfer (one synchronisation with the
+/// device instead of one per step), checks each loss for divergence and reports each step.
+fn read_back(
+    session: &mut Session,
+    pending: &mut Vec<PendingStep>,
+    totals: &mut StepTotals,
+    epoch: usize,
+    events: &EventSink,
+) -> Option<Ended> {
+    if pending.is_empty() {
+        return None;
+    }
+    let steps: Vec<PendingStep> = std::mem::take(pending);
+    let losses = Tensor::cat(steps.iter().map(|p| p.loss.clone()).collect(), 0)
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap_or_default();
+    let hits = Tensor::cat(steps.iter().map(|p| p.correct.clone()).collect(), 0)
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .unwrap_or_default();
+    for (i, p) in steps.iter().enumerate() {
+        let batch_loss = losses.get(i).copied().map_or(f64::NAN, f64::from);
+        let first = *session.first_loss.get_or_insert(batch_loss);
+        if !batch_loss.is_finite() || batch_loss > DIVERGENCE_FACTOR * first.max(1e-3) {
+            let what = if batch_loss.is_finite() {
+                format!("exploded to {batch_loss:.3e} (over {DIVERGENCE_FACTOR}× its first value)")
+            } else {
+                format!("became {batch_loss}")
+            };
+            return Some(Ended::Diverged(format!(
+                "loss {what} at epoch {epoch} step {} — try a learning rate below {}",
+                p.step,
+                p.lr / 10.0
+            )));
+        }
+        totals.loss_sum += batch_loss * p.samples as f64;
+        totals.correct += hits
+            .get(i)
+            .and_then(|&h| usize::try_from(h).ok())
+            .unwrap_or(0);
+        totals.seen += p.samples;
+        events.send_lossy(Event::Step {
+            epoch,
+            step: p.step,
+            loss: batch_loss,
+            lr: p.lr,
+            samples_per_sec: totals.seen as f64 / totals.train_secs.max(1e-9),
+        });
+    }
+    None
 }
 
 /// Mean loss, accuracy and every sample's prediction on a subset, without gradients. `None` if

@@ -25,6 +25,15 @@ pub fn start_worker(config: ExperimentConfig, run_dir: Option<std::path::PathBuf
     worker
 }
 
+/// The worker's next event (a test failure after a minute without one).
+#[allow(dead_code)] // not every test file steps through events
+pub fn next_event(worker: &TrainWorker) -> Event {
+    worker
+        .events()
+        .recv_timeout(Duration::from_secs(60))
+        .expect("an event within a minute")
+}
+
 /// Trains `config` on a worker thread and collects its events until the run ends.
 pub fn train(config: ExperimentConfig, run_dir: Option<std::path::PathBuf>) -> Outcome {
     let worker = start_worker(config, run_dir);
