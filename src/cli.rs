@@ -74,6 +74,10 @@ pub struct Cli {
     /// Window only: open in presenter mode (large type, thick lines, plot first).
     #[arg(long)]
     pub presenter: bool,
+    /// Window only: write each frame's CPU time (and the delay from Start to the first plotted
+    /// loss) to this CSV file.
+    #[arg(long, value_name = "FILE")]
+    pub frame_log: Option<PathBuf>,
 }
 
 impl Cli {
@@ -101,6 +105,7 @@ impl Cli {
                 })
                 .transpose()?,
             presenter: self.presenter,
+            frame_log: self.frame_log.clone(),
         })
     }
 }

@@ -8,6 +8,7 @@ pub mod augment_panel;
 pub mod dataset_panel;
 mod evaluation_panel;
 mod export;
+pub mod frame_log;
 mod hyper_panel;
 pub mod lessons_panel;
 mod model_panel;
@@ -149,6 +150,8 @@ pub struct WorkbenchApp {
     pub augment_view: augment_panel::AugmentView,
     /// Runs still to start for an A/B comparison.
     ab_queue: Vec<ExperimentConfig>,
+    /// Frame timing written to a file (`--frame-log`).
+    pub frame_log: Option<frame_log::FrameLog>,
     /// The first run of the current A/B pair (overlaid on the plot).
     ab_overlay: Option<PathBuf>,
 }
@@ -206,6 +209,7 @@ impl WorkbenchApp {
             augment_view: augment_panel::AugmentView::default(),
             ab_queue: Vec::new(),
             ab_overlay: None,
+            frame_log: None,
         };
         if let Some(recent) = storage.and_then(|s| eframe::get_value(s, RECENT_KEY)) {
             app.dataset_view.recent = recent;
@@ -954,6 +958,9 @@ impl WorkbenchApp {
             Ok(()) => {
                 self.error = None;
                 self.run = RunView::starting();
+                if let Some(log) = self.frame_log.as_mut() {
+                    log.started();
+                }
                 Some(run_dir)
             }
             Err(e) => {
@@ -1080,9 +1087,13 @@ impl WorkbenchApp {
 }
 
 impl eframe::App for WorkbenchApp {
-    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+    fn logic(&mut self, ctx: &egui::Context, frame: &mut eframe::Frame) {
         self.poll();
         handle_shortcuts(self, ctx);
+        if let Some(log) = self.frame_log.as_mut() {
+            log.frame(frame.info().cpu_usage, self.run.is_active());
+            log.plotted(!self.run.steps.is_empty());
+        }
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
@@ -1096,6 +1107,9 @@ impl eframe::App for WorkbenchApp {
     }
 
     fn on_exit(&mut self) {
+        if let Some(log) = self.frame_log.as_mut() {
+            log.flush();
+        }
         self.shutdown();
     }
 }
@@ -1153,6 +1167,8 @@ pub struct GuiOptions {
     pub lesson: Option<usize>,
     /// Open in presenter mode.
     pub presenter: bool,
+    /// Write frame timings to this file.
+    pub frame_log: Option<PathBuf>,
 }
 
 /// Opens the window (blocking until it is closed).
@@ -1187,6 +1203,17 @@ pub fn run_gui(options: GuiOptions) -> eframe::Result {
                 app.apply(AppCommand::TogglePresenter);
             }
             app.start_when_loaded = options.start;
+            if let Some(path) = &options.frame_log {
+                match frame_log::FrameLog::create(path) {
+                    Ok(log) => app.frame_log = Some(log),
+                    Err(e) => {
+                        app.error = Some(format!(
+                            "cannot write the frame log {}: {e}",
+                            path.display()
+                        ));
+                    }
+                }
+            }
             Ok(Box::new(app))
         }),
     )
