@@ -1,0 +1,353 @@
+#!/usr/bin/env python3
+"""Training throughput of CNN Workbench against PyTorch on the same machine, side by side.
+
+    python3 benches/compare.py                 # every workload, prints a Markdown table
+    python3 benches/compare.py --workloads 2,4 --epochs 4
+    python3 benches/compare.py --device gpu --no-torch   # CNN Workbench's wgpu path alone
+
+Each workload trains the same architecture with Adam (lr 1e-3), batch 64, on data held in memory:
+PyTorch in this process (torch.set_num_threads = the machine's cores), CNN Workbench through its
+release binary's `train` command, the same code the window runs (batch assembly, prefetching and
+augmentation included). Both run --epochs epochs of the same number of samples; the first is a
+warm-up and the best later epoch counts on each side (CNN Workbench's epoch time is `train_secs`
+of metrics.csv: validation is not in it, as it is not in PyTorch's loop). PyTorch is optional:
+`pip install torch torchvision`; without it only CNN Workbench's column is filled.
+
+Workloads (28x28x1 unless said):
+  1r SimpleCNN on random tensors          1f SimpleCNN on Fashion-MNIST
+  2  conv 32, conv 32, pool, conv 64, conv 64, pool, linear 128, linear 10 on Fashion-MNIST
+  3  the seed's snippet 2 end to end: per-sample horizontal flip + affine (10 deg, translate 0.1,
+     scale 0.9-1.1), SimpleCNN, shuffled epochs; PyTorch as the seed writes it (PIL images,
+     torchvision transforms, DataLoader with num_workers=0)
+  4  ResNet-small (ResNet-20) on 32x32x3 random tensors
+"""
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SYSTEM_FMNIST = Path("/usr/share/datasets/fashion-mnist")
+BATCH = 64
+
+# name, samples per epoch, description
+WORKLOADS = {
+    "1r": (6400, "SimpleCNN, random 28x28x1"),
+    "1f": (6400, "SimpleCNN, Fashion-MNIST"),
+    "2": (1920, "Deeper CNN, Fashion-MNIST"),
+    "3": (6400, "Snippet 2: flip + affine + SimpleCNN"),
+    "4": (1280, "ResNet-small, 32x32x3"),
+}
+
+DEEPER_JSON = json.dumps(
+    {
+        "kind": "cnn",
+        "channels": [32, 32, 64, 64],
+        "pool_every": 2,
+        "batch_norm": False,
+        "hidden": 128,
+        "kernel_size": 3,
+        "pooling": "max",
+        "global_pool": False,
+        "dropout": 0.0,
+    }
+)
+
+
+def read_idx(path):
+    with (gzip.open if str(path).endswith(".gz") else open)(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    dims = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
+    return data[4 + 4 * ndim :], dims
+
+
+def fashion_mnist():
+    """Training images (uint8, N x 28 x 28) and labels of the full set if installed, else the
+    subset that CNN Workbench embeds."""
+    folder = SYSTEM_FMNIST if SYSTEM_FMNIST.is_dir() else ROOT / "assets/fashion-mnist-subset"
+    import numpy as np
+
+    images, dims = read_idx(next(folder.glob("train-images-idx3-ubyte*")))
+    labels, _ = read_idx(next(folder.glob("train-labels-idx1-ubyte*")))
+    images = np.frombuffer(images, dtype=np.uint8).reshape(dims)
+    labels = np.frombuffer(labels, dtype=np.uint8).astype(np.int64)
+    return images, labels, SYSTEM_FMNIST.is_dir()
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch side
+
+
+def torch_models():
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class SimpleCNN(nn.Module):
+        # The seed's model with the flatten sized for one 2x2 pool (16*14*14), as CNN Workbench
+        # builds it.
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 16, 3, padding=1)
+            self.pool = nn.MaxPool2d(2, 2)
+            self.fc = nn.Linear(16 * 14 * 14, 10)
+
+        def forward(self, x):
+            x = self.pool(F.relu(self.conv(x)))
+            return self.fc(torch_flatten(x))
+
+    def torch_flatten(x):
+        return x.reshape(x.shape[0], -1)
+
+    def deeper():
+        return nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10),
+        )
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.downsample = None
+            if stride != 1 or cin != cout:
+                self.downsample = nn.Sequential(
+                    nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+                )
+
+        def forward(self, x):
+            out = F.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            skip = x if self.downsample is None else self.downsample(x)
+            return F.relu(out + skip)
+
+    class ResNetSmall(nn.Module):
+        # ResNet-20 with 1x1 projection shortcuts, as CNN Workbench's resnet-small.
+        def __init__(self, cin=3, classes=10, width=16, blocks=3):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, width, 3, 1, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(width)
+            layers, c = [], width
+            for stage, w in enumerate([width, 2 * width, 4 * width]):
+                for b in range(blocks):
+                    layers.append(Block(c, w, 2 if (stage > 0 and b == 0) else 1))
+                    c = w
+            self.layers = nn.Sequential(*layers)
+            self.fc = nn.Linear(c, classes)
+
+        def forward(self, x):
+            x = self.layers(F.relu(self.bn1(self.conv1(x))))
+            return self.fc(x.mean(dim=(2, 3)))
+
+    return SimpleCNN, deeper, ResNetSmall
+
+
+def torch_rate(workload, samples, epochs, threads):
+    import numpy as np
+    import torch
+    import torch.nn as nn
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    SimpleCNN, deeper, ResNetSmall = torch_models()
+    model = {"1r": SimpleCNN, "1f": SimpleCNN, "2": deeper, "3": SimpleCNN, "4": ResNetSmall}[
+        workload
+    ]()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    best = 0.0
+    if workload == "3":
+        from PIL import Image
+        from torch.utils.data import DataLoader, Dataset
+        from torchvision import transforms
+
+        images, labels, _ = fashion_mnist()
+        images, labels = images[:samples], labels[:samples]
+
+        class Fashion(Dataset):
+            # As torchvision.datasets.FashionMNIST hands out its images: PIL, mode L.
+            def __init__(self, transform):
+                self.transform = transform
+
+            def __len__(self):
+                return len(labels)
+
+            def __getitem__(self, i):
+                return self.transform(Image.fromarray(images[i], mode="L")), int(labels[i])
+
+        transform = transforms.Compose(
+            [
+                transforms.RandomHorizontalFlip(),
+                transforms.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1)),
+                transforms.ToTensor(),
+            ]
+        )
+        loader = DataLoader(Fashion(transform), batch_size=BATCH, shuffle=True, num_workers=0)
+        for _ in range(epochs):
+            start = time.perf_counter()
+            n = 0
+            for x, y in loader:
+                step(x, y)
+                n += len(y)
+            best = max(best, n / (time.perf_counter() - start)) if _ > 0 else best
+        return best
+
+    if workload in ("1f", "2"):
+        images, labels, _ = fashion_mnist()
+        x_all = torch.from_numpy(images[:samples].astype(np.float32) / 255.0).unsqueeze(1)
+        x_all = (x_all - 0.286) / 0.353
+        y_all = torch.from_numpy(labels[:samples])
+    else:
+        shape = (samples, 3, 32, 32) if workload == "4" else (samples, 1, 28, 28)
+        x_all = torch.randn(shape)
+        y_all = torch.randint(0, 10, (samples,))
+    for epoch in range(epochs):
+        order = torch.randperm(samples)
+        start = time.perf_counter()
+        for i in range(0, samples, BATCH):
+            idx = order[i : i + BATCH]
+            step(x_all[idx], y_all[idx])
+        rate = samples / (time.perf_counter() - start)
+        if epoch > 0:
+            best = max(best, rate)
+    return best
+
+
+# ---------------------------------------------------------------------------------------------
+# CNN Workbench side
+
+
+def workbench_binary(args):
+    if args.bin:
+        return Path(args.bin)
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    return target / "release" / "cnn-workbench"
+
+
+def workbench_rate(binary, workload, samples, epochs, device, has_system_fmnist):
+    work = Path(tempfile.mkdtemp(prefix="cw-compare-"))
+    try:
+        cmd = [
+            str(binary), "train", "--epochs", str(epochs), "--batch-size", str(BATCH),
+            "--optimizer", "adam", "--lr", "0.001", "--seed", "1", "--quiet",
+            "--out", str(work / "run"), "--device", device,
+        ]
+        fmnist = "fashion-mnist" if has_system_fmnist else "embedded"
+        if workload in ("1r", "4"):
+            size = 32 if workload == "4" else 28
+            config = work / "noise.toml"
+            config.write_text(
+                "[dataset.source]\nkind = \"noise\"\n"
+                f"train_samples = {samples}\nval_samples = 64\nclasses = 10\nsize = {size}\n"
+            )
+            cmd += ["--config", str(config)]
+            if workload == "4":
+                cmd += ["--channels", "3", "--model", "resnet-small"]
+            else:
+                cmd += ["--model", "simple-cnn"]
+        else:
+            cmd += ["--dataset", fmnist, "--train-size", str(samples), "--val-fraction", "0.02"]
+            if workload == "2":
+                cmd += ["--model-json", DEEPER_JSON]
+            else:
+                cmd += ["--model", "simple-cnn"]
+            if workload == "3":
+                cmd += ["--augment", "seed2"]
+        subprocess.run(cmd, check=True)
+        lines = (work / "run" / "metrics.csv").read_text().splitlines()
+        header = lines[0].split(",")
+        secs = header.index("train_secs")
+        times = [float(line.split(",")[secs]) for line in lines[1:]]
+        timed = times[1:] if len(times) > 1 else times
+        return samples / min(timed)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def cpu_name():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workloads", default=",".join(WORKLOADS))
+    parser.add_argument("--epochs", type=int, default=3, help="per side; the first is warm-up")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply samples per epoch")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
+    parser.add_argument("--bin", help="CNN Workbench binary (default: cargo build --release)")
+    parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+
+    threads = os.cpu_count() or 1
+    try:
+        if args.no_torch:
+            raise ImportError
+        import torch
+
+        torch_version = torch.__version__
+    except ImportError:
+        torch_version = None
+    binary = workbench_binary(args)
+    has_system = SYSTEM_FMNIST.is_dir()
+
+    rows = []
+    for w in args.workloads.split(","):
+        samples, what = WORKLOADS[w]
+        samples = max(BATCH, int(samples * args.scale) // BATCH * BATCH)
+        ours = workbench_rate(binary, w, samples, args.epochs, args.device, has_system)
+        theirs = torch_rate(w, samples, args.epochs, threads) if torch_version else None
+        rows.append({"workload": w, "what": what, "samples": samples, "workbench": ours,
+                     "pytorch": theirs})
+        print(f"  {w}: CNN Workbench {ours:,.0f}/s"
+              + (f", PyTorch {theirs:,.0f}/s" if theirs else ""), file=sys.stderr)
+
+    machine = f"{cpu_name()}, {threads} threads, {platform.system()} {platform.release()}"
+    print(f"Machine: {machine}; PyTorch {torch_version or 'not installed'}; "
+          f"CNN Workbench on {args.device}; batch {BATCH}, Adam 1e-3, best of epochs 2..{args.epochs}")
+    print()
+    print("| Workload | Samples/epoch | PyTorch samples/s | CNN Workbench samples/s | Ratio |")
+    print("|---|---:|---:|---:|---:|")
+    for r in rows:
+        theirs = f"{r['pytorch']:,.0f}" if r["pytorch"] else "-"
+        ratio = f"{r['workbench'] / r['pytorch']:.2f}x" if r["pytorch"] else "-"
+        print(f"| {r['workload']} {r['what']} | {r['samples']} | {theirs} | "
+              f"{r['workbench']:,.0f} | {ratio} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": machine, "torch": torch_version,
+                                               "device": args.device, "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
