@@ -405,6 +405,52 @@ fn unreadable_entries_are_skipped_with_the_reason_and_links_cannot_loop() {
     }
 }
 
+#[cfg(unix)]
+#[test]
+fn links_to_the_root_or_into_another_class_are_not_followed() {
+    // Found by the folder fuzz target's seeds: a link from class a to the dataset's root made
+    // class a take b's images, and b then counted as empty.
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    for (class, count) in [("a", 2u8), ("b", 3)] {
+        for k in 0..count {
+            let path = tmp.path().join(class).join(format!("{k}.png"));
+            save(gray(8, 8, k), &path, ImageFormat::Png);
+        }
+    }
+    save(
+        gray(8, 8, 7),
+        &outside.path().join("extra.png"),
+        ImageFormat::Png,
+    );
+    let link = |target: &Path, at: &str| {
+        std::os::unix::fs::symlink(target, tmp.path().join(at)).unwrap();
+    };
+    link(tmp.path(), "a/root");
+    link(&tmp.path().join("b"), "a/to-b");
+    link(tmp.path().parent().unwrap(), "b/above");
+    // A folder from elsewhere is welcome, in both classes.
+    link(outside.path(), "a/extra");
+    link(outside.path(), "b/extra");
+    let data = load(&folder(tmp.path()), InputFormat::default()).unwrap();
+    assert_eq!(
+        data.class_counts(Part::Train),
+        vec![3, 4],
+        "own images plus extra.png"
+    );
+    for (name, why) in [
+        ("root", "back to the dataset"),
+        ("to-b", "another class"),
+        ("above", "back to the dataset"),
+    ] {
+        let skip = data.skipped.iter().find(|s| s.path.ends_with(name));
+        assert!(
+            skip.is_some_and(|s| s.reason.contains(why)),
+            "{name}: {skip:?}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // IDX
 

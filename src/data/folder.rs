@@ -285,17 +285,50 @@ fn scan_tree(
             )
         }));
     }
-    let mut visited = HashSet::new();
-    for class in &mut classes {
+    // Symbolic links may bring in folders from elsewhere, but not the tree's own root (or a
+    // folder above it) nor another class's folder: those would loop or relabel images.
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+    let tree_root = canonical(root);
+    let class_roots: Vec<PathBuf> = classes.iter().map(|c| canonical(&c.path)).collect();
+    for (i, class) in classes.iter_mut().enumerate() {
+        let mut visited = HashSet::new();
         let mut walk = Walk {
             files: &mut class.files,
             skipped,
             visited: &mut visited,
+            fence: Fence {
+                tree_root: &tree_root,
+                other_classes: class_roots
+                    .iter()
+                    .enumerate()
+                    .filter(|&(j, _)| j != i)
+                    .map(|(_, p)| p.as_path())
+                    .collect(),
+            },
             progress,
         };
         walk.collect(&class.path, 0)?;
     }
     Ok(classes)
+}
+
+/// Folders a class's search must not enter through a symbolic link.
+struct Fence<'a> {
+    tree_root: &'a Path,
+    other_classes: Vec<&'a Path>,
+}
+
+impl Fence<'_> {
+    /// Why `canonical` may not be searched, if it may not.
+    fn refuses(&self, canonical: &Path) -> Option<&'static str> {
+        if self.tree_root.starts_with(canonical) {
+            Some("a link back to the dataset's folder (or above it); not followed")
+        } else if self.other_classes.iter().any(|c| canonical.starts_with(c)) {
+            Some("a link into another class's folder; not followed, so no image changes class")
+        } else {
+            None
+        }
+    }
 }
 
 /// A recursive search for image files.
@@ -304,16 +337,23 @@ struct Walk<'a> {
     skipped: &'a mut Vec<SkippedFile>,
     /// Folders already searched (canonical paths), so that symbolic links cannot loop.
     visited: &'a mut HashSet<PathBuf>,
+    fence: Fence<'a>,
     progress: &'a LoadProgress,
 }
 
 impl Walk<'_> {
     fn collect(&mut self, dir: &Path, depth: usize) -> Result<(), DataError> {
         self.progress.check()?;
-        if let Ok(canonical) = std::fs::canonicalize(dir)
-            && !self.visited.insert(canonical)
-        {
-            return Ok(());
+        if let Ok(canonical) = std::fs::canonicalize(dir) {
+            if depth > 0
+                && let Some(reason) = self.fence.refuses(&canonical)
+            {
+                self.skipped.push(SkippedFile::new(dir, reason));
+                return Ok(());
+            }
+            if !self.visited.insert(canonical) {
+                return Ok(());
+            }
         }
         let entries = match read_dir_sorted(dir) {
             Ok(entries) => entries,
