@@ -10,6 +10,8 @@ use crate::experiment::evaluation::{Evaluation, Prediction};
 
 /// Images shown at once in the gallery.
 const GALLERY: usize = 48;
+/// Thumbnails uploaded per frame at most, so an epoch's new gallery never stalls one frame.
+const UPLOADS_PER_FRAME: usize = 8;
 
 /// Panel state: display choices and the thumbnails already uploaded.
 #[derive(Default)]
@@ -141,9 +143,19 @@ impl EvaluationView {
             ui.label("No images here.");
             return;
         }
+        let mut uploads = 0;
         ui.horizontal_wrapped(|ui| {
             for prediction in shown {
                 let key = (prediction.part, prediction.index);
+                if !self.thumbnails.contains_key(&key) {
+                    if uploads == UPLOADS_PER_FRAME {
+                        // The rest follow in the next frames.
+                        ui.allocate_space(egui::vec2(48.0, 62.0));
+                        ui.ctx().request_repaint();
+                        continue;
+                    }
+                    uploads += 1;
+                }
                 let texture = self.thumbnails.entry(key).or_insert_with(|| {
                     let image = to_color_image(
                         data,

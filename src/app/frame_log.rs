@@ -22,7 +22,7 @@ impl FrameLog {
     /// Creates (or truncates) `path` and writes the header.
     pub fn create(path: &Path) -> std::io::Result<Self> {
         let mut out = BufWriter::new(File::create(path)?);
-        writeln!(out, "kind,secs,cpu_ms,training")?;
+        writeln!(out, "kind,secs,cpu_ms,training,epochs")?;
         Ok(Self {
             out,
             opened: Instant::now(),
@@ -32,13 +32,14 @@ impl FrameLog {
         })
     }
 
-    /// Records one frame: `cpu_secs` is eframe's figure for the previous frame.
-    pub fn frame(&mut self, cpu_secs: Option<f32>, training: bool) {
+    /// Records one frame: `cpu_secs` is eframe's figure for the previous frame, `epochs` the
+    /// run's finished epochs (to tell the frames that follow an epoch's end).
+    pub fn frame(&mut self, cpu_secs: Option<f32>, training: bool, epochs: usize) {
         if let Some(cpu) = cpu_secs {
             let secs = self.opened.elapsed().as_secs_f64();
             let _ = writeln!(
                 self.out,
-                "frame,{secs:.4},{:.3},{}",
+                "frame,{secs:.4},{:.3},{},{epochs}",
                 f64::from(cpu) * 1e3,
                 u8::from(training)
             );
@@ -63,7 +64,7 @@ impl FrameLog {
             let secs = self.opened.elapsed().as_secs_f64();
             let _ = writeln!(
                 self.out,
-                "first_point,{secs:.4},{:.3},1",
+                "first_point,{secs:.4},{:.3},1,0",
                 at.elapsed().as_secs_f64() * 1e3
             );
             let _ = self.out.flush();
@@ -87,24 +88,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("frames.csv");
         let mut log = FrameLog::create(&path).unwrap();
-        log.frame(None, false);
-        log.frame(Some(0.004), false);
+        log.frame(None, false, 0);
+        log.frame(Some(0.004), false, 0);
         log.plotted(true); // before any start: nothing
         log.started();
         log.plotted(false);
-        log.frame(Some(0.012), true);
+        log.frame(Some(0.012), true, 2);
         log.plotted(true);
         log.plotted(true);
         log.flush();
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "kind,secs,cpu_ms,training");
+        assert_eq!(lines[0], "kind,secs,cpu_ms,training,epochs");
         assert_eq!(lines.len(), 4, "{text}");
         assert!(
-            lines[1].starts_with("frame,") && lines[1].ends_with(",4.000,0"),
+            lines[1].starts_with("frame,") && lines[1].ends_with(",4.000,0,0"),
             "{text}"
         );
-        assert!(lines[2].ends_with(",12.000,1"), "{text}");
+        assert!(lines[2].ends_with(",12.000,1,2"), "{text}");
         assert!(lines[3].starts_with("first_point,"), "{text}");
     }
 }

@@ -1091,7 +1091,11 @@ impl eframe::App for WorkbenchApp {
         self.poll();
         handle_shortcuts(self, ctx);
         if let Some(log) = self.frame_log.as_mut() {
-            log.frame(frame.info().cpu_usage, self.run.is_active());
+            log.frame(
+                frame.info().cpu_usage,
+                self.run.is_active(),
+                self.run.epochs.len(),
+            );
             log.plotted(!self.run.steps.is_empty());
         }
     }
