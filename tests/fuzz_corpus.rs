@@ -59,8 +59,7 @@ fn idx_corpus() {
 
 #[test]
 fn cifar_corpus() {
-    let tmp = tempfile::tempdir().unwrap();
-    let results = each("cifar", |bytes| checks::cifar(bytes, tmp.path()));
+    let results = each("cifar", |bytes| checks::cifar(bytes, checks::scratch()));
     assert_eq!(seed(&results, "one"), Some(1));
     assert_eq!(seed(&results, "two"), Some(2));
     assert_eq!(seed(&results, "cut"), None, "a cut record is an error");
@@ -76,8 +75,7 @@ fn config_corpus() {
 
 #[test]
 fn weights_corpus() {
-    let tmp = tempfile::tempdir().unwrap();
-    let results = each("weights", |bytes| checks::weights(bytes, tmp.path()));
+    let results = each("weights", |bytes| checks::weights(bytes, checks::scratch()));
     assert_eq!(seed(&results, "small.safetensors"), 1);
     if results.iter().any(|(n, _)| n == "small.pth") {
         assert_eq!(seed(&results, "small.pth"), 1);
@@ -86,8 +84,7 @@ fn weights_corpus() {
 
 #[test]
 fn folder_corpus() {
-    let tmp = tempfile::tempdir().unwrap();
-    let results = each("folder", |bytes| checks::folder(bytes, tmp.path()));
+    let results = each("folder", |bytes| checks::folder(bytes, checks::scratch()));
     assert_eq!(seed(&results, "two-classes"), Some(2));
     assert_eq!(seed(&results, "train-val"), Some(2));
     assert!(seed(&results, "hostile-names").is_some_and(|classes| classes >= 3));

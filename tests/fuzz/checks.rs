@@ -8,10 +8,18 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::LazyLock;
 
 use cnn_workbench::data::{self, DatasetSource, InputFormat, idx};
 use cnn_workbench::experiment::ExperimentConfig;
 use cnn_workbench::model::{pth, weights};
+
+/// A scratch folder for the checks that write files, one per process.
+pub fn scratch() -> &'static Path {
+    static DIR: LazyLock<tempfile::TempDir> =
+        LazyLock::new(|| tempfile::tempdir().expect("a temporary folder"));
+    DIR.path()
+}
 
 /// IDX bytes, raw or gzip: a parsed array's payload matches its header. Whether it parsed.
 pub fn idx(bytes: &[u8]) -> bool {
