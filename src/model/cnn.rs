@@ -2,6 +2,7 @@
 //! pooling), then global average pooling or flattening, an optional hidden layer and the
 //! classifier. Enough knobs to move from underfitting to memorising on the same data.
 
+use super::kernels::conv2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d, AvgPool2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -237,7 +238,7 @@ pub struct ConvBlock {
 
 impl ConvBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = self.conv.forward(x);
+        let mut x = conv2d(&self.conv, x);
         if let Some(bn) = &self.bn {
             x = bn.forward(x);
         }

@@ -4,6 +4,7 @@
 //! The first convolution pads by 2, so a 28×28 image sees the 32×32 geometry of the original
 //! (the usual PyTorch version for MNIST): 61,706 parameters for 1 channel and 10 classes.
 
+use super::kernels::conv2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d, Relu, Tanh};
@@ -128,8 +129,8 @@ impl LeNet5 {
 
     /// Logits `[batch, classes]` for images `[batch, channels, height, width]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = self.pool(self.act(self.conv1.forward(images)));
-        let x = self.pool(self.act(self.conv2.forward(x)));
+        let x = self.pool(self.act(conv2d(&self.conv1, images)));
+        let x = self.pool(self.act(conv2d(&self.conv2, x)));
         let x: Tensor<2> = x.flatten(1, 3);
         let x = self.act(self.fc1.forward(x));
         let x = self.act(self.fc2.forward(x));

@@ -4,6 +4,7 @@
 //! ([`transfer`]).
 
 pub mod cnn;
+pub mod kernels;
 pub mod lenet5;
 pub mod mlp;
 pub mod preprocess;

@@ -1,0 +1,430 @@
+//! 2-D convolution on the CPU backend's tensors as patch gathering plus one matrix product per
+//! image, forward and backward.
+//!
+//! The forward pass gathers each image's patches into a `[cin·kh·kw, out_h·out_w]` matrix and
+//! multiplies the weights `[cout, cin·kh·kw]` by it, so the product lands directly in NCHW order.
+//! The backward pass reuses the same matrices: the weight gradient is the output gradient times
+//! the patches (transposed), the input gradient is the weights (transposed) times the output
+//! gradient, scattered back from patches to pixels. All three products go through the backend's
+//! own matrix multiply, batched over the images and spread over the rayon pool.
+
+use burn::backend::flex::FlexTensor;
+use burn::tensor::{Shape, TensorData};
+use std::cell::RefCell;
+
+use nalgebra::Dyn;
+use rayon::prelude::*;
+
+/// The sizes of one convolution: input, kernel, stride, padding and the output they give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvGeometry {
+    /// Images in the batch.
+    pub batch: usize,
+    /// Input channels.
+    pub cin: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Output channels.
+    pub cout: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Vertical stride.
+    pub sh: usize,
+    /// Horizontal stride.
+    pub sw: usize,
+    /// Rows of zeros above the image.
+    pub top: usize,
+    /// Columns of zeros left of the image.
+    pub left: usize,
+    /// Output height.
+    pub out_h: usize,
+    /// Output width.
+    pub out_w: usize,
+}
+
+impl ConvGeometry {
+    /// The geometry of `x` `[batch, cin, h, w]` convolved with `weight` `[cout, cin, kh, kw]`
+    /// at `stride` with `padding` `[top, bottom, left, right]`; `None` when the shapes do not
+    /// fit together or the padded image is smaller than the kernel.
+    pub fn new(
+        x: &[usize],
+        weight: &[usize],
+        stride: [usize; 2],
+        padding: [usize; 4],
+    ) -> Option<Self> {
+        let [batch, cin, h, w] = *x else { return None };
+        let [cout, wcin, kh, kw] = *weight else {
+            return None;
+        };
+        let [sh, sw] = stride;
+        let [top, bottom, left, right] = padding;
+        if wcin != cin || sh == 0 || sw == 0 || kh == 0 || kw == 0 {
+            return None;
+        }
+        let padded_h = h + top + bottom;
+        let padded_w = w + left + right;
+        if padded_h < kh || padded_w < kw {
+            return None;
+        }
+        Some(Self {
+            batch,
+            cin,
+            h,
+            w,
+            cout,
+            kh,
+            kw,
+            sh,
+            sw,
+            top,
+            left,
+            out_h: (padded_h - kh) / sh + 1,
+            out_w: (padded_w - kw) / sw + 1,
+        })
+    }
+
+    /// Rows of the patch matrix: one per input channel and kernel tap.
+    pub fn patch_len(&self) -> usize {
+        self.cin * self.kh * self.kw
+    }
+
+    /// Columns of the patch matrix: one per output pixel.
+    pub fn pixels(&self) -> usize {
+        self.out_h * self.out_w
+    }
+
+    fn image_len(&self) -> usize {
+        self.cin * self.h * self.w
+    }
+
+    /// For kernel column `j`, the output columns whose input column lies inside the image, as
+    /// `lo..hi` (stride 1 only).
+    fn valid_cols(&self, j: usize) -> (usize, usize) {
+        let lo = self.left.saturating_sub(j).min(self.out_w);
+        let hi = (self.w + self.left)
+            .saturating_sub(j)
+            .min(self.out_w)
+            .max(lo);
+        (lo, hi)
+    }
+
+    /// The input row read by output row `oh` at kernel row `i`, if it lies inside the image.
+    fn input_row(&self, oh: usize, i: usize) -> Option<usize> {
+        (oh * self.sh + i)
+            .checked_sub(self.top)
+            .filter(|&ih| ih < self.h)
+    }
+
+    /// The input column read by output column `ow` at kernel column `j`, if inside the image.
+    fn input_col(&self, ow: usize, j: usize) -> Option<usize> {
+        (ow * self.sw + j)
+            .checked_sub(self.left)
+            .filter(|&iw| iw < self.w)
+    }
+}
+
+/// The tensor's values in row-major order, copying only when it is a strided view.
+fn values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match tensor.as_slice::<f32>() {
+        Some(slice) => std::borrow::Cow::Borrowed(slice),
+        None => std::borrow::Cow::Owned(tensor.to_contiguous().storage::<f32>().to_vec()),
+    }
+}
+
+fn tensor(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, Shape::from(shape.to_vec())))
+}
+
+/// Gathers one image's patches: row `(c·kh + i)·kw + j` holds, for every output pixel, the input
+/// pixel that kernel tap `(i, j)` of channel `c` sees there (zero in the padding).
+fn gather_patches(g: &ConvGeometry, image: &[f32], patches: &mut [f32]) {
+    let pixels = g.pixels();
+    for c in 0..g.cin {
+        let plane = &image[c * g.h * g.w..][..g.h * g.w];
+        for i in 0..g.kh {
+            for j in 0..g.kw {
+                let row = &mut patches[((c * g.kh + i) * g.kw + j) * pixels..][..pixels];
+                for (oh, dst) in row.chunks_exact_mut(g.out_w).enumerate() {
+                    let Some(ih) = g.input_row(oh, i) else {
+                        dst.fill(0.0);
+                        continue;
+                    };
+                    let src = &plane[ih * g.w..][..g.w];
+                    if g.sw == 1 {
+                        let (lo, hi) = g.valid_cols(j);
+                        dst[..lo].fill(0.0);
+                        dst[lo..hi].copy_from_slice(&src[lo + j - g.left..hi + j - g.left]);
+                        dst[hi..].fill(0.0);
+                    } else {
+                        for (ow, d) in dst.iter_mut().enumerate() {
+                            *d = g.input_col(ow, j).map_or(0.0, |iw| src[iw]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The reverse of [`gather_patches`]: adds every patch entry back onto the input pixel it came
+/// from (`image` starts zeroed).
+fn scatter_patches(g: &ConvGeometry, patches: &[f32], image: &mut [f32]) {
+    let pixels = g.pixels();
+    for c in 0..g.cin {
+        let plane = &mut image[c * g.h * g.w..][..g.h * g.w];
+        for i in 0..g.kh {
+            for j in 0..g.kw {
+                let row = &patches[((c * g.kh + i) * g.kw + j) * pixels..][..pixels];
+                for (oh, src) in row.chunks_exact(g.out_w).enumerate() {
+                    let Some(ih) = g.input_row(oh, i) else {
+                        continue;
+                    };
+                    let dst = &mut plane[ih * g.w..][..g.w];
+                    if g.sw == 1 {
+                        let (lo, hi) = g.valid_cols(j);
+                        let dst = &mut dst[lo + j - g.left..hi + j - g.left];
+                        for (d, s) in dst.iter_mut().zip(&src[lo..hi]) {
+                            *d += s;
+                        }
+                    } else {
+                        for (ow, s) in src.iter().enumerate() {
+                            if let Some(iw) = g.input_col(ow, j) {
+                                dst[iw] += s;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A row-major view of `rows × cols` values of `data`, where entry `(r, c)` sits at
+/// `r·row_stride + c·col_stride` (so a transposed matrix is a view with the strides swapped).
+#[derive(Clone, Copy)]
+struct Mat<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> Mat<'a> {
+    fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    fn t(self) -> Self {
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+
+    fn view(self) -> nalgebra::MatrixView<'a, f32, Dyn, Dyn, Dyn, Dyn> {
+        nalgebra::MatrixView::from_slice_with_strides_generic(
+            self.data,
+            Dyn(self.rows),
+            Dyn(self.cols),
+            Dyn(self.row_stride),
+            Dyn(self.col_stride),
+        )
+    }
+}
+
+/// `out = a·b + beta·out` for a row-major `out` of `a.rows × b.cols` (a blocked SIMD matrix
+/// product on the calling thread).
+fn gemm(out: &mut [f32], a: Mat<'_>, b: Mat<'_>, beta: f32) {
+    assert_eq!(a.cols, b.rows, "matrix product of mismatched shapes");
+    assert!(
+        out.len() >= a.rows * b.cols,
+        "matrix product output too small"
+    );
+    // nalgebra hands a product to its blocked kernel only when every side exceeds 5; below
+    // that its fallback mis-sizes strided views, so small products take the plain loop here.
+    if a.rows <= SMALL_SIDE || b.cols <= SMALL_SIDE || a.cols <= SMALL_SIDE {
+        for (r, row) in out.chunks_exact_mut(b.cols).take(a.rows).enumerate() {
+            for (c, value) in row.iter_mut().enumerate() {
+                let dot: f32 = (0..a.cols)
+                    .map(|i| {
+                        a.data[r * a.row_stride + i * a.col_stride]
+                            * b.data[i * b.row_stride + c * b.col_stride]
+                    })
+                    .sum();
+                *value = if beta == 0.0 {
+                    dot
+                } else {
+                    dot + beta * *value
+                };
+            }
+        }
+        return;
+    }
+    let mut out =
+        nalgebra::MatrixViewMut::<f32, Dyn, Dyn, Dyn, Dyn>::from_slice_with_strides_generic(
+            out,
+            Dyn(a.rows),
+            Dyn(b.cols),
+            Dyn(b.cols),
+            Dyn(1),
+        );
+    out.gemm(1.0, &a.view(), &b.view(), beta);
+}
+
+/// Products with a side this short or shorter skip nalgebra's blocked kernel.
+const SMALL_SIDE: usize = 5;
+
+thread_local! {
+    /// One patch matrix per thread, reused from layer to layer and step to step.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's scratch buffer resized to `len` values.
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|cell| {
+        let mut buffer = cell.borrow_mut();
+        if buffer.len() < len {
+            buffer.resize(len, 0.0);
+        }
+        f(&mut buffer[..len])
+    })
+}
+
+/// How many images one parallel task takes: enough tasks for every thread to get a few.
+fn images_per_task(batch: usize) -> usize {
+    batch.div_ceil(2 * rayon::current_num_threads()).max(1)
+}
+
+/// The convolution of `x` `[batch, cin, h, w]` with `weight` and `bias` `[cout]`:
+/// `[batch, cout, out_h, out_w]`.
+pub fn forward(
+    g: &ConvGeometry,
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: &FlexTensor,
+) -> FlexTensor {
+    let x = values(x);
+    let weight = values(weight);
+    let bias = values(bias);
+    let (k, pixels) = (g.patch_len(), g.pixels());
+    let mut out = vec![0.0f32; g.batch * g.cout * pixels];
+    out.par_chunks_mut(g.cout * pixels)
+        .zip(x.par_chunks(g.image_len()))
+        .for_each(|(out, image)| {
+            with_scratch(k * pixels, |patches| {
+                gather_patches(g, image, patches);
+                gemm(
+                    out,
+                    Mat::new(&weight, g.cout, k),
+                    Mat::new(patches, k, pixels),
+                    0.0,
+                );
+            });
+            for (plane, b) in out.chunks_exact_mut(pixels).zip(bias.iter()) {
+                plane.iter_mut().for_each(|v| *v += b);
+            }
+        });
+    tensor(out, &[g.batch, g.cout, g.out_h, g.out_w])
+}
+
+/// Which gradients the backward pass should produce.
+#[derive(Debug, Clone, Copy)]
+pub struct Wanted {
+    /// The input's.
+    pub x: bool,
+    /// The weights'.
+    pub weight: bool,
+    /// The bias'.
+    pub bias: bool,
+}
+
+/// The gradients of [`forward`] given the output's gradient `grad`: `(x, weight, bias)`, each
+/// only when `wanted`.
+pub fn backward(
+    g: &ConvGeometry,
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    grad: &FlexTensor,
+    wanted: Wanted,
+) -> (Option<FlexTensor>, Option<FlexTensor>, Option<FlexTensor>) {
+    let (k, pixels) = (g.patch_len(), g.pixels());
+    let dy = values(grad);
+    let x = values(x);
+    let weight = values(weight);
+
+    let bias_grad = wanted.bias.then(|| {
+        let mut sums = vec![0.0f32; g.cout];
+        for (row, plane) in dy.chunks_exact(pixels).enumerate() {
+            sums[row % g.cout] += plane.iter().sum::<f32>();
+        }
+        tensor(sums, &[g.cout])
+    });
+
+    let per_task = images_per_task(g.batch);
+    let tasks = g.batch.div_ceil(per_task);
+    let mut dx = if wanted.x {
+        vec![0.0f32; g.batch * g.image_len()]
+    } else {
+        Vec::new()
+    };
+    let dx_parts: Vec<Option<&mut [f32]>> = if wanted.x {
+        dx.chunks_mut(per_task * g.image_len()).map(Some).collect()
+    } else {
+        (0..tasks).map(|_| None).collect()
+    };
+    let weight_len = if wanted.weight { g.cout * k } else { 0 };
+    let weight_grad = dx_parts
+        .into_par_iter()
+        .enumerate()
+        .map(|(task, mut dx_part)| {
+            let mut acc = vec![0.0f32; weight_len];
+            let first = task * per_task;
+            let last = (first + per_task).min(g.batch);
+            for n in first..last {
+                let dy_n = Mat::new(
+                    &dy[n * g.cout * pixels..][..g.cout * pixels],
+                    g.cout,
+                    pixels,
+                );
+                with_scratch(k * pixels, |patches| {
+                    if wanted.weight {
+                        gather_patches(g, &x[n * g.image_len()..][..g.image_len()], patches);
+                        gemm(&mut acc, dy_n, Mat::new(patches, k, pixels).t(), 1.0);
+                    }
+                    if let Some(dx_part) = dx_part.as_deref_mut() {
+                        gemm(patches, Mat::new(&weight, g.cout, k).t(), dy_n, 0.0);
+                        let image = &mut dx_part[(n - first) * g.image_len()..][..g.image_len()];
+                        scatter_patches(g, patches, image);
+                    }
+                });
+            }
+            acc
+        })
+        .reduce(
+            || vec![0.0f32; weight_len],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                a
+            },
+        );
+
+    let weight_grad = wanted
+        .weight
+        .then(|| tensor(weight_grad, &[g.cout, g.cin, g.kh, g.kw]));
+    let x_grad = wanted.x.then(|| tensor(dx, &[g.batch, g.cin, g.h, g.w]));
+    (x_grad, weight_grad, bias_grad)
+}

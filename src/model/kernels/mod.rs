@@ -1,0 +1,349 @@
+//! Hand-written CPU kernels for the layers that dominate training time, plugged into Burn
+//! through its backend-extension mechanism.
+//!
+//! On the CPU backend (flex) Burn's own convolution computes the input gradient as a transposed
+//! convolution and the weight gradient as a convolution over the batch with swapped axes, with
+//! copies around both; a profile of the deeper CNN spends most of its time there. [`conv2d`]
+//! routes a [`Conv2d`] layer on a flex tensor through [`conv`] instead: patch matrices and
+//! batched matrix products, forward and backward, with a hand-written backward step registered
+//! with Burn's autodiff graph. On any other device (wgpu) and for layouts these kernels do not
+//! cover (groups, dilation, non-f32 values) the layer runs through Burn as before.
+//!
+//! Setting the environment variable `CNN_WORKBENCH_KERNELS=burn` turns them off for the whole
+//! process, so benchmarks can measure both paths from one build.
+
+pub mod conv;
+
+use std::sync::OnceLock;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::{Autodiff, NodeId};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{
+    Backend, Dispatch, DispatchTensor, DispatchTensorKind, Flex, backend_extension,
+};
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
+use burn::prelude::*;
+use burn::tensor::DType;
+
+pub use conv::ConvGeometry;
+
+/// Whether the hand-written kernels are in use (they are unless `CNN_WORKBENCH_KERNELS=burn`).
+pub fn enabled() -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| {
+        std::env::var("CNN_WORKBENCH_KERNELS").map_or(true, |v| !v.eq_ignore_ascii_case("burn"))
+    })
+}
+
+/// The operations these kernels add to a backend.
+#[backend_extension(Autodiff, Flex)]
+pub trait CpuKernels: Backend {
+    /// A convolution with the given geometry (no groups, no dilation); `bias` has one value per
+    /// output channel.
+    fn patch_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        geometry: ConvGeometry,
+    ) -> FloatTensor<Self>;
+}
+
+impl CpuKernels for Flex {
+    fn patch_conv2d(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        geometry: ConvGeometry,
+    ) -> FlexTensor {
+        conv::forward(&geometry, &x, &weight, &bias)
+    }
+}
+
+#[derive(Debug)]
+struct PatchConvBackward;
+
+impl Backward<Flex, 3> for PatchConvBackward {
+    type State = (NodeId, NodeId, ConvGeometry);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_weight, node_bias] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x_state, weight_state, geometry) = ops.state;
+        let x: FlexTensor = checkpointer.retrieve_node_output(x_state);
+        let weight: FlexTensor = checkpointer.retrieve_node_output(weight_state);
+        let wanted = conv::Wanted {
+            x: node_x.is_some(),
+            weight: node_weight.is_some(),
+            bias: node_bias.is_some(),
+        };
+        let (dx, dweight, dbias) = conv::backward(&geometry, &x, &weight, &grad, wanted);
+        for (node, grad) in [(node_x, dx), (node_weight, dweight), (node_bias, dbias)] {
+            if let (Some(node), Some(grad)) = (node, grad) {
+                grads.register::<Flex>(node.id, grad);
+            }
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
+    fn patch_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        geometry: ConvGeometry,
+    ) -> FloatTensor<Self> {
+        match PatchConvBackward
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let weight_state = prep.checkpoint(&weight);
+                let out = conv::forward(
+                    &geometry,
+                    x.primitive(),
+                    weight.primitive(),
+                    bias.primitive(),
+                );
+                prep.finish((x_state, weight_state, geometry), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(conv::forward(
+                &geometry,
+                x.primitive(),
+                weight.primitive(),
+                bias.primitive(),
+            )),
+        }
+    }
+}
+
+/// Whether a tensor lives on the CPU backend, with or without autodiff.
+fn on_flex(tensor: &DispatchTensor) -> bool {
+    match &tensor.kind {
+        DispatchTensorKind::Flex(_) => true,
+        DispatchTensorKind::Autodiff(inner) => matches!(**inner, DispatchTensorKind::Flex(_)),
+        _ => false,
+    }
+}
+
+/// The zeros `[top, bottom, left, right]` a padding setting adds around an `[h, w]` image:
+/// "same" pads so that the output has `ceil(size / stride)` pixels, the extra one at the end.
+fn padding(
+    config: &PaddingConfig2d,
+    [h, w]: [usize; 2],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+) -> [usize; 4] {
+    let same = |size: usize, kernel: usize, stride: usize| {
+        let out = size.div_ceil(stride.max(1));
+        let total = (out.saturating_sub(1) * stride + kernel).saturating_sub(size);
+        (total / 2, total - total / 2)
+    };
+    match config {
+        PaddingConfig2d::Valid => [0; 4],
+        PaddingConfig2d::Same => {
+            let (top, bottom) = same(h, kernel[0], stride[0]);
+            let (left, right) = same(w, kernel[1], stride[1]);
+            [top, bottom, left, right]
+        }
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [*top, *bottom, *left, *right],
+    }
+}
+
+/// `conv.forward(x)`, through the hand-written kernels when `x` is on the CPU backend and the
+/// layer is one they cover.
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let weight = conv.weight.val();
+    if !enabled()
+        || conv.groups != 1
+        || conv.dilation != [1, 1]
+        || x.dtype() != DType::F32
+        || weight.dtype() != DType::F32
+    {
+        return conv.forward(x);
+    }
+    let [_, _, h, w] = x.dims();
+    let Some(geometry) = ConvGeometry::new(
+        &x.dims(),
+        &weight.dims(),
+        conv.stride,
+        padding(&conv.padding, [h, w], conv.kernel_size, conv.stride),
+    ) else {
+        return conv.forward(x);
+    };
+    let x = x.into_dispatch();
+    if !on_flex(&x) {
+        return conv.forward(Tensor::from_dispatch(x));
+    }
+    let bias = match &conv.bias {
+        Some(bias) => bias.val(),
+        None => Tensor::zeros([geometry.cout], &weight.device()),
+    };
+    Tensor::from_dispatch(Dispatch::patch_conv2d(
+        x,
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        geometry,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::conv::Conv2dConfig;
+    use burn::tensor::Distribution;
+
+    /// Gradients of `sum(conv(x) * probe)` through Burn's convolution and through the kernels.
+    fn compare(
+        cin: usize,
+        cout: usize,
+        size: [usize; 2],
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: PaddingConfig2d,
+        bias: bool,
+    ) {
+        let device = Device::flex().autodiff();
+        let conv: Conv2d = Conv2dConfig::new([cin, cout], kernel)
+            .with_stride(stride)
+            .with_padding(padding)
+            .with_bias(bias)
+            .init(&device);
+        let x = Tensor::<4>::random(
+            [3, cin, size[0], size[1]],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let reference = conv.forward(x.clone().require_grad());
+        let probe = Tensor::<4>::random(reference.dims(), Distribution::Normal(0.0, 1.0), &device);
+
+        let run = |through_kernels: bool| {
+            let x = x.clone().require_grad();
+            let out = if through_kernels {
+                conv2d(&conv, x.clone())
+            } else {
+                conv.forward(x.clone())
+            };
+            let grads = (out.clone() * probe.clone()).sum().backward();
+            let dx = x.grad(&grads).map(|g| g.into_data());
+            let dw = conv.weight.val().grad(&grads).map(|g| g.into_data());
+            let db = conv
+                .bias
+                .as_ref()
+                .and_then(|b| b.val().grad(&grads))
+                .map(|g| g.into_data());
+            (out.into_data(), dx, dw, db)
+        };
+        let (out_a, dx_a, dw_a, db_a) = run(false);
+        let (out_b, dx_b, dw_b, db_b) = run(true);
+        let close = |a: &TensorData, b: &TensorData, what: &str| {
+            assert_eq!(a.shape(), b.shape(), "{what} shape");
+            let a = a.try_to_vec::<f32>().unwrap_or_default();
+            let b = b.try_to_vec::<f32>().unwrap_or_default();
+            assert!(!a.is_empty());
+            let scale = a.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                assert!((x - y).abs() <= 1e-4 * scale, "{what}[{i}]: {x} vs {y}");
+            }
+        };
+        close(&out_a, &out_b, "output");
+        close(&dx_a.expect("x grad"), &dx_b.expect("x grad"), "x grad");
+        close(
+            &dw_a.expect("weight grad"),
+            &dw_b.expect("weight grad"),
+            "weight grad",
+        );
+        assert_eq!(db_a.is_some(), db_b.is_some());
+        if let (Some(a), Some(b)) = (db_a, db_b) {
+            close(&a, &b, "bias grad");
+        }
+    }
+
+    #[test]
+    fn patch_convolution_matches_burn_forward_and_backward() {
+        compare(
+            1,
+            4,
+            [7, 6],
+            [3, 3],
+            [1, 1],
+            PaddingConfig2d::Explicit(1, 1, 1, 1),
+            true,
+        );
+        compare(
+            3,
+            5,
+            [8, 8],
+            [3, 3],
+            [2, 2],
+            PaddingConfig2d::Explicit(1, 1, 1, 1),
+            false,
+        );
+        compare(2, 3, [9, 7], [5, 5], [1, 1], PaddingConfig2d::Valid, true);
+        compare(4, 2, [6, 6], [1, 1], [2, 2], PaddingConfig2d::Valid, false);
+        compare(
+            3,
+            4,
+            [11, 10],
+            [7, 7],
+            [2, 2],
+            PaddingConfig2d::Explicit(3, 3, 3, 3),
+            true,
+        );
+        compare(
+            2,
+            2,
+            [5, 8],
+            [2, 3],
+            [1, 2],
+            PaddingConfig2d::Explicit(0, 2, 1, 0),
+            true,
+        );
+        compare(2, 3, [7, 7], [3, 3], [2, 2], PaddingConfig2d::Same, true);
+        // Every side above 5: the blocked matrix product, as real layers use it.
+        compare(
+            8,
+            16,
+            [12, 12],
+            [3, 3],
+            [1, 1],
+            PaddingConfig2d::Explicit(1, 1, 1, 1),
+            true,
+        );
+        compare(
+            6,
+            12,
+            [13, 11],
+            [3, 3],
+            [2, 2],
+            PaddingConfig2d::Explicit(1, 1, 1, 1),
+            false,
+        );
+        compare(16, 8, [8, 8], [1, 1], [2, 2], PaddingConfig2d::Valid, false);
+    }
+
+    #[test]
+    fn layers_the_kernels_do_not_cover_still_run_through_burn() {
+        let device = Device::flex();
+        let conv: Conv2d = Conv2dConfig::new([4, 4], [3, 3])
+            .with_groups(2)
+            .init(&device);
+        let x = Tensor::<4>::ones([1, 4, 5, 5], &device);
+        assert_eq!(
+            conv2d(&conv, x.clone()).into_data(),
+            conv.forward(x).into_data()
+        );
+    }
+}
