@@ -2,7 +2,7 @@
 //! pooling), then global average pooling or flattening, an optional hidden layer and the
 //! classifier. Enough knobs to move from underfitting to memorising on the same data.
 
-use super::kernels::conv2d;
+use super::kernels::{conv2d, max_pool2d};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d, AvgPool2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -244,7 +244,7 @@ impl ConvBlock {
         }
         x = self.relu.forward(x);
         if let Some(pool) = &self.max_pool {
-            x = pool.forward(x);
+            x = max_pool2d(pool, x);
         }
         if let Some(pool) = &self.avg_pool {
             x = pool.forward(x);

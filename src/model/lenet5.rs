@@ -4,7 +4,7 @@
 //! The first convolution pads by 2, so a 28×28 image sees the 32×32 geometry of the original
 //! (the usual PyTorch version for MNIST): 61,706 parameters for 1 channel and 10 classes.
 
-use super::kernels::conv2d;
+use super::kernels::{conv2d, max_pool2d};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d, Relu, Tanh};
@@ -121,7 +121,7 @@ impl LeNet5 {
 
     fn pool(&self, x: Tensor<4>) -> Tensor<4> {
         match (&self.max_pool, &self.avg_pool) {
-            (Some(pool), _) => pool.forward(x),
+            (Some(pool), _) => max_pool2d(pool, x),
             (None, Some(pool)) => pool.forward(x),
             (None, None) => x,
         }

@@ -8,7 +8,7 @@
 //! CIFAR-style variant for small images lives in [`super::resnet_small`] and uses the same
 //! modules.
 
-use super::kernels::conv2d;
+use super::kernels::{conv2d, max_pool2d};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
@@ -265,7 +265,7 @@ impl ResNet {
             .relu
             .forward(self.bn1.forward(conv2d(&self.conv1, images)));
         if let Some(pool) = &self.maxpool {
-            x = pool.forward(x);
+            x = max_pool2d(pool, x);
         }
         for block in self
             .layer1

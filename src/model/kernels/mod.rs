@@ -13,6 +13,7 @@
 //! process, so benchmarks can measure both paths from one build.
 
 pub mod conv;
+pub mod pool;
 
 use std::sync::OnceLock;
 
@@ -28,10 +29,12 @@ use burn::backend::{
 };
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
+use burn::nn::pool::MaxPool2d;
 use burn::prelude::*;
 use burn::tensor::DType;
 
 pub use conv::ConvGeometry;
+pub use pool::PoolGeometry;
 
 /// Whether the hand-written kernels are in use (they are unless `CNN_WORKBENCH_KERNELS=burn`).
 pub fn enabled() -> bool {
@@ -52,6 +55,9 @@ pub trait CpuKernels: Backend {
         bias: FloatTensor<Self>,
         geometry: ConvGeometry,
     ) -> FloatTensor<Self>;
+
+    /// A max pooling with the given geometry (no dilation, floor rounding).
+    fn patch_max_pool2d(x: FloatTensor<Self>, geometry: PoolGeometry) -> FloatTensor<Self>;
 }
 
 impl CpuKernels for Flex {
@@ -62,6 +68,31 @@ impl CpuKernels for Flex {
         geometry: ConvGeometry,
     ) -> FlexTensor {
         conv::forward(&geometry, &x, &weight, &bias)
+    }
+
+    fn patch_max_pool2d(x: FlexTensor, geometry: PoolGeometry) -> FlexTensor {
+        pool::forward(&geometry, &x).0
+    }
+}
+
+#[derive(Debug)]
+struct MaxPoolBackward;
+
+impl Backward<Flex, 1> for MaxPoolBackward {
+    type State = (pool::Argmax, PoolGeometry);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        if let Some(node) = node_x {
+            let (argmax, geometry) = ops.state;
+            grads.register::<Flex>(node.id, pool::backward(&geometry, &argmax, &grad));
+        }
     }
 }
 
@@ -125,6 +156,20 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
                 weight.primitive(),
                 bias.primitive(),
             )),
+        }
+    }
+
+    fn patch_max_pool2d(x: FloatTensor<Self>, geometry: PoolGeometry) -> FloatTensor<Self> {
+        match MaxPoolBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (out, argmax) = pool::forward(&geometry, x.primitive());
+                prep.finish((argmax, geometry), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(pool::forward(&geometry, x.primitive()).0),
         }
     }
 }
@@ -199,10 +244,35 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     ))
 }
 
+/// `pool.forward(x)`, through the hand-written kernels when `x` is on the CPU backend and the
+/// layer is one they cover.
+pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
+    if !enabled() || pool.dilation != [1, 1] || pool.ceil_mode || x.dtype() != DType::F32 {
+        return pool.forward(x);
+    }
+    let padding = match pool.padding {
+        PaddingConfig2d::Valid => [0, 0],
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
+            [top, left]
+        }
+        _ => return pool.forward(x),
+    };
+    let Some(geometry) = PoolGeometry::new(&x.dims(), pool.kernel_size, pool.stride, padding)
+    else {
+        return pool.forward(x);
+    };
+    let x = x.into_dispatch();
+    if !on_flex(&x) {
+        return pool.forward(Tensor::from_dispatch(x));
+    }
+    Tensor::from_dispatch(Dispatch::patch_max_pool2d(x, geometry))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use burn::nn::conv::Conv2dConfig;
+    use burn::nn::pool::MaxPool2dConfig;
     use burn::tensor::Distribution;
 
     /// Gradients of `sum(conv(x) * probe)` through Burn's convolution and through the kernels.
@@ -332,6 +402,65 @@ mod tests {
             false,
         );
         compare(16, 8, [8, 8], [1, 1], [2, 2], PaddingConfig2d::Valid, false);
+    }
+
+    /// Burn's max pooling and the kernels' on the same input: the same output and the same
+    /// input gradient.
+    fn compare_pool(
+        size: [usize; 2],
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        x: Option<Vec<f32>>,
+    ) {
+        let device = Device::flex().autodiff();
+        let pool = MaxPool2dConfig::new(kernel)
+            .with_strides(stride)
+            .with_padding(PaddingConfig2d::Explicit(
+                padding[0], padding[1], padding[0], padding[1],
+            ))
+            .init();
+        let x = match x {
+            Some(values) => {
+                Tensor::<4>::from_data(TensorData::new(values, [1, 1, size[0], size[1]]), &device)
+            }
+            None => Tensor::<4>::random(
+                [2, 3, size[0], size[1]],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            ),
+        };
+        let run = |through_kernels: bool| {
+            let x = x.clone().require_grad();
+            let out = if through_kernels {
+                max_pool2d(&pool, x.clone())
+            } else {
+                pool.forward(x.clone())
+            };
+            let probe = Tensor::<4>::ones(out.dims(), &device).cumsum(3);
+            let grads = (out.clone() * probe).sum().backward();
+            (out.into_data(), x.grad(&grads).map(|g| g.into_data()))
+        };
+        let (out_a, dx_a) = run(false);
+        let (out_b, dx_b) = run(true);
+        assert_eq!(out_a, out_b, "pooled values");
+        assert_eq!(dx_a, dx_b, "input gradient");
+    }
+
+    #[test]
+    fn max_pooling_matches_burn_forward_and_backward() {
+        compare_pool([8, 8], [2, 2], [2, 2], [0, 0], None);
+        compare_pool([9, 7], [2, 2], [2, 2], [0, 0], None);
+        compare_pool([9, 9], [3, 3], [2, 2], [1, 1], None);
+        compare_pool([7, 8], [3, 2], [1, 2], [0, 0], None);
+        // Ties go to the first position in reading order, as in Burn.
+        compare_pool(
+            [2, 4],
+            [2, 2],
+            [2, 2],
+            [0, 0],
+            Some(vec![1.0, 1.0, 0.0, 2.0, 1.0, 1.0, 2.0, 2.0]),
+        );
     }
 
     #[test]
