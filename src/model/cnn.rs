@@ -2,7 +2,7 @@
 //! pooling), then global average pooling or flattening, an optional hidden layer and the
 //! classifier. Enough knobs to move from underfitting to memorising on the same data.
 
-use super::kernels::{conv2d, max_pool2d};
+use super::kernels::{batch_norm, conv2d, max_pool2d};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d, AvgPool2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -240,7 +240,7 @@ impl ConvBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut x = conv2d(&self.conv, x);
         if let Some(bn) = &self.bn {
-            x = bn.forward(x);
+            x = batch_norm(bn, x);
         }
         x = self.relu.forward(x);
         if let Some(pool) = &self.max_pool {

@@ -148,55 +148,145 @@ fn gather_patches(g: &ConvGeometry, image: &[f32], patches: &mut [f32]) {
         for i in 0..g.kh {
             for j in 0..g.kw {
                 let row = &mut patches[((c * g.kh + i) * g.kw + j) * pixels..][..pixels];
-                for (oh, dst) in row.chunks_exact_mut(g.out_w).enumerate() {
-                    let Some(ih) = g.input_row(oh, i) else {
-                        dst.fill(0.0);
-                        continue;
-                    };
-                    let src = &plane[ih * g.w..][..g.w];
-                    if g.sw == 1 {
-                        let (lo, hi) = g.valid_cols(j);
-                        dst[..lo].fill(0.0);
-                        dst[lo..hi].copy_from_slice(&src[lo + j - g.left..hi + j - g.left]);
-                        dst[hi..].fill(0.0);
-                    } else {
-                        for (ow, d) in dst.iter_mut().enumerate() {
-                            *d = g.input_col(ow, j).map_or(0.0, |iw| src[iw]);
-                        }
-                    }
+                if g.sw == 1 && g.out_w == g.w {
+                    gather_shifted(g, plane, i, j, row);
+                } else {
+                    gather_rows(g, plane, i, j, row);
                 }
             }
         }
     }
 }
 
+/// [`gather_patches`] for one tap when output rows are as wide as input rows (stride 1, "same"
+/// width): the tap's values are the plane shifted by a constant offset, so the rows inside the
+/// image are one contiguous copy, after which the columns that wrapped around a row edge are
+/// zeroed.
+fn gather_shifted(g: &ConvGeometry, plane: &[f32], i: usize, j: usize, row: &mut [f32]) {
+    let w = g.w;
+    let first = (g.top.saturating_sub(i)).min(g.out_h);
+    let last = (g.h + g.top).saturating_sub(i).min(g.out_h).max(first);
+    row[..first * w].fill(0.0);
+    row[last * w..].fill(0.0);
+    if first == last {
+        return;
+    }
+    // Output index q reads plane index q + shift, shift = (i - top)·w + (j - left).
+    let shift = (i * w + j) as isize - (g.top * w + g.left) as isize;
+    let dst = &mut row[first * w..last * w];
+    let src_start = (first * w) as isize + shift;
+    let src_end = (last * w) as isize + shift;
+    let lo = usize::try_from(-src_start).unwrap_or(0).min(dst.len());
+    let hi = dst.len()
+        - usize::try_from(src_end - plane.len() as isize)
+            .unwrap_or(0)
+            .min(dst.len());
+    let hi = hi.max(lo);
+    dst[..lo].fill(0.0);
+    dst[hi..].fill(0.0);
+    let from = (src_start + lo as isize) as usize;
+    dst[lo..hi].copy_from_slice(&plane[from..from + (hi - lo)]);
+    let (left_cols, right_cols) = g.valid_cols(j);
+    if left_cols > 0 || right_cols < w {
+        for out_row in dst.chunks_exact_mut(w) {
+            out_row[..left_cols].iter_mut().for_each(|v| *v = 0.0);
+            out_row[right_cols..].iter_mut().for_each(|v| *v = 0.0);
+        }
+    }
+}
+
+/// [`gather_patches`] for one tap, row by row (any stride and padding).
+fn gather_rows(g: &ConvGeometry, plane: &[f32], i: usize, j: usize, row: &mut [f32]) {
+    for (oh, dst) in row.chunks_exact_mut(g.out_w).enumerate() {
+        let Some(ih) = g.input_row(oh, i) else {
+            dst.iter_mut().for_each(|v| *v = 0.0);
+            continue;
+        };
+        let src = &plane[ih * g.w..][..g.w];
+        if g.sw == 1 {
+            let (lo, hi) = g.valid_cols(j);
+            dst[..lo].iter_mut().for_each(|v| *v = 0.0);
+            for (d, s) in dst[lo..hi].iter_mut().zip(&src[lo + j - g.left..]) {
+                *d = *s;
+            }
+            dst[hi..].iter_mut().for_each(|v| *v = 0.0);
+        } else {
+            for (ow, d) in dst.iter_mut().enumerate() {
+                *d = g.input_col(ow, j).map_or(0.0, |iw| src[iw]);
+            }
+        }
+    }
+}
+
 /// The reverse of [`gather_patches`]: adds every patch entry back onto the input pixel it came
-/// from (`image` starts zeroed).
-fn scatter_patches(g: &ConvGeometry, patches: &[f32], image: &mut [f32]) {
+/// from (`image` starts zeroed). Entries that stand for padding are overwritten with zeros.
+fn scatter_patches(g: &ConvGeometry, patches: &mut [f32], image: &mut [f32]) {
     let pixels = g.pixels();
     for c in 0..g.cin {
         let plane = &mut image[c * g.h * g.w..][..g.h * g.w];
         for i in 0..g.kh {
             for j in 0..g.kw {
-                let row = &patches[((c * g.kh + i) * g.kw + j) * pixels..][..pixels];
-                for (oh, src) in row.chunks_exact(g.out_w).enumerate() {
-                    let Some(ih) = g.input_row(oh, i) else {
-                        continue;
-                    };
-                    let dst = &mut plane[ih * g.w..][..g.w];
-                    if g.sw == 1 {
-                        let (lo, hi) = g.valid_cols(j);
-                        let dst = &mut dst[lo + j - g.left..hi + j - g.left];
-                        for (d, s) in dst.iter_mut().zip(&src[lo..hi]) {
-                            *d += s;
-                        }
-                    } else {
-                        for (ow, s) in src.iter().enumerate() {
-                            if let Some(iw) = g.input_col(ow, j) {
-                                dst[iw] += s;
-                            }
-                        }
-                    }
+                let row = &mut patches[((c * g.kh + i) * g.kw + j) * pixels..][..pixels];
+                if g.sw == 1 && g.out_w == g.w {
+                    scatter_shifted(g, row, i, j, plane);
+                } else {
+                    scatter_rows(g, row, i, j, plane);
+                }
+            }
+        }
+    }
+}
+
+/// [`scatter_patches`] for one tap of a [`gather_shifted`] layout: the entries that wrapped
+/// around a row edge are zeroed, then the rows inside the image are added back with one
+/// contiguous shifted sum.
+fn scatter_shifted(g: &ConvGeometry, row: &mut [f32], i: usize, j: usize, plane: &mut [f32]) {
+    let w = g.w;
+    let first = (g.top.saturating_sub(i)).min(g.out_h);
+    let last = (g.h + g.top).saturating_sub(i).min(g.out_h).max(first);
+    if first == last {
+        return;
+    }
+    let src = &mut row[first * w..last * w];
+    let (left_cols, right_cols) = g.valid_cols(j);
+    if left_cols > 0 || right_cols < w {
+        for out_row in src.chunks_exact_mut(w) {
+            out_row[..left_cols].iter_mut().for_each(|v| *v = 0.0);
+            out_row[right_cols..].iter_mut().for_each(|v| *v = 0.0);
+        }
+    }
+    let shift = (i * w + j) as isize - (g.top * w + g.left) as isize;
+    let dst_start = (first * w) as isize + shift;
+    let dst_end = (last * w) as isize + shift;
+    let lo = usize::try_from(-dst_start).unwrap_or(0).min(src.len());
+    let hi = src.len()
+        - usize::try_from(dst_end - plane.len() as isize)
+            .unwrap_or(0)
+            .min(src.len());
+    let hi = hi.max(lo);
+    let from = (dst_start + lo as isize) as usize;
+    for (d, s) in plane[from..from + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
+        *d += s;
+    }
+}
+
+/// [`scatter_patches`] for one tap, row by row (any stride and padding).
+fn scatter_rows(g: &ConvGeometry, row: &[f32], i: usize, j: usize, plane: &mut [f32]) {
+    let (lo, hi) = g.valid_cols(j);
+    for (oh, src) in row.chunks_exact(g.out_w).enumerate() {
+        let Some(ih) = g.input_row(oh, i) else {
+            continue;
+        };
+        let dst = &mut plane[ih * g.w..][..g.w];
+        if g.sw == 1 {
+            let dst = &mut dst[lo + j - g.left..hi + j - g.left];
+            for (d, s) in dst.iter_mut().zip(&src[lo..hi]) {
+                *d += s;
+            }
+        } else {
+            for (ow, s) in src.iter().enumerate() {
+                if let Some(iw) = g.input_col(ow, j) {
+                    dst[iw] += s;
                 }
             }
         }

@@ -13,6 +13,7 @@
 //! process, so benchmarks can measure both paths from one build.
 
 pub mod conv;
+pub mod norm;
 pub mod pool;
 
 use std::sync::OnceLock;
@@ -25,8 +26,9 @@ use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{
-    Backend, Dispatch, DispatchTensor, DispatchTensorKind, Flex, backend_extension,
+    Backend, Dispatch, DispatchTensor, DispatchTensorKind, ExtensionType, Flex, backend_extension,
 };
+use burn::nn::BatchNorm;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
@@ -34,6 +36,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 
 pub use conv::ConvGeometry;
+pub use norm::NormGeometry;
 pub use pool::PoolGeometry;
 
 /// Whether the hand-written kernels are in use (they are unless `CNN_WORKBENCH_KERNELS=burn`).
@@ -42,6 +45,17 @@ pub fn enabled() -> bool {
     *ENABLED.get_or_init(|| {
         std::env::var("CNN_WORKBENCH_KERNELS").map_or(true, |v| !v.eq_ignore_ascii_case("burn"))
     })
+}
+
+/// What batch normalisation in training mode gives: the output and the batch statistics.
+#[derive(ExtensionType)]
+pub struct NormTrain<B: Backend> {
+    /// The normalised, scaled and shifted input.
+    pub output: FloatTensor<B>,
+    /// The batch mean per channel.
+    pub mean: FloatTensor<B>,
+    /// The biased batch variance per channel.
+    pub variance: FloatTensor<B>,
 }
 
 /// The operations these kernels add to a backend.
@@ -58,6 +72,14 @@ pub trait CpuKernels: Backend {
 
     /// A max pooling with the given geometry (no dilation, floor rounding).
     fn patch_max_pool2d(x: FloatTensor<Self>, geometry: PoolGeometry) -> FloatTensor<Self>;
+
+    /// Batch normalisation with the batch's own statistics (training mode).
+    fn patch_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        geometry: NormGeometry,
+    ) -> NormTrain<Self>;
 }
 
 impl CpuKernels for Flex {
@@ -72,6 +94,50 @@ impl CpuKernels for Flex {
 
     fn patch_max_pool2d(x: FlexTensor, geometry: PoolGeometry) -> FlexTensor {
         pool::forward(&geometry, &x).0
+    }
+
+    fn patch_batch_norm_train(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        geometry: NormGeometry,
+    ) -> NormTrain<Self> {
+        let (output, mean, variance, _) = norm::forward(&geometry, &x, &gamma, &beta);
+        NormTrain {
+            output,
+            mean,
+            variance,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct NormBackward;
+
+impl Backward<Flex, 3> for NormBackward {
+    type State = (NodeId, FlexTensor, norm::Saved, NormGeometry);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x_state, gamma, saved, geometry) = ops.state;
+        let x: FlexTensor = checkpointer.retrieve_node_output(x_state);
+        let wanted = norm::Wanted {
+            x: node_x.is_some(),
+            gamma: node_gamma.is_some(),
+            beta: node_beta.is_some(),
+        };
+        let (dx, dgamma, dbeta) = norm::backward(&geometry, &x, &gamma, &saved, &grad, wanted);
+        for (node, grad) in [(node_x, dx), (node_gamma, dgamma), (node_beta, dbeta)] {
+            if let (Some(node), Some(grad)) = (node, grad) {
+                grads.register::<Flex>(node.id, grad);
+            }
+        }
     }
 }
 
@@ -172,6 +238,45 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(pool::forward(&geometry, x.primitive()).0),
         }
     }
+
+    fn patch_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        geometry: NormGeometry,
+    ) -> NormTrain<Self> {
+        let (output, mean, variance) = match NormBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let (output, mean, variance, saved) = norm::forward(
+                    &geometry,
+                    x.primitive(),
+                    gamma.primitive(),
+                    beta.primitive(),
+                );
+                let state = (x_state, gamma.primitive().clone(), saved, geometry);
+                (prep.finish(state, output), mean, variance)
+            }
+            OpsKind::UnTracked(prep) => {
+                let (output, mean, variance, _) = norm::forward(
+                    &geometry,
+                    x.primitive(),
+                    gamma.primitive(),
+                    beta.primitive(),
+                );
+                (prep.finish(output), mean, variance)
+            }
+        };
+        NormTrain {
+            output,
+            mean: FloatTensor::<Self>::new(mean),
+            variance: FloatTensor::<Self>::new(variance),
+        }
+    }
 }
 
 /// Whether a tensor lives on the CPU backend, with or without autodiff.
@@ -268,9 +373,55 @@ pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
     Tensor::from_dispatch(Dispatch::patch_max_pool2d(x, geometry))
 }
 
+/// `bn.forward(x)`, through the hand-written kernels when `x` is on the CPU backend in training
+/// mode: the output normalised with the batch's statistics, and the running statistics moved
+/// towards them by the layer's momentum, exactly as Burn's layer does.
+pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    let training = x.device().is_autodiff() && bn.training.is_enabled();
+    let Some(geometry) = NormGeometry::new(&x.dims(), bn.epsilon) else {
+        return bn.forward(x);
+    };
+    if !enabled() || !training || x.dtype() != DType::F32 || bn.gamma.val().dtype() != DType::F32 {
+        return bn.forward(x);
+    }
+    let x = x.into_dispatch();
+    if !on_flex(&x) {
+        return bn.forward(Tensor::from_dispatch(x));
+    }
+    let result = Dispatch::patch_batch_norm_train(
+        x,
+        bn.gamma.val().into_dispatch(),
+        bn.beta.val().into_dispatch(),
+        geometry,
+    );
+    let (mean, variance): (Tensor<1>, Tensor<1>) = (
+        Tensor::from_dispatch(result.mean),
+        Tensor::from_dispatch(result.variance),
+    );
+    let device = mean.device();
+    let momentum = bn.momentum;
+    let running_mean = bn
+        .running_mean
+        .value_sync()
+        .to_device(&device)
+        .mul_scalar(1.0 - momentum)
+        .add(mean.detach().mul_scalar(momentum));
+    let running_var = bn
+        .running_var
+        .value_sync()
+        .to_device(&device)
+        .mul_scalar(1.0 - momentum)
+        .add(variance.detach().mul_scalar(momentum));
+    bn.running_mean.update(running_mean.detach());
+    bn.running_var.update(running_var.detach());
+    Tensor::from_dispatch(result.output)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::module::Param;
+    use burn::nn::BatchNormConfig;
     use burn::nn::conv::Conv2dConfig;
     use burn::nn::pool::MaxPool2dConfig;
     use burn::tensor::Distribution;
@@ -402,6 +553,35 @@ mod tests {
             false,
         );
         compare(16, 8, [8, 8], [1, 1], [2, 2], PaddingConfig2d::Valid, false);
+        // Output rows as wide as input rows: the shifted-copy gather, taps reaching 2 past
+        // the edge, and a lopsided padding.
+        compare(
+            3,
+            6,
+            [9, 8],
+            [5, 5],
+            [1, 1],
+            PaddingConfig2d::Explicit(2, 2, 2, 2),
+            true,
+        );
+        compare(
+            2,
+            7,
+            [6, 7],
+            [2, 3],
+            [1, 1],
+            PaddingConfig2d::Explicit(0, 1, 1, 1),
+            true,
+        );
+        compare(
+            6,
+            7,
+            [3, 3],
+            [3, 3],
+            [1, 1],
+            PaddingConfig2d::Explicit(1, 1, 1, 1),
+            true,
+        );
     }
 
     /// Burn's max pooling and the kernels' on the same input: the same output and the same
@@ -460,6 +640,61 @@ mod tests {
             [2, 2],
             [0, 0],
             Some(vec![1.0, 1.0, 0.0, 2.0, 1.0, 1.0, 2.0, 2.0]),
+        );
+    }
+
+    #[test]
+    fn batch_norm_matches_burn_output_gradients_and_running_statistics() {
+        let device = Device::flex().autodiff();
+        let gamma = Tensor::<1>::random([5], Distribution::Normal(1.0, 0.5), &device);
+        let beta = Tensor::<1>::random([5], Distribution::Normal(0.0, 0.5), &device);
+        // Two separate layers (running statistics are shared between clones), with the same
+        // non-trivial scale and shift, so their gradients and effects are tested too.
+        let make = || {
+            let mut bn: BatchNorm = BatchNormConfig::new(5).init(&device);
+            bn.gamma = Param::from_tensor(gamma.clone());
+            bn.beta = Param::from_tensor(beta.clone());
+            bn
+        };
+        let x = Tensor::<4>::random([4, 5, 3, 6], Distribution::Normal(2.0, 3.0), &device);
+        let probe = Tensor::<4>::random([4, 5, 3, 6], Distribution::Normal(0.0, 1.0), &device);
+        let run = |through_kernels: bool| {
+            let bn = make();
+            let x = x.clone().require_grad();
+            let out = if through_kernels {
+                batch_norm(&bn, x.clone())
+            } else {
+                bn.forward(x.clone())
+            };
+            let grads = (out.clone() * probe.clone()).sum().backward();
+            [
+                out.into_data(),
+                x.grad(&grads).expect("x grad").into_data(),
+                bn.gamma.val().grad(&grads).expect("gamma grad").into_data(),
+                bn.beta.val().grad(&grads).expect("beta grad").into_data(),
+                bn.running_mean.value_sync().into_data(),
+                bn.running_var.value_sync().into_data(),
+            ]
+        };
+        let burn = run(false);
+        let ours = run(true);
+        let names = [
+            "output",
+            "x grad",
+            "gamma grad",
+            "beta grad",
+            "running mean",
+            "running var",
+        ];
+        for ((a, b), name) in burn.iter().zip(&ours).zip(names) {
+            a.assert_approx_eq::<f32>(b, burn::tensor::Tolerance::absolute(1e-4));
+            assert_eq!(a.shape(), b.shape(), "{name}");
+        }
+        // The running statistics really moved (the comparison above is not of two defaults).
+        let moved = ours[4].clone().try_to_vec::<f32>().unwrap_or_default();
+        assert!(
+            moved.iter().all(|m| *m > 0.05),
+            "running mean moved towards 2: {moved:?}"
         );
     }
 
