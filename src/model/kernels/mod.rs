@@ -582,6 +582,10 @@ mod tests {
             PaddingConfig2d::Explicit(1, 1, 1, 1),
             true,
         );
+        // Layer-sized: 16 and 32 channels over 24×24 and 40×40 images.
+        let same = PaddingConfig2d::Explicit(1, 1, 1, 1);
+        compare(16, 8, [24, 24], [3, 3], [1, 1], same.clone(), true);
+        compare(32, 8, [40, 40], [3, 3], [2, 2], same, false);
     }
 
     /// Burn's max pooling and the kernels' on the same input: the same output and the same
