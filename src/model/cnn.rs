@@ -2,7 +2,7 @@
 //! pooling), then global average pooling or flattening, an optional hidden layer and the
 //! classifier. Enough knobs to move from underfitting to memorising on the same data.
 
-use super::kernels::{batch_norm, conv2d, max_pool2d};
+use super::kernels::{batch_norm_relu, conv2d, conv2d_relu, max_pool2d};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, AvgPool2d, AvgPool2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -238,11 +238,10 @@ pub struct ConvBlock {
 
 impl ConvBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = conv2d(&self.conv, x);
-        if let Some(bn) = &self.bn {
-            x = batch_norm(bn, x);
-        }
-        x = self.relu.forward(x);
+        let mut x = match &self.bn {
+            Some(bn) => batch_norm_relu(bn, conv2d(&self.conv, x)),
+            None => conv2d_relu(&self.conv, x),
+        };
         if let Some(pool) = &self.max_pool {
             x = max_pool2d(pool, x);
         }

@@ -8,7 +8,7 @@
 //! CIFAR-style variant for small images lives in [`super::resnet_small`] and uses the same
 //! modules.
 
-use super::kernels::{batch_norm, conv2d, max_pool2d};
+use super::kernels::{batch_norm, batch_norm_relu, conv2d, max_pool2d};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
@@ -237,9 +237,7 @@ impl BasicBlock {
             Some((conv, bn)) => batch_norm(bn, conv2d(conv, x.clone())),
             None => x.clone(),
         };
-        let out = self
-            .relu
-            .forward(batch_norm(&self.bn1, conv2d(&self.conv1, x)));
+        let out = batch_norm_relu(&self.bn1, conv2d(&self.conv1, x));
         let out = batch_norm(&self.bn2, conv2d(&self.conv2, out));
         self.relu.forward(out + identity)
     }
@@ -263,9 +261,7 @@ pub struct ResNet {
 impl ResNet {
     /// Logits `[batch, classes]` for images `[batch, channels, height, width]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let mut x = self
-            .relu
-            .forward(batch_norm(&self.bn1, conv2d(&self.conv1, images)));
+        let mut x = batch_norm_relu(&self.bn1, conv2d(&self.conv1, images));
         if let Some(pool) = &self.maxpool {
             x = max_pool2d(pool, x);
         }

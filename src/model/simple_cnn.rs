@@ -7,7 +7,7 @@
 //! flattened on its own. For 1-channel 28×28 input and 10 classes that is 31,530 parameters,
 //! PyTorch's count for the corrected model.
 
-use super::kernels::{conv2d, max_pool2d};
+use super::kernels::{conv2d_relu, max_pool2d};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
@@ -95,7 +95,7 @@ pub struct SimpleCnn {
 impl SimpleCnn {
     /// Logits `[batch, classes]` for images `[batch, channels, height, width]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let x = max_pool2d(&self.pool, self.relu.forward(conv2d(&self.conv, images)));
+        let x = max_pool2d(&self.pool, conv2d_relu(&self.conv, images));
         // Flatten each sample on its own: [batch, c, h, w] → [batch, c·h·w].
         let x: Tensor<2> = x.flatten(1, 3);
         self.fc.forward(self.dropout.forward(x))

@@ -44,6 +44,9 @@ pub struct ConvGeometry {
     pub out_h: usize,
     /// Output width.
     pub out_w: usize,
+    /// Whether a ReLU follows (applied to the output in place, its gradient in the backward
+    /// pass from the saved output).
+    pub relu: bool,
 }
 
 impl ConvGeometry {
@@ -84,6 +87,7 @@ impl ConvGeometry {
             left,
             out_h: (padded_h - kh) / sh + 1,
             out_w: (padded_w - kw) / sw + 1,
+            relu: false,
         })
     }
 
@@ -425,7 +429,11 @@ pub fn forward(
                 );
             });
             for (plane, b) in out.chunks_exact_mut(pixels).zip(bias.iter()) {
-                plane.iter_mut().for_each(|v| *v += b);
+                if g.relu {
+                    plane.iter_mut().for_each(|v| *v = (*v + b).max(0.0));
+                } else {
+                    plane.iter_mut().for_each(|v| *v += b);
+                }
             }
         });
     tensor(out, &[g.batch, g.cout, g.out_h, g.out_w])
@@ -443,16 +451,29 @@ pub struct Wanted {
 }
 
 /// The gradients of [`forward`] given the output's gradient `grad`: `(x, weight, bias)`, each
-/// only when `wanted`.
+/// only when `wanted`. With a fused ReLU, `output` is what the forward pass returned.
 pub fn backward(
     g: &ConvGeometry,
     x: &FlexTensor,
     weight: &FlexTensor,
+    output: Option<&FlexTensor>,
     grad: &FlexTensor,
     wanted: Wanted,
 ) -> (Option<FlexTensor>, Option<FlexTensor>, Option<FlexTensor>) {
     let (k, pixels) = (g.patch_len(), g.pixels());
-    let dy = values(grad);
+    let dy = match output {
+        // Behind a ReLU, the gradient passes only where the output was positive.
+        Some(output) if g.relu => {
+            let output = values(output);
+            let masked: Vec<f32> = values(grad)
+                .par_iter()
+                .zip(output.par_iter())
+                .map(|(&d, &y)| if y > 0.0 { d } else { 0.0 })
+                .collect();
+            std::borrow::Cow::Owned(masked)
+        }
+        _ => values(grad),
+    };
     let x = values(x);
     let weight = values(weight);
 

@@ -166,7 +166,7 @@ impl Backward<Flex, 1> for MaxPoolBackward {
 struct PatchConvBackward;
 
 impl Backward<Flex, 3> for PatchConvBackward {
-    type State = (NodeId, NodeId, ConvGeometry);
+    type State = (NodeId, NodeId, ConvGeometry, Option<FlexTensor>);
 
     fn backward(
         self,
@@ -176,7 +176,7 @@ impl Backward<Flex, 3> for PatchConvBackward {
     ) {
         let [node_x, node_weight, node_bias] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
-        let (x_state, weight_state, geometry) = ops.state;
+        let (x_state, weight_state, geometry, output) = ops.state;
         let x: FlexTensor = checkpointer.retrieve_node_output(x_state);
         let weight: FlexTensor = checkpointer.retrieve_node_output(weight_state);
         let wanted = conv::Wanted {
@@ -184,7 +184,8 @@ impl Backward<Flex, 3> for PatchConvBackward {
             weight: node_weight.is_some(),
             bias: node_bias.is_some(),
         };
-        let (dx, dweight, dbias) = conv::backward(&geometry, &x, &weight, &grad, wanted);
+        let (dx, dweight, dbias) =
+            conv::backward(&geometry, &x, &weight, output.as_ref(), &grad, wanted);
         for (node, grad) in [(node_x, dx), (node_weight, dweight), (node_bias, dbias)] {
             if let (Some(node), Some(grad)) = (node, grad) {
                 grads.register::<Flex>(node.id, grad);
@@ -214,7 +215,8 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
                     weight.primitive(),
                     bias.primitive(),
                 );
-                prep.finish((x_state, weight_state, geometry), out)
+                let saved_output = geometry.relu.then(|| out.clone());
+                prep.finish((x_state, weight_state, geometry, saved_output), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(conv::forward(
                 &geometry,
@@ -315,6 +317,23 @@ fn padding(
 /// `conv.forward(x)`, through the hand-written kernels when `x` is on the CPU backend and the
 /// layer is one they cover.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    convolve(conv, x, false)
+}
+
+/// `relu(conv.forward(x))`, the ReLU fused into the convolution when the kernels run it.
+pub fn conv2d_relu(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    convolve(conv, x, true)
+}
+
+fn convolve(conv: &Conv2d, x: Tensor<4>, relu: bool) -> Tensor<4> {
+    let through_burn = |x: Tensor<4>| {
+        let y = conv.forward(x);
+        if relu {
+            burn::tensor::activation::relu(y)
+        } else {
+            y
+        }
+    };
     let weight = conv.weight.val();
     if !enabled()
         || conv.groups != 1
@@ -322,20 +341,21 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         || x.dtype() != DType::F32
         || weight.dtype() != DType::F32
     {
-        return conv.forward(x);
+        return through_burn(x);
     }
     let [_, _, h, w] = x.dims();
-    let Some(geometry) = ConvGeometry::new(
+    let Some(mut geometry) = ConvGeometry::new(
         &x.dims(),
         &weight.dims(),
         conv.stride,
         padding(&conv.padding, [h, w], conv.kernel_size, conv.stride),
     ) else {
-        return conv.forward(x);
+        return through_burn(x);
     };
+    geometry.relu = relu;
     let x = x.into_dispatch();
     if !on_flex(&x) {
-        return conv.forward(Tensor::from_dispatch(x));
+        return through_burn(Tensor::from_dispatch(x));
     }
     let bias = match &conv.bias {
         Some(bias) => bias.val(),
@@ -377,16 +397,33 @@ pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
 /// mode: the output normalised with the batch's statistics, and the running statistics moved
 /// towards them by the layer's momentum, exactly as Burn's layer does.
 pub fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    normalize(bn, x, false)
+}
+
+/// `relu(bn.forward(x))`, the ReLU fused into the normalisation when the kernels run it.
+pub fn batch_norm_relu(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    normalize(bn, x, true)
+}
+
+fn normalize(bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
+    let through_burn = |x: Tensor<4>| {
+        let y = bn.forward(x);
+        if relu {
+            burn::tensor::activation::relu(y)
+        } else {
+            y
+        }
+    };
     let training = x.device().is_autodiff() && bn.training.is_enabled();
-    let Some(geometry) = NormGeometry::new(&x.dims(), bn.epsilon) else {
-        return bn.forward(x);
+    let Some(geometry) = NormGeometry::new(&x.dims(), bn.epsilon, relu) else {
+        return through_burn(x);
     };
     if !enabled() || !training || x.dtype() != DType::F32 || bn.gamma.val().dtype() != DType::F32 {
-        return bn.forward(x);
+        return through_burn(x);
     }
     let x = x.into_dispatch();
     if !on_flex(&x) {
-        return bn.forward(Tensor::from_dispatch(x));
+        return through_burn(Tensor::from_dispatch(x));
     }
     let result = Dispatch::patch_batch_norm_train(
         x,
@@ -433,8 +470,24 @@ mod tests {
         size: [usize; 2],
         kernel: [usize; 2],
         stride: [usize; 2],
+        padding: &PaddingConfig2d,
+        bias: bool,
+    ) {
+        for relu in [false, true] {
+            compare_layer(cin, cout, size, kernel, stride, padding.clone(), bias, relu);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn compare_layer(
+        cin: usize,
+        cout: usize,
+        size: [usize; 2],
+        kernel: [usize; 2],
+        stride: [usize; 2],
         padding: PaddingConfig2d,
         bias: bool,
+        relu: bool,
     ) {
         let device = Device::flex().autodiff();
         let conv: Conv2d = Conv2dConfig::new([cin, cout], kernel)
@@ -452,10 +505,11 @@ mod tests {
 
         let run = |through_kernels: bool| {
             let x = x.clone().require_grad();
-            let out = if through_kernels {
-                conv2d(&conv, x.clone())
-            } else {
-                conv.forward(x.clone())
+            let out = match (through_kernels, relu) {
+                (true, false) => conv2d(&conv, x.clone()),
+                (true, true) => conv2d_relu(&conv, x.clone()),
+                (false, false) => conv.forward(x.clone()),
+                (false, true) => burn::tensor::activation::relu(conv.forward(x.clone())),
             };
             let grads = (out.clone() * probe.clone()).sum().backward();
             let dx = x.grad(&grads).map(|g| g.into_data());
@@ -500,7 +554,7 @@ mod tests {
             [7, 6],
             [3, 3],
             [1, 1],
-            PaddingConfig2d::Explicit(1, 1, 1, 1),
+            &PaddingConfig2d::Explicit(1, 1, 1, 1),
             true,
         );
         compare(
@@ -509,18 +563,18 @@ mod tests {
             [8, 8],
             [3, 3],
             [2, 2],
-            PaddingConfig2d::Explicit(1, 1, 1, 1),
+            &PaddingConfig2d::Explicit(1, 1, 1, 1),
             false,
         );
-        compare(2, 3, [9, 7], [5, 5], [1, 1], PaddingConfig2d::Valid, true);
-        compare(4, 2, [6, 6], [1, 1], [2, 2], PaddingConfig2d::Valid, false);
+        compare(2, 3, [9, 7], [5, 5], [1, 1], &PaddingConfig2d::Valid, true);
+        compare(4, 2, [6, 6], [1, 1], [2, 2], &PaddingConfig2d::Valid, false);
         compare(
             3,
             4,
             [11, 10],
             [7, 7],
             [2, 2],
-            PaddingConfig2d::Explicit(3, 3, 3, 3),
+            &PaddingConfig2d::Explicit(3, 3, 3, 3),
             true,
         );
         compare(
@@ -529,10 +583,10 @@ mod tests {
             [5, 8],
             [2, 3],
             [1, 2],
-            PaddingConfig2d::Explicit(0, 2, 1, 0),
+            &PaddingConfig2d::Explicit(0, 2, 1, 0),
             true,
         );
-        compare(2, 3, [7, 7], [3, 3], [2, 2], PaddingConfig2d::Same, true);
+        compare(2, 3, [7, 7], [3, 3], [2, 2], &PaddingConfig2d::Same, true);
         // Every side above 5: the blocked matrix product, as real layers use it.
         compare(
             8,
@@ -540,7 +594,7 @@ mod tests {
             [12, 12],
             [3, 3],
             [1, 1],
-            PaddingConfig2d::Explicit(1, 1, 1, 1),
+            &PaddingConfig2d::Explicit(1, 1, 1, 1),
             true,
         );
         compare(
@@ -549,10 +603,18 @@ mod tests {
             [13, 11],
             [3, 3],
             [2, 2],
-            PaddingConfig2d::Explicit(1, 1, 1, 1),
+            &PaddingConfig2d::Explicit(1, 1, 1, 1),
             false,
         );
-        compare(16, 8, [8, 8], [1, 1], [2, 2], PaddingConfig2d::Valid, false);
+        compare(
+            16,
+            8,
+            [8, 8],
+            [1, 1],
+            [2, 2],
+            &PaddingConfig2d::Valid,
+            false,
+        );
         // Output rows as wide as input rows: the shifted-copy gather, taps reaching 2 past
         // the edge, and a lopsided padding.
         compare(
@@ -561,7 +623,7 @@ mod tests {
             [9, 8],
             [5, 5],
             [1, 1],
-            PaddingConfig2d::Explicit(2, 2, 2, 2),
+            &PaddingConfig2d::Explicit(2, 2, 2, 2),
             true,
         );
         compare(
@@ -570,7 +632,7 @@ mod tests {
             [6, 7],
             [2, 3],
             [1, 1],
-            PaddingConfig2d::Explicit(0, 1, 1, 1),
+            &PaddingConfig2d::Explicit(0, 1, 1, 1),
             true,
         );
         compare(
@@ -579,13 +641,13 @@ mod tests {
             [3, 3],
             [3, 3],
             [1, 1],
-            PaddingConfig2d::Explicit(1, 1, 1, 1),
+            &PaddingConfig2d::Explicit(1, 1, 1, 1),
             true,
         );
         // Layer-sized: 16 and 32 channels over 24×24 and 40×40 images.
         let same = PaddingConfig2d::Explicit(1, 1, 1, 1);
-        compare(16, 8, [24, 24], [3, 3], [1, 1], same.clone(), true);
-        compare(32, 8, [40, 40], [3, 3], [2, 2], same, false);
+        compare(16, 8, [24, 24], [3, 3], [1, 1], &same, true);
+        compare(32, 8, [40, 40], [3, 3], [2, 2], &same, false);
     }
 
     /// Burn's max pooling and the kernels' on the same input: the same output and the same
@@ -649,6 +711,11 @@ mod tests {
 
     #[test]
     fn batch_norm_matches_burn_output_gradients_and_running_statistics() {
+        compare_norm(false);
+        compare_norm(true);
+    }
+
+    fn compare_norm(relu: bool) {
         let device = Device::flex().autodiff();
         let gamma = Tensor::<1>::random([5], Distribution::Normal(1.0, 0.5), &device);
         let beta = Tensor::<1>::random([5], Distribution::Normal(0.0, 0.5), &device);
@@ -665,10 +732,11 @@ mod tests {
         let run = |through_kernels: bool| {
             let bn = make();
             let x = x.clone().require_grad();
-            let out = if through_kernels {
-                batch_norm(&bn, x.clone())
-            } else {
-                bn.forward(x.clone())
+            let out = match (through_kernels, relu) {
+                (true, false) => batch_norm(&bn, x.clone()),
+                (true, true) => batch_norm_relu(&bn, x.clone()),
+                (false, false) => bn.forward(x.clone()),
+                (false, true) => burn::tensor::activation::relu(bn.forward(x.clone())),
             };
             let grads = (out.clone() * probe.clone()).sum().backward();
             [

@@ -19,11 +19,13 @@ pub struct NormGeometry {
     pub plane: usize,
     /// Added to the variance before its square root.
     pub epsilon: f64,
+    /// Whether a ReLU follows (applied in the same pass, its gradient in the backward pass).
+    pub relu: bool,
 }
 
 impl NormGeometry {
     /// The geometry of normalising `x` `[batch, channels, …]`; `None` for an empty batch.
-    pub fn new(x: &[usize], epsilon: f64) -> Option<Self> {
+    pub fn new(x: &[usize], epsilon: f64, relu: bool) -> Option<Self> {
         let (&batch, rest) = x.split_first()?;
         let (&channels, rest) = rest.split_first()?;
         let plane = rest.iter().product::<usize>();
@@ -32,6 +34,7 @@ impl NormGeometry {
             channels,
             plane,
             epsilon,
+            relu,
         })
     }
 
@@ -87,6 +90,9 @@ fn per_channel(g: &NormGeometry, f: impl Fn(usize, usize) -> f64 + Sync) -> Vec<
 pub struct Saved {
     mean: Vec<f32>,
     inv_std: Vec<f32>,
+    /// Per channel, the output's scale and shift (to tell where a following ReLU was open).
+    scale: Vec<f32>,
+    shift: Vec<f32>,
 }
 
 /// The normalised output, the batch mean and the biased batch variance (`[channels]` each),
@@ -118,16 +124,25 @@ pub fn forward(
         .collect();
     let mean: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
 
+    let scale: Vec<f32> = gamma.iter().zip(&inv_std).map(|(g, s)| g * s).collect();
+    let shift: Vec<f32> = (0..g.channels)
+        .map(|c| beta[c] - mean[c] * scale[c])
+        .collect();
     let mut out = vec![0.0f32; x.len()];
     out.par_chunks_mut(g.plane)
         .zip(x.par_chunks(g.plane))
         .enumerate()
         .for_each(|(index, (out, x))| {
             let c = index % g.channels;
-            let scale = gamma[c] * inv_std[c];
-            let shift = beta[c] - mean[c] * scale;
-            for (o, &v) in out.iter_mut().zip(x) {
-                *o = v * scale + shift;
+            let (scale, shift) = (scale[c], shift[c]);
+            if g.relu {
+                for (o, &v) in out.iter_mut().zip(x) {
+                    *o = (v * scale + shift).max(0.0);
+                }
+            } else {
+                for (o, &v) in out.iter_mut().zip(x) {
+                    *o = v * scale + shift;
+                }
             }
         });
     let channels = Shape::from(vec![g.channels]);
@@ -135,7 +150,12 @@ pub fn forward(
         tensor(out, shape),
         tensor(mean.clone(), channels.clone()),
         tensor(variance.iter().map(|&v| v as f32).collect(), channels),
-        Saved { mean, inv_std },
+        Saved {
+            mean,
+            inv_std,
+            scale,
+            shift,
+        },
     )
 }
 
@@ -162,7 +182,33 @@ pub fn backward(
 ) -> (Option<FlexTensor>, Option<FlexTensor>, Option<FlexTensor>) {
     let shape = x.layout().shape().clone();
     let (x, gamma, dy) = (values(x), values(gamma), values(grad));
-    let Saved { mean, inv_std } = saved;
+    let Saved {
+        mean,
+        inv_std,
+        scale,
+        shift,
+    } = saved;
+    // Behind a ReLU, the gradient reaches the normalisation only where the output was positive.
+    let dy: std::borrow::Cow<'_, [f32]> = if g.relu {
+        let mut masked = vec![0.0f32; dy.len()];
+        masked
+            .par_chunks_mut(g.plane)
+            .zip(dy.par_chunks(g.plane).zip(x.par_chunks(g.plane)))
+            .enumerate()
+            .for_each(|(index, (masked, (dy, x)))| {
+                let c = index % g.channels;
+                for ((m, &d), &v) in masked.iter_mut().zip(dy).zip(x) {
+                    *m = if v * scale[c] + shift[c] > 0.0 {
+                        d
+                    } else {
+                        0.0
+                    };
+                }
+            });
+        std::borrow::Cow::Owned(masked)
+    } else {
+        dy
+    };
     // Σ dy and Σ dy·x̂ per channel, x̂ the normalised input.
     let (dy_plane, x_plane) = (
         |start: usize| &dy[start..start + g.plane],
