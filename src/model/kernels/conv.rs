@@ -9,11 +9,14 @@
 //! own matrix multiply, batched over the images and spread over the rayon pool.
 
 use burn::backend::flex::FlexTensor;
-use burn::tensor::{Shape, TensorData};
 use std::cell::RefCell;
+use std::ops::Range;
 
 use nalgebra::Dyn;
 use rayon::prelude::*;
+use std::borrow::Cow;
+
+use super::{tensor, values};
 
 /// The sizes of one convolution: input, kernel, stride, padding and the output they give.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,18 +134,6 @@ impl ConvGeometry {
     }
 }
 
-/// The tensor's values in row-major order, copying only when it is a strided view.
-fn values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match tensor.as_slice::<f32>() {
-        Some(slice) => std::borrow::Cow::Borrowed(slice),
-        None => std::borrow::Cow::Owned(tensor.to_contiguous().storage::<f32>().to_vec()),
-    }
-}
-
-fn tensor(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, Shape::from(shape.to_vec())))
-}
-
 /// Gathers one image's patches: row `(c·kh + i)·kw + j` holds, for every output pixel, the input
 /// pixel that kernel tap `(i, j)` of channel `c` sees there (zero in the padding).
 fn gather_patches(g: &ConvGeometry, image: &[f32], patches: &mut [f32]) {
@@ -162,41 +153,70 @@ fn gather_patches(g: &ConvGeometry, image: &[f32], patches: &mut [f32]) {
     }
 }
 
-/// [`gather_patches`] for one tap when output rows are as wide as input rows (stride 1, "same"
-/// width): the tap's values are the plane shifted by a constant offset, so the rows inside the
-/// image are one contiguous copy, after which the columns that wrapped around a row edge are
-/// zeroed.
-fn gather_shifted(g: &ConvGeometry, plane: &[f32], i: usize, j: usize, row: &mut [f32]) {
-    let w = g.w;
-    let first = (g.top.saturating_sub(i)).min(g.out_h);
-    let last = (g.h + g.top).saturating_sub(i).min(g.out_h).max(first);
-    row[..first * w].fill(0.0);
-    row[last * w..].fill(0.0);
-    if first == last {
-        return;
-    }
-    // Output index q reads plane index q + shift, shift = (i - top)·w + (j - left).
-    let shift = (i * w + j) as isize - (g.top * w + g.left) as isize;
-    let dst = &mut row[first * w..last * w];
-    let src_start = (first * w) as isize + shift;
-    let src_end = (last * w) as isize + shift;
-    let lo = usize::try_from(-src_start).unwrap_or(0).min(dst.len());
-    let hi = dst.len()
-        - usize::try_from(src_end - plane.len() as isize)
-            .unwrap_or(0)
-            .min(dst.len());
-    let hi = hi.max(lo);
-    dst[..lo].fill(0.0);
-    dst[hi..].fill(0.0);
-    let from = (src_start + lo as isize) as usize;
-    dst[lo..hi].copy_from_slice(&plane[from..from + (hi - lo)]);
-    let (left_cols, right_cols) = g.valid_cols(j);
-    if left_cols > 0 || right_cols < w {
-        for out_row in dst.chunks_exact_mut(w) {
-            out_row[..left_cols].iter_mut().for_each(|v| *v = 0.0);
-            out_row[right_cols..].iter_mut().for_each(|v| *v = 0.0);
+/// Where one kernel tap's patch row meets the plane when output rows are as wide as input rows
+/// (stride 1, "same" width): output index `q` reads plane index `q + shift`, a constant offset.
+struct ShiftedSpan {
+    /// Output rows whose input row lies inside the image.
+    rows: Range<usize>,
+    /// Within those rows' values, the ones whose shifted index lies inside the plane.
+    inside: Range<usize>,
+    /// The plane index of `inside.start`.
+    from: usize,
+    /// Columns `..left` and `right..` of every row wrapped around a row edge.
+    left: usize,
+    right: usize,
+}
+
+impl ShiftedSpan {
+    fn new(g: &ConvGeometry, i: usize, j: usize) -> Self {
+        let w = g.w;
+        let first = (g.top.saturating_sub(i)).min(g.out_h);
+        let last = (g.h + g.top).saturating_sub(i).min(g.out_h).max(first);
+        let len = (last - first) * w;
+        let shift = (i * w + j) as isize - (g.top * w + g.left) as isize;
+        let start = (first * w) as isize + shift;
+        let end = (last * w) as isize + shift;
+        let lo = usize::try_from(-start).unwrap_or(0).min(len);
+        let hi = (len
+            - usize::try_from(end - (g.h * w) as isize)
+                .unwrap_or(0)
+                .min(len))
+        .max(lo);
+        let (left, right) = g.valid_cols(j);
+        Self {
+            rows: first..last,
+            inside: lo..hi,
+            from: usize::try_from(start + lo as isize).unwrap_or(0),
+            left,
+            right,
         }
     }
+
+    /// Zeroes the wrapped columns of `values` (rows of `w`).
+    fn clear_wrapped(&self, values: &mut [f32], w: usize) {
+        if self.left > 0 || self.right < w {
+            for row in values.chunks_exact_mut(w) {
+                row[..self.left].iter_mut().for_each(|v| *v = 0.0);
+                row[self.right..].iter_mut().for_each(|v| *v = 0.0);
+            }
+        }
+    }
+}
+
+/// [`gather_patches`] for one tap when output rows are as wide as input rows: the rows inside
+/// the image are one contiguous shifted copy, after which the columns that wrapped around a row
+/// edge are zeroed.
+fn gather_shifted(g: &ConvGeometry, plane: &[f32], i: usize, j: usize, row: &mut [f32]) {
+    let span = ShiftedSpan::new(g, i, j);
+    let w = g.w;
+    row[..span.rows.start * w].fill(0.0);
+    row[span.rows.end * w..].fill(0.0);
+    let dst = &mut row[span.rows.start * w..span.rows.end * w];
+    let ShiftedSpan { inside, from, .. } = &span;
+    dst[..inside.start].fill(0.0);
+    dst[inside.end..].fill(0.0);
+    dst[inside.clone()].copy_from_slice(&plane[*from..*from + inside.len()]);
+    span.clear_wrapped(dst, w);
 }
 
 /// [`gather_patches`] for one tap, row by row (any stride and padding).
@@ -245,31 +265,14 @@ fn scatter_patches(g: &ConvGeometry, patches: &mut [f32], image: &mut [f32]) {
 /// around a row edge are zeroed, then the rows inside the image are added back with one
 /// contiguous shifted sum.
 fn scatter_shifted(g: &ConvGeometry, row: &mut [f32], i: usize, j: usize, plane: &mut [f32]) {
-    let w = g.w;
-    let first = (g.top.saturating_sub(i)).min(g.out_h);
-    let last = (g.h + g.top).saturating_sub(i).min(g.out_h).max(first);
-    if first == last {
-        return;
-    }
-    let src = &mut row[first * w..last * w];
-    let (left_cols, right_cols) = g.valid_cols(j);
-    if left_cols > 0 || right_cols < w {
-        for out_row in src.chunks_exact_mut(w) {
-            out_row[..left_cols].iter_mut().for_each(|v| *v = 0.0);
-            out_row[right_cols..].iter_mut().for_each(|v| *v = 0.0);
-        }
-    }
-    let shift = (i * w + j) as isize - (g.top * w + g.left) as isize;
-    let dst_start = (first * w) as isize + shift;
-    let dst_end = (last * w) as isize + shift;
-    let lo = usize::try_from(-dst_start).unwrap_or(0).min(src.len());
-    let hi = src.len()
-        - usize::try_from(dst_end - plane.len() as isize)
-            .unwrap_or(0)
-            .min(src.len());
-    let hi = hi.max(lo);
-    let from = (dst_start + lo as isize) as usize;
-    for (d, s) in plane[from..from + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
+    let span = ShiftedSpan::new(g, i, j);
+    let src = &mut row[span.rows.start * g.w..span.rows.end * g.w];
+    span.clear_wrapped(src, g.w);
+    let (inside, from) = (span.inside, span.from);
+    for (d, s) in plane[from..from + inside.len()]
+        .iter_mut()
+        .zip(&src[inside])
+    {
         *d += s;
     }
 }
@@ -470,7 +473,7 @@ pub fn backward(
                 .zip(output.par_iter())
                 .map(|(&d, &y)| if y > 0.0 { d } else { 0.0 })
                 .collect();
-            std::borrow::Cow::Owned(masked)
+            Cow::Owned(masked)
         }
         _ => values(grad),
     };

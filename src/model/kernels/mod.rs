@@ -16,6 +16,7 @@ pub mod conv;
 pub mod norm;
 pub mod pool;
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -33,11 +34,24 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::MaxPool2d;
 use burn::prelude::*;
-use burn::tensor::DType;
+use burn::tensor::{DType, Shape, TensorData};
 
 pub use conv::ConvGeometry;
 pub use norm::NormGeometry;
 pub use pool::PoolGeometry;
+
+/// The tensor's values in row-major order, copying only when it is a strided view.
+fn values(tensor: &FlexTensor) -> Cow<'_, [f32]> {
+    match tensor.as_slice::<f32>() {
+        Some(slice) => Cow::Borrowed(slice),
+        None => Cow::Owned(tensor.to_contiguous().storage::<f32>().to_vec()),
+    }
+}
+
+/// A contiguous CPU tensor of `shape` holding `values`.
+fn tensor(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, Shape::from(shape.to_vec())))
+}
 
 /// Whether the hand-written kernels are in use (they are unless `CNN_WORKBENCH_KERNELS=burn`).
 pub fn enabled() -> bool {

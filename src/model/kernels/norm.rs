@@ -5,8 +5,11 @@
 //! plane.
 
 use burn::backend::flex::FlexTensor;
-use burn::tensor::{Shape, TensorData};
+use std::borrow::Cow;
+
 use rayon::prelude::*;
+
+use super::{tensor, values};
 
 /// The sizes of one batch normalisation: `[batch, channels, plane]` and epsilon.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,17 +44,6 @@ impl NormGeometry {
     fn count(&self) -> f64 {
         (self.batch * self.plane) as f64
     }
-}
-
-fn values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match tensor.as_slice::<f32>() {
-        Some(slice) => std::borrow::Cow::Borrowed(slice),
-        None => std::borrow::Cow::Owned(tensor.to_contiguous().storage::<f32>().to_vec()),
-    }
-}
-
-fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
 }
 
 /// `Σ f(a[i], b[i])` in eight independent `f32` lanes (so it vectorises), the lanes then
@@ -103,7 +95,7 @@ pub fn forward(
     gamma: &FlexTensor,
     beta: &FlexTensor,
 ) -> (FlexTensor, FlexTensor, FlexTensor, Saved) {
-    let shape = x.layout().shape().clone();
+    let shape = x.layout().shape().to_vec();
     let x = values(x);
     let (gamma, beta) = (values(gamma), values(beta));
     let plane = |start: usize| &x[start..start + g.plane];
@@ -145,11 +137,11 @@ pub fn forward(
                 }
             }
         });
-    let channels = Shape::from(vec![g.channels]);
+    let channels = [g.channels];
     (
-        tensor(out, shape),
-        tensor(mean.clone(), channels.clone()),
-        tensor(variance.iter().map(|&v| v as f32).collect(), channels),
+        tensor(out, &shape),
+        tensor(mean.clone(), &channels),
+        tensor(variance.iter().map(|&v| v as f32).collect(), &channels),
         Saved {
             mean,
             inv_std,
@@ -180,7 +172,7 @@ pub fn backward(
     grad: &FlexTensor,
     wanted: Wanted,
 ) -> (Option<FlexTensor>, Option<FlexTensor>, Option<FlexTensor>) {
-    let shape = x.layout().shape().clone();
+    let shape = x.layout().shape().to_vec();
     let (x, gamma, dy) = (values(x), values(gamma), values(grad));
     let Saved {
         mean,
@@ -189,7 +181,7 @@ pub fn backward(
         shift,
     } = saved;
     // Behind a ReLU, the gradient reaches the normalisation only where the output was positive.
-    let dy: std::borrow::Cow<'_, [f32]> = if g.relu {
+    let dy: Cow<'_, [f32]> = if g.relu {
         let mut masked = vec![0.0f32; dy.len()];
         masked
             .par_chunks_mut(g.plane)
@@ -205,7 +197,7 @@ pub fn backward(
                     };
                 }
             });
-        std::borrow::Cow::Owned(masked)
+        Cow::Owned(masked)
     } else {
         dy
     };
@@ -221,16 +213,13 @@ pub fn backward(
         let (m, s) = (mean[c], inv_std[c]);
         lane_sum(dy_plane(start), x_plane(start), |d, v| d * ((v - m) * s))
     });
-    let channels = Shape::from(vec![g.channels]);
-    let gamma_grad = wanted.gamma.then(|| {
-        tensor(
-            dy_xhat_sum.iter().map(|&v| v as f32).collect(),
-            channels.clone(),
-        )
-    });
+    let channels = [g.channels];
+    let gamma_grad = wanted
+        .gamma
+        .then(|| tensor(dy_xhat_sum.iter().map(|&v| v as f32).collect(), &channels));
     let beta_grad = wanted
         .beta
-        .then(|| tensor(dy_sum.iter().map(|&v| v as f32).collect(), channels));
+        .then(|| tensor(dy_sum.iter().map(|&v| v as f32).collect(), &channels));
     let x_grad = wanted.x.then(|| {
         // dx = γ·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)).
         let mut dx = vec![0.0f32; x.len()];
@@ -247,7 +236,7 @@ pub fn backward(
                     *o = scale * (d - dy_mean - xhat * dy_xhat_mean);
                 }
             });
-        tensor(dx, shape)
+        tensor(dx, &shape)
     });
     (x_grad, gamma_grad, beta_grad)
 }

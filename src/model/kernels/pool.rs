@@ -7,8 +7,9 @@
 use std::sync::Arc;
 
 use burn::backend::flex::FlexTensor;
-use burn::tensor::{Shape, TensorData};
 use rayon::prelude::*;
+
+use super::{tensor, values};
 
 /// The sizes of one pooling: input planes, window, stride, padding and the output they give.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,13 +94,6 @@ impl PoolGeometry {
 #[derive(Debug, Clone)]
 pub struct Argmax(Arc<Vec<u32>>);
 
-fn values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match tensor.as_slice::<f32>() {
-        Some(slice) => std::borrow::Cow::Borrowed(slice),
-        None => std::borrow::Cow::Owned(tensor.to_contiguous().storage::<f32>().to_vec()),
-    }
-}
-
 /// One plane's maxima and their positions, the window clipped to the image.
 fn pool_plane(g: &PoolGeometry, plane: &[f32], out: &mut [f32], at: &mut [u32]) {
     if g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 {
@@ -156,9 +150,8 @@ pub fn forward(g: &PoolGeometry, x: &FlexTensor) -> (FlexTensor, Argmax) {
         .zip(at.par_chunks_mut(g.out_plane()))
         .zip(x.par_chunks(g.plane()))
         .for_each(|((out, at), plane)| pool_plane(g, plane, out, at));
-    let shape = Shape::from(vec![g.batch, g.channels, g.out_h, g.out_w]);
     (
-        FlexTensor::from_data(TensorData::new(out, shape)),
+        tensor(out, &[g.batch, g.channels, g.out_h, g.out_w]),
         Argmax(Arc::new(at)),
     )
 }
@@ -175,6 +168,5 @@ pub fn backward(g: &PoolGeometry, argmax: &Argmax, grad: &FlexTensor) -> FlexTen
                 dx[i as usize] += v;
             }
         });
-    let shape = Shape::from(vec![g.batch, g.channels, g.h, g.w]);
-    FlexTensor::from_data(TensorData::new(dx, shape))
+    tensor(dx, &[g.batch, g.channels, g.h, g.w])
 }
