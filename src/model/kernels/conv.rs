@@ -183,10 +183,12 @@ impl ShiftedSpan {
                 .min(len))
         .max(lo);
         let (left, right) = g.valid_cols(j);
+        // An empty span reads nothing; its `from` is kept in bounds all the same.
+        let from = usize::try_from(start + lo as isize).unwrap_or(0);
         Self {
             rows: first..last,
             inside: lo..hi,
-            from: usize::try_from(start + lo as isize).unwrap_or(0),
+            from: if lo == hi { 0 } else { from },
             left,
             right,
         }

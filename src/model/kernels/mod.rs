@@ -658,6 +658,25 @@ mod tests {
             &PaddingConfig2d::Explicit(1, 1, 1, 1),
             true,
         );
+        // Images smaller than the kernel: some taps see only padding.
+        compare(
+            2,
+            6,
+            [1, 1],
+            [3, 3],
+            [1, 1],
+            &PaddingConfig2d::Explicit(1, 1, 1, 1),
+            true,
+        );
+        compare(
+            3,
+            7,
+            [2, 1],
+            [5, 5],
+            [1, 1],
+            &PaddingConfig2d::Explicit(2, 2, 2, 2),
+            true,
+        );
         // Layer-sized: 16 and 32 channels over 24×24 and 40×40 images.
         let same = PaddingConfig2d::Explicit(1, 1, 1, 1);
         compare(16, 8, [24, 24], [3, 3], [1, 1], &same, true);
