@@ -1,7 +1,7 @@
-//! 2-D convolution on the CPU backend's tensors as patch gathering plus one matrix product per
-//! image, forward and backward.
+//! 2-D convolution on the CPU backend's tensors, forward and backward.
 //!
-//! The forward pass gathers each image's patches into a `[cin·kh·kw, out_h·out_w]` matrix and
+//! Stride-1 layers go to `Direct` (the [`super::direct`] and [`super::winograd`] kernels)
+//! where the CPU allows; the rest gather patches and multiply. The forward pass gathers each image's patches into a `[cin·kh·kw, out_h·out_w]` matrix and
 //! multiplies the weights `[cout, cin·kh·kw]` by it, so the product lands directly in NCHW order.
 //! The backward pass reuses the same matrices: the weight gradient is the output gradient times
 //! the patches (transposed), the input gradient is the weights (transposed) times the output
@@ -16,6 +16,10 @@ use nalgebra::Dyn;
 use rayon::prelude::*;
 use std::borrow::Cow;
 
+#[cfg(target_arch = "x86_64")]
+use super::direct::{self, Grid};
+#[cfg(target_arch = "x86_64")]
+use super::winograd::{self, Winograd};
 use super::{tensor, values};
 
 /// The sizes of one convolution: input, kernel, stride, padding and the output they give.
@@ -408,6 +412,20 @@ fn images_per_task(batch: usize) -> usize {
     batch.div_ceil(2 * rayon::current_num_threads()).max(1)
 }
 
+/// Each backward task's share of the input gradient `dx` (`per_task` images), or `None` for
+/// every task when `dx` is empty (the input gradient is not wanted).
+fn task_parts<'a>(
+    dx: &'a mut [f32],
+    g: &ConvGeometry,
+    per_task: usize,
+) -> Vec<Option<&'a mut [f32]>> {
+    if dx.is_empty() {
+        (0..g.batch.div_ceil(per_task)).map(|_| None).collect()
+    } else {
+        dx.chunks_mut(per_task * g.image_len()).map(Some).collect()
+    }
+}
+
 /// The convolution of `x` `[batch, cin, h, w]` with `weight` and `bias` `[cout]`:
 /// `[batch, cout, out_h, out_w]`.
 pub fn forward(
@@ -416,6 +434,10 @@ pub fn forward(
     weight: &FlexTensor,
     bias: &FlexTensor,
 ) -> FlexTensor {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(direct) = Direct::new(g) {
+        return direct.forward(g, x, weight, bias);
+    }
     let x = values(x);
     let weight = values(weight);
     let bias = values(bias);
@@ -465,6 +487,10 @@ pub fn backward(
     grad: &FlexTensor,
     wanted: Wanted,
 ) -> (Option<FlexTensor>, Option<FlexTensor>, Option<FlexTensor>) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(direct) = Direct::new(g) {
+        return direct.backward(g, x, weight, output, grad, wanted);
+    }
     let (k, pixels) = (g.patch_len(), g.pixels());
     let dy = match output {
         // Behind a ReLU, the gradient passes only where the output was positive.
@@ -491,17 +517,8 @@ pub fn backward(
     });
 
     let per_task = images_per_task(g.batch);
-    let tasks = g.batch.div_ceil(per_task);
-    let mut dx = if wanted.x {
-        vec![0.0f32; g.batch * g.image_len()]
-    } else {
-        Vec::new()
-    };
-    let dx_parts: Vec<Option<&mut [f32]>> = if wanted.x {
-        dx.chunks_mut(per_task * g.image_len()).map(Some).collect()
-    } else {
-        (0..tasks).map(|_| None).collect()
-    };
+    let mut dx = vec![0.0f32; if wanted.x { g.batch * g.image_len() } else { 0 }];
+    let dx_parts = task_parts(&mut dx, g, per_task);
     let weight_len = if wanted.weight { g.cout * k } else { 0 };
     let weight_grad = dx_parts
         .into_par_iter()
@@ -543,4 +560,245 @@ pub fn backward(
         .then(|| tensor(weight_grad, &[g.cout, g.cin, g.kh, g.kw]));
     let x_grad = wanted.x.then(|| tensor(dx, &[g.batch, g.cin, g.h, g.w]));
     (x_grad, weight_grad, bias_grad)
+}
+
+/// The direct (patch-free) path for a stride-1 convolution: the forward grid and the grid of
+/// the convolution that gives the input gradient.
+#[cfg(target_arch = "x86_64")]
+struct Direct {
+    simd: pulp::x86::V3,
+    grid: Grid,
+    input_grid: Grid,
+    /// For 3×3 kernels, the Winograd tilings of the forward pass and of the input gradient.
+    winograd: Option<(Winograd, Winograd)>,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Direct {
+    /// `None` where the direct kernels do not apply: a stride other than 1, padding as wide as
+    /// the kernel (the input gradient's grid would need negative padding), no AVX2/FMA, or
+    /// `CNN_WORKBENCH_KERNELS=patches`.
+    fn new(g: &ConvGeometry) -> Option<Self> {
+        if g.sh != 1 || g.sw != 1 || !super::direct_enabled() {
+            return None;
+        }
+        let bottom = (g.out_h + g.kh - 1).checked_sub(g.h + g.top)?;
+        let right = (g.out_w + g.kw - 1).checked_sub(g.w + g.left)?;
+        if g.top >= g.kh || bottom >= g.kh || g.left >= g.kw || right >= g.kw {
+            return None;
+        }
+        let kernel = [g.kh, g.kw];
+        let winograd = (kernel == [3, 3] && super::winograd_enabled()).then(|| {
+            Some((
+                Winograd::new(g.cin, [g.h, g.w], [g.top, g.left], [g.out_h, g.out_w])?,
+                Winograd::new(
+                    g.cout,
+                    [g.out_h, g.out_w],
+                    [2 - g.top, 2 - g.left],
+                    [g.h, g.w],
+                )?,
+            ))
+        });
+        Some(Self {
+            winograd: winograd.flatten(),
+            simd: direct::simd()?,
+            grid: Grid::new(g.cin, g.h, g.w, kernel, g.top, g.left, g.out_h, g.out_w)?,
+            input_grid: Grid::new(
+                g.cout,
+                g.out_h,
+                g.out_w,
+                kernel,
+                g.kh - 1 - g.top,
+                g.kw - 1 - g.left,
+                g.h,
+                g.w,
+            )?,
+        })
+    }
+
+    fn forward(
+        &self,
+        g: &ConvGeometry,
+        x: &FlexTensor,
+        weight: &FlexTensor,
+        bias: &FlexTensor,
+    ) -> FlexTensor {
+        let x = values(x);
+        let bias = values(bias);
+        let finish = |v: f32, c: usize| {
+            let v = v + bias[c];
+            if g.relu { v.max(0.0) } else { v }
+        };
+        if let Some((tiling, _)) = &self.winograd {
+            let u = winograd::transform_weights(&values(weight), g.cout, g.cin);
+            let lens = [
+                tiling.rows_len(),
+                tiling.input_len(),
+                tiling.product_len(g.cout),
+                4 * g.cout,
+            ];
+            let mut out = vec![0.0f32; g.batch * g.cout * g.pixels()];
+            out.par_chunks_mut(g.cout * g.pixels())
+                .zip(x.par_chunks(g.image_len()))
+                .for_each(|(out, image)| {
+                    with_scratch(lens.iter().sum(), |scratch| {
+                        let (rows, rest) = scratch.split_at_mut(lens[0]);
+                        let (v, rest) = rest.split_at_mut(lens[1]);
+                        let (m, tile) = rest.split_at_mut(lens[2]);
+                        tiling.transform_input(image, None, rows, v);
+                        tiling.multiply(self.simd, &u, v, m);
+                        tiling.transform_output(m, g.cout, tile, out, finish);
+                    });
+                });
+            return tensor(out, &[g.batch, g.cout, g.out_h, g.out_w]);
+        }
+        let grid = &self.grid;
+        let packed = direct::pack(&values(weight), g.cout, grid.taps());
+        let (padded_len, sums_len) = (grid.padded_len(), grid.product_len(g.cout));
+        let mut out = vec![0.0f32; g.batch * g.cout * g.pixels()];
+        out.par_chunks_mut(g.cout * g.pixels())
+            .zip(x.par_chunks(g.image_len()))
+            .for_each(|(out, image)| {
+                with_scratch(padded_len + sums_len, |scratch| {
+                    let (padded, sums) = scratch.split_at_mut(padded_len);
+                    grid.pad(image, None, padded);
+                    grid.product(self.simd, &packed, padded, sums);
+                    grid.compact(sums, g.cout, out, finish);
+                });
+            });
+        tensor(out, &[g.batch, g.cout, g.out_h, g.out_w])
+    }
+
+    fn backward(
+        &self,
+        g: &ConvGeometry,
+        x: &FlexTensor,
+        weight: &FlexTensor,
+        output: Option<&FlexTensor>,
+        grad: &FlexTensor,
+        wanted: Wanted,
+    ) -> (Option<FlexTensor>, Option<FlexTensor>, Option<FlexTensor>) {
+        let (grid, input_grid) = (&self.grid, &self.input_grid);
+        let dy = values(grad);
+        // Behind a ReLU, the gradient passes only where the output was positive.
+        let mask = output.filter(|_| g.relu).map(values);
+        let x = values(x);
+        let rotated = wanted.x.then(|| {
+            let weight = values(weight);
+            direct::transpose_rotate(&weight, g.cout, g.cin, g.kh, g.kw)
+        });
+        let input_tiling = self.winograd.as_ref().map(|(_, tiling)| tiling);
+        let rotated_u = rotated
+            .as_deref()
+            .filter(|_| input_tiling.is_some())
+            .map(|rotated| winograd::transform_weights(rotated, g.cin, g.cout));
+        let rotated = rotated
+            .as_deref()
+            .filter(|_| input_tiling.is_none())
+            .map(|rotated| direct::pack(rotated, g.cin, input_grid.taps()));
+        let out_len = g.cout * g.pixels();
+        let taps = grid.taps();
+        let weight_len = if wanted.weight {
+            direct::whole_tiles(g.cout) * taps
+        } else {
+            0
+        };
+        let bias_len = if wanted.bias { g.cout } else { 0 };
+        let lens = [
+            if wanted.weight { grid.padded_len() } else { 0 },
+            if wanted.weight {
+                grid.grid_len(g.cout)
+            } else {
+                0
+            },
+            match (wanted.x, input_tiling) {
+                (false, _) => 0,
+                (true, Some(tiling)) => tiling.rows_len() + tiling.input_len(),
+                (true, None) => input_grid.padded_len(),
+            },
+            match (wanted.x, input_tiling) {
+                (false, _) => 0,
+                (true, Some(tiling)) => tiling.product_len(g.cin) + 4 * g.cin,
+                (true, None) => input_grid.product_len(g.cin),
+            },
+        ];
+
+        let per_task = images_per_task(g.batch);
+        let mut dx = vec![0.0f32; if wanted.x { g.batch * g.image_len() } else { 0 }];
+        let dx_parts = task_parts(&mut dx, g, per_task);
+        let sums = dx_parts
+            .into_par_iter()
+            .enumerate()
+            .map(|(task, mut dx_part)| {
+                let mut acc = vec![0.0f32; weight_len + bias_len];
+                let first = task * per_task;
+                let last = (first + per_task).min(g.batch);
+                with_scratch(lens.iter().sum(), |scratch| {
+                    let (padded, rest) = scratch.split_at_mut(lens[0]);
+                    let (spread, rest) = rest.split_at_mut(lens[1]);
+                    let (dy_padded, dx_sums) = rest.split_at_mut(lens[2]);
+                    let (weight_acc, bias_acc) = acc.split_at_mut(weight_len);
+                    for n in first..last {
+                        let dy_n = &dy[n * out_len..][..out_len];
+                        let mask_n = mask.as_deref().map(|m| &m[n * out_len..][..out_len]);
+                        if wanted.weight {
+                            grid.pad(&x[n * g.image_len()..][..g.image_len()], None, padded);
+                            grid.spread(dy_n, mask_n, g.cout, spread);
+                            grid.correlate(self.simd, spread, padded, weight_acc);
+                        }
+                        if wanted.bias {
+                            for (c, sum) in bias_acc.iter_mut().enumerate() {
+                                let plane = &dy_n[c * g.pixels()..][..g.pixels()];
+                                *sum += match mask_n {
+                                    Some(m) => plane
+                                        .iter()
+                                        .zip(&m[c * g.pixels()..])
+                                        .filter(|(_, m)| **m > 0.0)
+                                        .map(|(d, _)| d)
+                                        .sum::<f32>(),
+                                    None => plane.iter().sum::<f32>(),
+                                };
+                            }
+                        }
+                        if let (Some(dx_part), Some(tiling), Some(u)) =
+                            (dx_part.as_deref_mut(), input_tiling, rotated_u.as_deref())
+                        {
+                            let (rows, v) = dy_padded.split_at_mut(tiling.rows_len());
+                            let (m, tile) = dx_sums.split_at_mut(tiling.product_len(g.cin));
+                            tiling.transform_input(dy_n, mask_n, rows, v);
+                            tiling.multiply(self.simd, u, v, m);
+                            let image =
+                                &mut dx_part[(n - first) * g.image_len()..][..g.image_len()];
+                            tiling.transform_output(m, g.cin, tile, image, |v, _| v);
+                        } else if let (Some(dx_part), Some(rotated)) =
+                            (dx_part.as_deref_mut(), rotated.as_deref())
+                        {
+                            input_grid.pad(dy_n, mask_n, dy_padded);
+                            input_grid.product(self.simd, rotated, dy_padded, dx_sums);
+                            let image =
+                                &mut dx_part[(n - first) * g.image_len()..][..g.image_len()];
+                            input_grid.compact(dx_sums, g.cin, image, |v, _| v);
+                        }
+                    }
+                });
+                acc
+            })
+            .reduce(
+                || vec![0.0f32; weight_len + bias_len],
+                |mut a, b| {
+                    a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                    a
+                },
+            );
+        let (weight_sums, bias_sums) = sums.split_at(weight_len);
+        let weight_grad = wanted.weight.then(|| {
+            tensor(
+                weight_sums[..g.cout * taps].to_vec(),
+                &[g.cout, g.cin, g.kh, g.kw],
+            )
+        });
+        let bias_grad = wanted.bias.then(|| tensor(bias_sums.to_vec(), &[g.cout]));
+        let x_grad = wanted.x.then(|| tensor(dx, &[g.batch, g.cin, g.h, g.w]));
+        (x_grad, weight_grad, bias_grad)
+    }
 }

@@ -4,17 +4,25 @@
 //! On the CPU backend (flex) Burn's own convolution computes the input gradient as a transposed
 //! convolution and the weight gradient as a convolution over the batch with swapped axes, with
 //! copies around both; a profile of the deeper CNN spends most of its time there. [`conv2d`]
-//! routes a [`Conv2d`] layer on a flex tensor through [`conv`] instead: patch matrices and
-//! batched matrix products, forward and backward, with a hand-written backward step registered
-//! with Burn's autodiff graph. On any other device (wgpu) and for layouts these kernels do not
-//! cover (groups, dilation, non-f32 values) the layer runs through Burn as before.
+//! routes a [`Conv2d`] layer on a flex tensor through [`conv`] instead, forward and backward,
+//! with a hand-written backward step registered with Burn's autodiff graph. Stride-1 layers on a
+//! CPU with AVX2 and FMA take [`direct`] (register-tiled products read straight from a padded
+//! image) and, for 3×3 kernels, [`winograd`] (F(2×2, 3×3): 16 multiplications per tile instead
+//! of 36) for the forward pass and the input gradient; other strides take patch matrices. On any
+//! other device (wgpu) and for layouts these kernels do not cover (groups, dilation, non-f32
+//! values) the layer runs through Burn as before.
 //!
-//! Setting the environment variable `CNN_WORKBENCH_KERNELS=burn` turns them off for the whole
-//! process, so benchmarks can measure both paths from one build.
+//! The environment variable `CNN_WORKBENCH_KERNELS` picks a path for the whole process, so
+//! benchmarks can measure each from one build: `burn` (Burn's own ops), `patches` (no direct or
+//! Winograd kernels), `direct` (no Winograd).
 
 pub mod conv;
+#[cfg(target_arch = "x86_64")]
+pub mod direct;
 pub mod norm;
 pub mod pool;
+#[cfg(target_arch = "x86_64")]
+pub mod winograd;
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -58,6 +66,24 @@ pub fn enabled() -> bool {
     static ENABLED: OnceLock<bool> = OnceLock::new();
     *ENABLED.get_or_init(|| {
         std::env::var("CNN_WORKBENCH_KERNELS").map_or(true, |v| !v.eq_ignore_ascii_case("burn"))
+    })
+}
+
+/// Whether stride-1 convolutions take the direct (patch-free) kernels where the CPU has AVX2
+/// and FMA; `CNN_WORKBENCH_KERNELS=patches` keeps them on the patch-matrix path.
+pub fn direct_enabled() -> bool {
+    static DIRECT: OnceLock<bool> = OnceLock::new();
+    *DIRECT.get_or_init(|| {
+        std::env::var("CNN_WORKBENCH_KERNELS").map_or(true, |v| !v.eq_ignore_ascii_case("patches"))
+    })
+}
+
+/// Whether 3×3 stride-1 convolutions on the direct path use Winograd's F(2×2, 3×3) for the
+/// forward pass and the input gradient; `CNN_WORKBENCH_KERNELS=direct` keeps them direct.
+pub fn winograd_enabled() -> bool {
+    static WINOGRAD: OnceLock<bool> = OnceLock::new();
+    *WINOGRAD.get_or_init(|| {
+        std::env::var("CNN_WORKBENCH_KERNELS").map_or(true, |v| !v.eq_ignore_ascii_case("direct"))
     })
 }
 
@@ -677,6 +703,8 @@ mod tests {
             &PaddingConfig2d::Explicit(2, 2, 2, 2),
             true,
         );
+        // 3×3 without padding: the input gradient's tiles are padded by 2.
+        compare(3, 5, [8, 7], [3, 3], [1, 1], &PaddingConfig2d::Valid, true);
         // Layer-sized: 16 and 32 channels over 24×24 and 40×40 images.
         let same = PaddingConfig2d::Explicit(1, 1, 1, 1);
         compare(16, 8, [24, 24], [3, 3], [1, 1], &same, true);
