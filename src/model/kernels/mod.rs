@@ -587,7 +587,7 @@ mod tests {
     }
 
     #[test]
-    fn patch_convolution_matches_burn_forward_and_backward() {
+    fn convolution_kernels_match_burn_forward_and_backward() {
         compare(
             1,
             4,
@@ -703,8 +703,64 @@ mod tests {
             &PaddingConfig2d::Explicit(2, 2, 2, 2),
             true,
         );
-        // 3×3 without padding: the input gradient's tiles are padded by 2.
-        compare(3, 5, [8, 7], [3, 3], [1, 1], &PaddingConfig2d::Valid, true);
+        // Stride 1 with 8 or more input channels: the direct kernels. 3×3 with 8 or more output
+        // channels takes Winograd's tiles (without padding, the input gradient's are padded
+        // by 2); 3×3 with fewer, 5×5 and 2×3 stay direct; images smaller than the kernel too.
+        compare(9, 8, [8, 7], [3, 3], [1, 1], &PaddingConfig2d::Valid, true);
+        compare(
+            8,
+            17,
+            [7, 9],
+            [3, 3],
+            [1, 1],
+            &PaddingConfig2d::Explicit(1, 1, 1, 1),
+            false,
+        );
+        compare(
+            8,
+            7,
+            [3, 3],
+            [3, 3],
+            [1, 1],
+            &PaddingConfig2d::Explicit(1, 1, 1, 1),
+            true,
+        );
+        compare(
+            8,
+            9,
+            [9, 8],
+            [5, 5],
+            [1, 1],
+            &PaddingConfig2d::Explicit(2, 2, 2, 2),
+            true,
+        );
+        compare(
+            8,
+            5,
+            [6, 7],
+            [2, 3],
+            [1, 1],
+            &PaddingConfig2d::Explicit(0, 1, 1, 1),
+            true,
+        );
+        compare(
+            10,
+            6,
+            [1, 1],
+            [3, 3],
+            [1, 1],
+            &PaddingConfig2d::Explicit(1, 1, 1, 1),
+            true,
+        );
+        compare(
+            12,
+            3,
+            [2, 1],
+            [5, 5],
+            [1, 1],
+            &PaddingConfig2d::Explicit(2, 2, 2, 2),
+            false,
+        );
         // Layer-sized: 16 and 32 channels over 24×24 and 40×40 images.
         let same = PaddingConfig2d::Explicit(1, 1, 1, 1);
         compare(16, 8, [24, 24], [3, 3], [1, 1], &same, true);

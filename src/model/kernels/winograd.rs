@@ -10,8 +10,8 @@
 //! gradient, weights transposed and rotated), so both take this path; the weight gradient stays
 //! direct.
 
-use pulp::Simd;
 use pulp::x86::V3;
+use pulp::{Simd, WithSimd};
 
 use super::direct::{CHANNELS, POSITIONS, Product, whole_channels};
 
@@ -83,8 +83,45 @@ impl Winograd {
         self.tiles_w + 1
     }
 
+    /// Values of the scratch [`Winograd::convolve`] needs for `channels` output channels.
+    pub fn scratch_len(&self, channels: usize) -> usize {
+        self.rows_len() + self.input_len() + self.product_len(channels) + 4 * channels
+    }
+
+    /// The convolution of one `image` `[channels, h, w]` (masked as in
+    /// [`super::direct::Grid::pad`]) with the kernels `u` from [`transform_weights`] into `out`
+    /// `[out_channels, out_h, out_w]`, through `f(value, channel)`: the three steps compiled
+    /// together for AVX2 + FMA.
+    #[allow(clippy::too_many_arguments)]
+    pub fn convolve(
+        &self,
+        simd: V3,
+        u: &[Vec<[f32; CHANNELS]>],
+        out_channels: usize,
+        image: &[f32],
+        mask: Option<&[f32]>,
+        scratch: &mut [f32],
+        out: &mut [f32],
+        f: impl Fn(f32, usize) -> f32,
+    ) {
+        Simd::vectorize(
+            simd,
+            Convolve {
+                tiling: self,
+                simd,
+                u,
+                out_channels,
+                image,
+                mask,
+                scratch,
+                out,
+                f,
+            },
+        );
+    }
+
     /// Values of the scratch [`Winograd::transform_input`] needs.
-    pub fn rows_len(&self) -> usize {
+    fn rows_len(&self) -> usize {
         let positions = self.tiles_h * self.row_stride();
         4 * (positions + self.row_stride()) + 8 * (positions + 1)
     }
@@ -97,7 +134,8 @@ impl Winograd {
     /// `(a, b)` reads position `a·(tiles_w + 1) + b` of each and its neighbours one position or
     /// one row of positions on: both transform steps become element-wise differences and sums
     /// of whole quarter planes.
-    pub fn transform_input(
+    #[inline(always)]
+    fn transform_input(
         &self,
         image: &[f32],
         mask: Option<&[f32]>,
@@ -195,7 +233,8 @@ impl Winograd {
 
     /// `M[ξ] = U[ξ]·V[ξ]` for the 16 points, `u` from [`transform_weights`], into `m` laid out
     /// `[point][tile][output channel]`.
-    pub fn multiply(&self, simd: V3, u: &[Vec<[f32; CHANNELS]>], v: &[f32], m: &mut [f32]) {
+    #[inline(always)]
+    fn multiply(&self, simd: V3, u: &[Vec<[f32; CHANNELS]>], v: &[f32], m: &mut [f32]) {
         let per_point = self.channels * self.span;
         for (point, packed) in u.iter().enumerate().take(POINTS) {
             let out_len = self.span * (packed.len() / self.channels.max(1)) * CHANNELS;
@@ -216,7 +255,8 @@ impl Winograd {
     /// `Aᵀ·M·A` for every tile and the first `channels` output channels of `m`, written to `out`
     /// `[channels, out_h, out_w]` through `f(value, channel)`; `tile` is scratch of
     /// `4 × channels` values.
-    pub fn transform_output(
+    #[inline(always)]
+    fn transform_output(
         &self,
         m: &[f32],
         channels: usize,
@@ -268,6 +308,44 @@ impl Winograd {
                 }
             }
         }
+    }
+}
+
+/// [`Winograd::convolve`] as one operation.
+struct Convolve<'a, F> {
+    tiling: &'a Winograd,
+    simd: V3,
+    u: &'a [Vec<[f32; CHANNELS]>],
+    out_channels: usize,
+    image: &'a [f32],
+    mask: Option<&'a [f32]>,
+    scratch: &'a mut [f32],
+    out: &'a mut [f32],
+    f: F,
+}
+
+impl<F: Fn(f32, usize) -> f32> WithSimd for Convolve<'_, F> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        let Self {
+            tiling,
+            simd,
+            u,
+            out_channels,
+            image,
+            mask,
+            scratch,
+            out,
+            f,
+        } = self;
+        let (rows, rest) = scratch.split_at_mut(tiling.rows_len());
+        let (v, rest) = rest.split_at_mut(tiling.input_len());
+        let (m, tile) = rest.split_at_mut(tiling.product_len(out_channels));
+        tiling.transform_input(image, mask, rows, v);
+        tiling.multiply(simd, u, v, m);
+        tiling.transform_output(m, out_channels, tile, out, f);
     }
 }
 
@@ -346,14 +424,19 @@ mod tests {
 
                 let tiling = Winograd::new(cin, [h, w], [top, left], [out_h, out_w])
                     .unwrap_or_else(|| panic!("Winograd geometry {cin} {h} {w}"));
-                let mut rows = vec![f32::NAN; tiling.rows_len()];
-                let mut v = vec![f32::NAN; tiling.input_len()];
-                let mut m = vec![f32::NAN; tiling.product_len(cout)];
-                let mut tile = vec![0.0f32; 4 * cout];
+                let mut scratch = vec![f32::NAN; tiling.scratch_len(cout)];
                 let mut out = vec![f32::NAN; cout * out_h * out_w];
-                tiling.transform_input(&image, mask, &mut rows, &mut v);
-                tiling.multiply(simd, &transform_weights(&weights, cout, cin), &v, &mut m);
-                tiling.transform_output(&m, cout, &mut tile, &mut out, |v, _| v);
+                let u = transform_weights(&weights, cout, cin);
+                tiling.convolve(
+                    simd,
+                    &u,
+                    cout,
+                    &image,
+                    mask,
+                    &mut scratch,
+                    &mut out,
+                    |v, _| v,
+                );
                 let scale = expected.iter().fold(1.0f32, |s, v| s.max(v.abs()));
                 for (i, (a, b)) in out.iter().zip(&expected).enumerate() {
                     assert!(
