@@ -746,16 +746,16 @@ fn follow(worker: &TrainWorker, quiet: bool) -> anyhow::Result<()> {
     }
     let mut stopping = false;
     loop {
+        // Checked before every event, not only when none came for a while: a fast model sends
+        // step events more often than the wait below, and the stop must not wait for quiet.
+        if interrupted.load(Ordering::Relaxed) && !stopping {
+            stopping = true;
+            bar.suspend(|| eprintln!("Stopping after the current batch…"));
+            worker.send(Command::Stop).map_err(anyhow::Error::msg)?;
+        }
         let event = match worker.events().recv_timeout(Duration::from_millis(100)) {
             Ok(event) => event,
-            Err(RecvTimeoutError::Timeout) => {
-                if interrupted.load(Ordering::Relaxed) && !stopping {
-                    stopping = true;
-                    bar.suspend(|| eprintln!("Stopping after the current batch…"));
-                    worker.send(Command::Stop).map_err(anyhow::Error::msg)?;
-                }
-                continue;
-            }
+            Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => {
                 bail!("the training thread ended without a result")
             }
