@@ -1,12 +1,13 @@
 //! 2-D convolution on the CPU backend's tensors, forward and backward.
 //!
 //! Stride-1 layers go to `Direct` (the [`super::direct`] and [`super::winograd`] kernels)
-//! where the CPU allows; the rest gather patches and multiply. The forward pass gathers each image's patches into a `[cin·kh·kw, out_h·out_w]` matrix and
-//! multiplies the weights `[cout, cin·kh·kw]` by it, so the product lands directly in NCHW order.
-//! The backward pass reuses the same matrices: the weight gradient is the output gradient times
-//! the patches (transposed), the input gradient is the weights (transposed) times the output
-//! gradient, scattered back from patches to pixels. All three products go through the backend's
-//! own matrix multiply, batched over the images and spread over the rayon pool.
+//! where the CPU allows; the rest gather patches and multiply. The forward pass gathers each
+//! image's patches into a `[cin·kh·kw, out_h·out_w]` matrix and multiplies the weights
+//! `[cout, cin·kh·kw]` by it, so the product lands directly in NCHW order. The backward pass
+//! reuses the same matrices: the weight gradient is the output gradient times the patches
+//! (transposed), the input gradient is the weights (transposed) times the output gradient,
+//! scattered back from patches to pixels. The products are blocked SIMD matrix products
+//! (matrixmultiply, through nalgebra), one image at a time, images spread over the rayon pool.
 
 use burn::backend::flex::FlexTensor;
 use std::cell::RefCell;

@@ -588,183 +588,45 @@ mod tests {
 
     #[test]
     fn convolution_kernels_match_burn_forward_and_backward() {
-        compare(
-            1,
-            4,
-            [7, 6],
-            [3, 3],
-            [1, 1],
-            &PaddingConfig2d::Explicit(1, 1, 1, 1),
-            true,
-        );
-        compare(
-            3,
-            5,
-            [8, 8],
-            [3, 3],
-            [2, 2],
-            &PaddingConfig2d::Explicit(1, 1, 1, 1),
-            false,
-        );
-        compare(2, 3, [9, 7], [5, 5], [1, 1], &PaddingConfig2d::Valid, true);
-        compare(4, 2, [6, 6], [1, 1], [2, 2], &PaddingConfig2d::Valid, false);
-        compare(
-            3,
-            4,
-            [11, 10],
-            [7, 7],
-            [2, 2],
-            &PaddingConfig2d::Explicit(3, 3, 3, 3),
-            true,
-        );
-        compare(
-            2,
-            2,
-            [5, 8],
-            [2, 3],
-            [1, 2],
-            &PaddingConfig2d::Explicit(0, 2, 1, 0),
-            true,
-        );
-        compare(2, 3, [7, 7], [3, 3], [2, 2], &PaddingConfig2d::Same, true);
-        // Every side above 5: the blocked matrix product, as real layers use it.
-        compare(
-            8,
-            16,
-            [12, 12],
-            [3, 3],
-            [1, 1],
-            &PaddingConfig2d::Explicit(1, 1, 1, 1),
-            true,
-        );
-        compare(
-            6,
-            12,
-            [13, 11],
-            [3, 3],
-            [2, 2],
-            &PaddingConfig2d::Explicit(1, 1, 1, 1),
-            false,
-        );
-        compare(
-            16,
-            8,
-            [8, 8],
-            [1, 1],
-            [2, 2],
-            &PaddingConfig2d::Valid,
-            false,
-        );
-        // Output rows as wide as input rows: the shifted-copy gather, taps reaching 2 past
-        // the edge, and a lopsided padding.
-        compare(
-            3,
-            6,
-            [9, 8],
-            [5, 5],
-            [1, 1],
-            &PaddingConfig2d::Explicit(2, 2, 2, 2),
-            true,
-        );
-        compare(
-            2,
-            7,
-            [6, 7],
-            [2, 3],
-            [1, 1],
-            &PaddingConfig2d::Explicit(0, 1, 1, 1),
-            true,
-        );
-        compare(
-            6,
-            7,
-            [3, 3],
-            [3, 3],
-            [1, 1],
-            &PaddingConfig2d::Explicit(1, 1, 1, 1),
-            true,
-        );
-        // Images smaller than the kernel: some taps see only padding.
-        compare(
-            2,
-            6,
-            [1, 1],
-            [3, 3],
-            [1, 1],
-            &PaddingConfig2d::Explicit(1, 1, 1, 1),
-            true,
-        );
-        compare(
-            3,
-            7,
-            [2, 1],
-            [5, 5],
-            [1, 1],
-            &PaddingConfig2d::Explicit(2, 2, 2, 2),
-            true,
-        );
-        // Stride 1 with 8 or more input channels: the direct kernels. 3×3 with 8 or more output
-        // channels takes Winograd's tiles (without padding, the input gradient's are padded
-        // by 2); 3×3 with fewer, 5×5 and 2×3 stay direct; images smaller than the kernel too.
-        compare(9, 8, [8, 7], [3, 3], [1, 1], &PaddingConfig2d::Valid, true);
-        compare(
-            8,
-            17,
-            [7, 9],
-            [3, 3],
-            [1, 1],
-            &PaddingConfig2d::Explicit(1, 1, 1, 1),
-            false,
-        );
-        compare(
-            8,
-            7,
-            [3, 3],
-            [3, 3],
-            [1, 1],
-            &PaddingConfig2d::Explicit(1, 1, 1, 1),
-            true,
-        );
-        compare(
-            8,
-            9,
-            [9, 8],
-            [5, 5],
-            [1, 1],
-            &PaddingConfig2d::Explicit(2, 2, 2, 2),
-            true,
-        );
-        compare(
-            8,
-            5,
-            [6, 7],
-            [2, 3],
-            [1, 1],
-            &PaddingConfig2d::Explicit(0, 1, 1, 1),
-            true,
-        );
-        compare(
-            10,
-            6,
-            [1, 1],
-            [3, 3],
-            [1, 1],
-            &PaddingConfig2d::Explicit(1, 1, 1, 1),
-            true,
-        );
-        compare(
-            12,
-            3,
-            [2, 1],
-            [5, 5],
-            [1, 1],
-            &PaddingConfig2d::Explicit(2, 2, 2, 2),
-            false,
-        );
-        // Layer-sized: 16 and 32 channels over 24×24 and 40×40 images.
-        let same = PaddingConfig2d::Explicit(1, 1, 1, 1);
-        compare(16, 8, [24, 24], [3, 3], [1, 1], &same, true);
-        compare(32, 8, [40, 40], [3, 3], [2, 2], &same, false);
+        use PaddingConfig2d::{Explicit, Same, Valid};
+        // (input channels, output channels, image, kernel, stride, padding, bias)
+        let cases = [
+            (1, 4, [7, 6], [3, 3], [1, 1], Explicit(1, 1, 1, 1), true),
+            (3, 5, [8, 8], [3, 3], [2, 2], Explicit(1, 1, 1, 1), false),
+            (2, 3, [9, 7], [5, 5], [1, 1], Valid, true),
+            (4, 2, [6, 6], [1, 1], [2, 2], Valid, false),
+            (3, 4, [11, 10], [7, 7], [2, 2], Explicit(3, 3, 3, 3), true),
+            (2, 2, [5, 8], [2, 3], [1, 2], Explicit(0, 2, 1, 0), true),
+            (2, 3, [7, 7], [3, 3], [2, 2], Same, true),
+            // Every side above 5: the blocked matrix product, as real layers use it.
+            (8, 16, [12, 12], [3, 3], [1, 1], Explicit(1, 1, 1, 1), true),
+            (6, 12, [13, 11], [3, 3], [2, 2], Explicit(1, 1, 1, 1), false),
+            (16, 8, [8, 8], [1, 1], [2, 2], Valid, false),
+            // Output rows as wide as input rows: the shifted-copy gather, taps reaching 2 past
+            // the edge, and a lopsided padding.
+            (3, 6, [9, 8], [5, 5], [1, 1], Explicit(2, 2, 2, 2), true),
+            (2, 7, [6, 7], [2, 3], [1, 1], Explicit(0, 1, 1, 1), true),
+            (6, 7, [3, 3], [3, 3], [1, 1], Explicit(1, 1, 1, 1), true),
+            // Images smaller than the kernel: some taps see only padding.
+            (2, 6, [1, 1], [3, 3], [1, 1], Explicit(1, 1, 1, 1), true),
+            (3, 7, [2, 1], [5, 5], [1, 1], Explicit(2, 2, 2, 2), true),
+            // Stride 1 with 8 or more input channels: the direct kernels. 3×3 with 8 or more output
+            // channels takes Winograd's tiles (without padding, the input gradient's are padded
+            // by 2); 3×3 with fewer, 5×5 and 2×3 stay direct; images smaller than the kernel too.
+            (9, 8, [8, 7], [3, 3], [1, 1], Valid, true),
+            (8, 17, [7, 9], [3, 3], [1, 1], Explicit(1, 1, 1, 1), false),
+            (8, 7, [3, 3], [3, 3], [1, 1], Explicit(1, 1, 1, 1), true),
+            (8, 9, [9, 8], [5, 5], [1, 1], Explicit(2, 2, 2, 2), true),
+            (8, 5, [6, 7], [2, 3], [1, 1], Explicit(0, 1, 1, 1), true),
+            (10, 6, [1, 1], [3, 3], [1, 1], Explicit(1, 1, 1, 1), true),
+            (12, 3, [2, 1], [5, 5], [1, 1], Explicit(2, 2, 2, 2), false),
+            // Layer-sized: 16 and 32 channels over 24×24 and 40×40 images.
+            (16, 8, [24, 24], [3, 3], [1, 1], Explicit(1, 1, 1, 1), true),
+            (32, 8, [40, 40], [3, 3], [2, 2], Explicit(1, 1, 1, 1), false),
+        ];
+        for (cin, cout, size, kernel, stride, padding, bias) in cases {
+            compare(cin, cout, size, kernel, stride, &padding, bias);
+        }
     }
 
     /// Burn's max pooling and the kernels' on the same input: the same output and the same
