@@ -3,14 +3,17 @@
 //!
 //! On a grid of positions as wide as the padded image (`wp` columns), the pixel that kernel tap
 //! `(c, i, j)` sees at grid position `q` is `padded[c·plane + i·wp + j + q]`: one constant
-//! offset per tap. A tile of 4 output channels × 24 grid positions is then, summed over taps,
-//! 4 broadcast weights times 24 consecutive padded values, kept in 12 AVX2 registers with fused
-//! multiply-adds. Nothing is gathered or packed per image; each row of the grid computes
-//! `kw − 1` extra positions that are dropped. The input gradient of a stride-1 convolution is
-//! such a convolution of the output gradient (weights transposed and rotated by 180°), and the
-//! weight gradient sums, over grid positions, the output gradient times the tap-shifted padded
-//! input. The kernels run through pulp's `V3` token, which checks AVX2 and FMA at run time;
-//! without them the patch-matrix path of [`super::conv`] runs instead.
+//! offset per tap. A forward tile of 16 output channels × 6 grid positions is then, summed
+//! over taps, two registers of weights times 6 broadcast padded values, kept in 12 AVX2
+//! registers with fused multiply-adds. Nothing is gathered per image; each row of the grid
+//! computes `kw − 1` extra positions that are dropped. The input gradient of a stride-1
+//! convolution is such a convolution of the output gradient (weights transposed and rotated by
+//! 180°). The weight gradient sums, over grid positions, the output gradient times the
+//! tap-shifted padded input: the output gradient is laid onto the grid with 16 channels
+//! interleaved (8 × 8 blocks transposed in registers), and a tile of 16 channels × 6 taps loads
+//! two registers of it per position and broadcasts one padded value per tap. The kernels run
+//! through pulp's `V3` token, which checks AVX2 and FMA at run time; without them the
+//! patch-matrix path of [`super::conv`] runs instead.
 
 use pulp::f32x8;
 use pulp::x86::V3;
@@ -24,8 +27,6 @@ const VECS: usize = 2;
 pub(super) const CHANNELS: usize = VECS * LANES;
 /// Grid positions per product tile: with [`CHANNELS`], 12 accumulating registers.
 pub(super) const POSITIONS: usize = 6;
-/// Output-gradient rows per weight-gradient tile.
-const ROWS: usize = 4;
 /// Taps summed in one pass over a product tile's positions.
 const CHUNK_TAPS: usize = 72;
 /// The grid's length is a multiple of this: whole product tiles and whole registers.
@@ -36,13 +37,8 @@ pub fn simd() -> Option<V3> {
     V3::try_new()
 }
 
-/// `rows` rounded up to whole weight-gradient tiles (the extra rows are zero).
-pub fn whole_tiles(rows: usize) -> usize {
-    rows.div_ceil(ROWS) * ROWS
-}
-
 /// `channels` rounded up to whole product tiles (the extra channels are zero).
-pub(super) fn whole_channels(channels: usize) -> usize {
+pub fn whole_channels(channels: usize) -> usize {
     channels.div_ceil(CHANNELS) * CHANNELS
 }
 
@@ -125,9 +121,9 @@ impl Grid {
         reach.max(self.channels * self.plane)
     }
 
-    /// Values of a grid-shaped buffer of `rows` rows.
+    /// Values of a grid-shaped buffer of `rows` rows (see [`Grid::interleave`]).
     pub fn grid_len(&self, rows: usize) -> usize {
-        whole_tiles(rows) * self.span
+        whole_channels(rows) * self.span
     }
 
     /// Copies `image` `[channels, h, w]` into `padded` (`padded_len` values) with zeros around
@@ -150,17 +146,52 @@ impl Grid {
         whole_channels(channels) * self.span
     }
 
-    /// Lays `values` `[rows, out_h, out_w]` onto the grid (`grid_len(rows)` values), zero at
-    /// the extra columns and past the last row; with a `mask` as in [`Grid::pad`].
-    pub fn spread(&self, values: &[f32], mask: Option<&[f32]>, rows: usize, grid: &mut [f32]) {
-        grid.fill(0.0);
-        let (oh, ow) = (self.out_h, self.out_w);
-        for row in 0..rows {
-            for r in 0..oh {
-                let at = (row * oh + r) * ow;
-                let dst = &mut grid[row * self.span + r * self.wp..][..ow];
-                copy_masked(&values[at..][..ow], mask.map(|m| &m[at..][..ow]), dst);
+    /// Lays `values` `[rows, out_h, out_w]` onto the grid with [`CHANNELS`] rows interleaved:
+    /// `grid[(b·span + q)·CHANNELS + l]` is row `b·CHANNELS + l` at grid position `q`
+    /// (`grid_len(rows)` values), zero at the extra columns, past the last row and in the
+    /// rows past `rows`; with a `mask` as in [`Grid::pad`].
+    pub fn interleave(
+        &self,
+        simd: V3,
+        values: &[f32],
+        mask: Option<&[f32]>,
+        rows: usize,
+        grid: &mut [f32],
+    ) {
+        let len = rows * self.out_h * self.out_w;
+        assert!(
+            values.len() >= len
+                && mask.is_none_or(|m| m.len() >= len)
+                && grid.len() >= self.grid_len(rows),
+            "direct convolution buffers too small"
+        );
+        Simd::vectorize(
+            simd,
+            Interleave {
+                grid: self,
+                simd,
+                values,
+                mask,
+                rows,
+                out: grid,
+            },
+        );
+    }
+
+    /// Adds to `sums[r]` the sum of row `r` of `grid` (laid out by [`Grid::interleave`]) for
+    /// the first `sums.len()` rows: the bias gradient.
+    pub fn row_sums(&self, grid: &[f32], sums: &mut [f32]) {
+        let blocks = sums.len().div_ceil(CHANNELS);
+        let grid = &grid[..blocks * self.span * CHANNELS];
+        for (block, sums) in grid
+            .chunks_exact(self.span * CHANNELS)
+            .zip(sums.chunks_mut(CHANNELS))
+        {
+            let mut lanes = [0.0f32; CHANNELS];
+            for row in block.as_chunks::<CHANNELS>().0 {
+                lanes.iter_mut().zip(row).for_each(|(l, v)| *l += v);
             }
+            sums.iter_mut().zip(lanes).for_each(|(s, l)| *s += l);
         }
     }
 
@@ -208,57 +239,27 @@ impl Grid {
         );
     }
 
-    /// Adds to `acc[r·taps + t]` the sum over grid positions of `grid[r·span + q]` times
-    /// `padded[offset(t) + q]`: the weight gradient, with `grid` from [`Grid::spread`].
-    pub fn correlate(&self, simd: V3, grid: &[f32], padded: &[f32], acc: &mut [f32]) {
+    /// Adds to `acc[b·taps + t][l]` the sum over grid positions `q` of `grid`'s row
+    /// `b·CHANNELS + l` at `q` times `padded[offset(t) + q]`: the weight gradient, with `grid`
+    /// from [`Grid::interleave`] and `acc` laid out as [`pack`]'s output.
+    pub fn correlate(&self, simd: V3, grid: &[f32], padded: &[f32], acc: &mut [[f32; CHANNELS]]) {
         let taps = self.taps();
-        let blocks = grid.len() / (ROWS * self.span);
+        let blocks = acc.len() / taps.max(1);
         assert!(
-            padded.len() >= self.padded_len() && acc.len() >= blocks * ROWS * taps,
+            padded.len() >= self.padded_len() && grid.len() >= blocks * self.span * CHANNELS,
             "direct convolution buffers too small"
         );
         Simd::vectorize(
             simd,
             Correlate {
-                grid: self,
+                offsets: &self.offsets,
+                span: self.span,
                 simd,
                 rows: grid,
                 padded,
                 acc,
             },
         );
-    }
-
-    /// [`Grid::correlate`] for `T` taps from `first` and one block of rows.
-    #[inline(always)]
-    fn correlate_taps<const T: usize>(
-        &self,
-        simd: V3,
-        rows: &[f32],
-        padded: &[f32],
-        first: usize,
-        acc: &mut [f32],
-    ) {
-        let span = self.span;
-        let zero = simd.splat_f32x8(0.0);
-        let mut sums = [[zero; T]; ROWS];
-        let taps: [&[f32]; T] = std::array::from_fn(|t| &padded[self.offsets[first + t]..][..span]);
-        let rows: [&[f32]; ROWS] = std::array::from_fn(|r| &rows[r * span..][..span]);
-        for q in (0..span).step_by(LANES) {
-            let x: [f32x8; T] = std::array::from_fn(|t| load(&taps[t][q..]));
-            for r in 0..ROWS {
-                let d = load(&rows[r][q..]);
-                for t in 0..T {
-                    sums[r][t] = simd.mul_add_f32x8(d, x[t], sums[r][t]);
-                }
-            }
-        }
-        let taps = self.taps();
-        for (r, sums) in sums.iter().enumerate() {
-            for (t, sum) in sums.iter().enumerate() {
-                acc[r * taps + first + t] += simd.reduce_sum_f32s(*sum);
-            }
-        }
     }
 }
 
@@ -320,16 +321,18 @@ impl WithSimd for Product<'_> {
     }
 }
 
-/// [`Grid::correlate`] as one operation compiled for AVX2 + FMA.
-struct Correlate<'a> {
+/// [`Grid::interleave`] as one operation compiled for AVX2: blocks of 8 rows × 8 columns are
+/// loaded (masked), transposed in registers and stored as 8 positions' lanes.
+struct Interleave<'a> {
     grid: &'a Grid,
     simd: V3,
-    rows: &'a [f32],
-    padded: &'a [f32],
-    acc: &'a mut [f32],
+    values: &'a [f32],
+    mask: Option<&'a [f32]>,
+    rows: usize,
+    out: &'a mut [f32],
 }
 
-impl WithSimd for Correlate<'_> {
+impl WithSimd for Interleave<'_> {
     type Output = ();
 
     #[inline(always)]
@@ -337,24 +340,178 @@ impl WithSimd for Correlate<'_> {
         let Self {
             grid,
             simd,
+            values,
+            mask,
+            rows,
+            out,
+        } = self;
+        let (oh, ow, wp, span) = (grid.out_h, grid.out_w, grid.wp, grid.span);
+        let plane = oh * ow;
+        let zero = simd.splat_f32x8(0.0);
+        let whole = ow / LANES * LANES;
+        let blocks = rows.div_ceil(CHANNELS);
+        for (b, block) in out[..blocks * span * CHANNELS]
+            .chunks_exact_mut(span * CHANNELS)
+            .enumerate()
+        {
+            block.fill(0.0);
+            for half in 0..VECS {
+                let first = b * CHANNELS + half * LANES;
+                let lanes = LANES.min(rows.saturating_sub(first));
+                if lanes == 0 {
+                    continue;
+                }
+                for r in 0..oh {
+                    let at = |l: usize| (first + l) * plane + r * ow;
+                    let dst = &mut block[r * wp * CHANNELS + half * LANES..];
+                    let masked = |l: usize, col: usize| {
+                        if l >= lanes {
+                            return zero;
+                        }
+                        let v = load(&values[at(l) + col..]);
+                        match mask {
+                            None => v,
+                            Some(m) => {
+                                let m = load(&m[at(l) + col..]);
+                                simd.select_f32x8(simd.cmp_gt_f32x8(m, zero), v, zero)
+                            }
+                        }
+                    };
+                    for col in (0..whole).step_by(LANES) {
+                        let block: [f32x8; LANES] = std::array::from_fn(|l| masked(l, col));
+                        let columns = transpose(simd, block);
+                        for (j, column) in columns.iter().enumerate() {
+                            dst[(col + j) * CHANNELS..][..LANES].copy_from_slice(&pulp::cast::<
+                                f32x8,
+                                [f32; LANES],
+                            >(
+                                *column
+                            ));
+                        }
+                    }
+                    for col in whole..ow {
+                        for l in 0..lanes {
+                            let v = values[at(l) + col];
+                            let keep = mask.is_none_or(|m| m[at(l) + col] > 0.0);
+                            dst[col * CHANNELS + l] = if keep { v } else { 0.0 };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The 8 × 8 block whose rows are `rows`, transposed: row `j` of the result is column `j`.
+#[inline(always)]
+fn transpose(simd: V3, rows: [f32x8; LANES]) -> [f32x8; LANES] {
+    use std::arch::x86_64::__m256;
+    let avx = simd.avx;
+    let r: [__m256; LANES] = pulp::cast(rows);
+    // t[2k] = unpacklo(r[2k], r[2k + 1]), t[2k + 1] = unpackhi(r[2k], r[2k + 1]).
+    let t: [__m256; LANES] = std::array::from_fn(|i| {
+        if i % 2 == 0 {
+            avx._mm256_unpacklo_ps(r[i], r[i + 1])
+        } else {
+            avx._mm256_unpackhi_ps(r[i - 1], r[i])
+        }
+    });
+    let u = [
+        avx._mm256_shuffle_ps::<0x44>(t[0], t[2]),
+        avx._mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+        avx._mm256_shuffle_ps::<0x44>(t[1], t[3]),
+        avx._mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+        avx._mm256_shuffle_ps::<0x44>(t[4], t[6]),
+        avx._mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+        avx._mm256_shuffle_ps::<0x44>(t[5], t[7]),
+        avx._mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+    ];
+    pulp::cast([
+        avx._mm256_permute2f128_ps::<0x20>(u[0], u[4]),
+        avx._mm256_permute2f128_ps::<0x20>(u[1], u[5]),
+        avx._mm256_permute2f128_ps::<0x20>(u[2], u[6]),
+        avx._mm256_permute2f128_ps::<0x20>(u[3], u[7]),
+        avx._mm256_permute2f128_ps::<0x31>(u[0], u[4]),
+        avx._mm256_permute2f128_ps::<0x31>(u[1], u[5]),
+        avx._mm256_permute2f128_ps::<0x31>(u[2], u[6]),
+        avx._mm256_permute2f128_ps::<0x31>(u[3], u[7]),
+    ])
+}
+
+/// [`Grid::correlate`] as one operation compiled for AVX2 + FMA: per block of [`CHANNELS`]
+/// rows, tiles of those rows × 6 taps (12 accumulating registers) sum over the grid positions,
+/// each step loading the rows' 16 values and broadcasting one padded value per tap.
+struct Correlate<'a> {
+    offsets: &'a [usize],
+    span: usize,
+    simd: V3,
+    rows: &'a [f32],
+    padded: &'a [f32],
+    acc: &'a mut [[f32; CHANNELS]],
+}
+
+/// Taps per weight-gradient tile.
+const TILE_TAPS: usize = 6;
+
+impl WithSimd for Correlate<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        let Self {
+            offsets,
+            span,
+            simd,
             rows,
             padded,
             acc,
         } = self;
-        let (taps, span) = (grid.taps(), grid.span);
-        for block in 0..rows.len() / (ROWS * span) {
-            let rows = &rows[block * ROWS * span..][..ROWS * span];
-            let acc = &mut acc[block * ROWS * taps..][..ROWS * taps];
-            let mut t = 0;
-            while t < taps {
-                match taps - t {
-                    1 => grid.correlate_taps::<1>(simd, rows, padded, t, acc),
-                    2 => grid.correlate_taps::<2>(simd, rows, padded, t, acc),
-                    _ => grid.correlate_taps::<3>(simd, rows, padded, t, acc),
+        let taps = offsets.len();
+        if taps == 0 {
+            return;
+        }
+        for (block, acc) in acc.chunks_exact_mut(taps).enumerate() {
+            let (rows, _) = rows[block * span * CHANNELS..][..span * CHANNELS].as_chunks();
+            for (first, acc) in (0..taps).step_by(TILE_TAPS).zip(acc.chunks_mut(TILE_TAPS)) {
+                let offsets = &offsets[first..];
+                match acc.len() {
+                    1 => correlate_tile::<1>(simd, offsets, rows, padded, acc),
+                    2 => correlate_tile::<2>(simd, offsets, rows, padded, acc),
+                    3 => correlate_tile::<3>(simd, offsets, rows, padded, acc),
+                    4 => correlate_tile::<4>(simd, offsets, rows, padded, acc),
+                    5 => correlate_tile::<5>(simd, offsets, rows, padded, acc),
+                    _ => correlate_tile::<TILE_TAPS>(simd, offsets, rows, padded, acc),
                 }
-                t += 3;
             }
         }
+    }
+}
+
+/// One weight-gradient tile: adds to `acc[t]` the sum over positions `q` of `rows[q]` times
+/// `padded[offsets[t] + q]`, for `T` taps.
+#[inline(always)]
+fn correlate_tile<const T: usize>(
+    simd: V3,
+    offsets: &[usize],
+    rows: &[[f32; CHANNELS]],
+    padded: &[f32],
+    acc: &mut [[f32; CHANNELS]],
+) {
+    let span = rows.len();
+    let xs: [&[f32]; T] = std::array::from_fn(|t| &padded[offsets[t]..][..span]);
+    let mut sums = [[simd.splat_f32x8(0.0); VECS]; T];
+    for (q, row) in rows.iter().enumerate() {
+        let d = pulp::cast::<[f32; CHANNELS], [f32x8; VECS]>(*row);
+        for t in 0..T {
+            let x = simd.splat_f32x8(xs[t][q]);
+            for v in 0..VECS {
+                sums[t][v] = simd.mul_add_f32x8(d[v], x, sums[t][v]);
+            }
+        }
+    }
+    for (acc, sum) in acc.iter_mut().zip(&sums) {
+        let sum = pulp::cast::<[f32x8; VECS], [f32; CHANNELS]>(*sum);
+        acc.iter_mut().zip(sum).for_each(|(a, s)| *a += s);
     }
 }
 
@@ -416,6 +573,18 @@ pub fn pack(weights: &[f32], rows: usize, taps: usize) -> Vec<[f32; CHANNELS]> {
         }
     }
     packed
+}
+
+/// The row-major `[rows, taps]` matrix held in `packed` as laid out by [`pack`].
+pub fn unpack(packed: &[[f32; CHANNELS]], rows: usize, taps: usize) -> Vec<f32> {
+    let mut weights = vec![0.0f32; rows * taps];
+    for (row, weights) in weights.chunks_exact_mut(taps.max(1)).enumerate() {
+        let block = &packed[(row / CHANNELS) * taps..][..taps];
+        for (w, p) in weights.iter_mut().zip(block) {
+            *w = p[row % CHANNELS];
+        }
+    }
+    weights
 }
 
 /// The weights `[cout, cin, kh, kw]` of a convolution as those of the one that gives its input

@@ -61,6 +61,46 @@ fn tensor(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, Shape::from(shape.to_vec())))
 }
 
+/// The sum of `values` in eight interleaved partial sums, so the compiler can keep them in
+/// vector registers (a plain `sum()` adds one value after another and waits on each add).
+fn sum(values: &[f32]) -> f32 {
+    masked_sum(values, None)
+}
+
+/// The sum of the `values` whose `mask` entry is positive (all of them without a mask), in
+/// eight interleaved partial sums like [`sum`].
+fn masked_sum(values: &[f32], mask: Option<&[f32]>) -> f32 {
+    const LANES: usize = 8;
+    let mut lanes = [0.0f32; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    match mask {
+        None => {
+            for chunk in chunks {
+                for (lane, v) in lanes.iter_mut().zip(chunk) {
+                    *lane += v;
+                }
+            }
+            lanes[0] += tail.iter().sum::<f32>();
+        }
+        Some(mask) => {
+            let mask = &mask[..values.len()];
+            for (chunk, m) in chunks.zip(mask.chunks_exact(LANES)) {
+                for ((lane, v), m) in lanes.iter_mut().zip(chunk).zip(m) {
+                    *lane += if *m > 0.0 { *v } else { 0.0 };
+                }
+            }
+            let m = &mask[values.len() - tail.len()..];
+            lanes[0] += tail
+                .iter()
+                .zip(m)
+                .map(|(v, m)| if *m > 0.0 { *v } else { 0.0 })
+                .sum::<f32>();
+        }
+    }
+    lanes.iter().sum()
+}
+
 /// Whether the hand-written kernels are in use (they are unless `CNN_WORKBENCH_KERNELS=burn`).
 pub fn enabled() -> bool {
     static ENABLED: OnceLock<bool> = OnceLock::new();
