@@ -650,9 +650,12 @@ mod tests {
             // Images smaller than the kernel: some taps see only padding.
             (2, 6, [1, 1], [3, 3], [1, 1], Explicit(1, 1, 1, 1), true),
             (3, 7, [2, 1], [5, 5], [1, 1], Explicit(2, 2, 2, 2), true),
-            // Stride 1 with 8 or more input channels: the direct kernels. 3×3 with 8 or more output
-            // channels takes Winograd's tiles (without padding, the input gradient's are padded
-            // by 2); 3×3 with fewer, 5×5 and 2×3 stay direct; images smaller than the kernel too.
+            // Stride 1: the direct kernels (the forward pass from 8 input channels). 3×3 with 32
+            // or more channels on both sides takes Winograd's tiles (without padding, the input
+            // gradient's are padded by 2); 3×3 with fewer, 5×5 and 2×3 stay direct; images
+            // smaller than the kernel too.
+            (32, 32, [8, 7], [3, 3], [1, 1], Valid, true),
+            (33, 40, [7, 9], [3, 3], [1, 1], Explicit(1, 1, 1, 1), false),
             (9, 8, [8, 7], [3, 3], [1, 1], Valid, true),
             (8, 17, [7, 9], [3, 3], [1, 1], Explicit(1, 1, 1, 1), false),
             (8, 7, [3, 3], [3, 3], [1, 1], Explicit(1, 1, 1, 1), true),

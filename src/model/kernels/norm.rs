@@ -1,11 +1,11 @@
 //! Batch normalisation in training mode on the CPU backend's tensors, forward and backward.
 //!
 //! Each channel's statistics are gathered straight from the NCHW planes (no transposed copy),
-//! channels spread over the rayon pool; normalising and the input gradient then run plane by
-//! plane.
+//! channels spread over the rayon pool (the two gradient sums in one pass, a following ReLU's
+//! mask recomputed from the input rather than stored); normalising and the input gradient
+//! then run plane by plane.
 
 use burn::backend::flex::FlexTensor;
-use std::borrow::Cow;
 
 use rayon::prelude::*;
 
@@ -46,35 +46,26 @@ impl NormGeometry {
     }
 }
 
-/// `Σ f(a[i], b[i])` in eight independent `f32` lanes (so it vectorises), the lanes then
-/// added in `f64`; a plane is short enough (≤ a few thousand values) for `f32` lanes.
-fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
-    let mut lanes = [0.0f32; 8];
+/// The `K` sums `Σ f(a[i], b[i])[k]`, each in eight independent `f32` lanes (so it
+/// vectorises), the lanes then added in `f64`; a plane is short enough (≤ a few thousand
+/// values) for `f32` lanes.
+fn lane_sums<const K: usize>(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> [f32; K]) -> [f64; K] {
+    let mut lanes = [[0.0f32; 8]; K];
     let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f64 = a_chunks
-        .remainder()
-        .iter()
-        .zip(b_chunks.remainder())
-        .map(|(&x, &y)| f64::from(f(x, y)))
-        .sum();
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for lane in 0..8 {
-            lanes[lane] += f(x[lane], y[lane]);
+    let mut tail = [0.0f64; K];
+    for (&x, &y) in a_chunks.remainder().iter().zip(b_chunks.remainder()) {
+        for (t, v) in tail.iter_mut().zip(f(x, y)) {
+            *t += f64::from(v);
         }
     }
-    lanes.iter().map(|&v| f64::from(v)).sum::<f64>() + tail
-}
-
-/// `f(channel, plane)` summed over every image's plane of every channel, in `f64`.
-fn per_channel(g: &NormGeometry, f: impl Fn(usize, usize) -> f64 + Sync) -> Vec<f64> {
-    (0..g.channels)
-        .into_par_iter()
-        .map(|c| {
-            (0..g.batch)
-                .map(|n| f(c, (n * g.channels + c) * g.plane))
-                .sum()
-        })
-        .collect()
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for lane in 0..8 {
+            for (k, v) in f(x[lane], y[lane]).into_iter().enumerate() {
+                lanes[k][lane] += v;
+            }
+        }
+    }
+    std::array::from_fn(|k| lanes[k].iter().map(|&v| f64::from(v)).sum::<f64>() + tail[k])
 }
 
 /// The batch statistics the forward pass saves for the backward pass.
@@ -98,18 +89,23 @@ pub fn forward(
     let shape = x.layout().shape().to_vec();
     let x = values(x);
     let (gamma, beta) = (values(gamma), values(beta));
-    let plane = |start: usize| &x[start..start + g.plane];
-    let mean: Vec<f64> = per_channel(g, |_, start| lane_sum(plane(start), plane(start), |v, _| v))
-        .into_iter()
-        .map(|s| s / g.count())
+    let plane = |n: usize, c: usize| &x[(n * g.channels + c) * g.plane..][..g.plane];
+    let mean: Vec<f64> = (0..g.channels)
+        .into_par_iter()
+        .map(|c| {
+            let sums = (0..g.batch).map(|n| lane_sums(plane(n, c), plane(n, c), |v, _| [v])[0]);
+            sums.sum::<f64>() / g.count()
+        })
         .collect();
-    let variance: Vec<f64> = per_channel(g, |c, start| {
-        let m = mean[c] as f32;
-        lane_sum(plane(start), plane(start), |v, _| (v - m) * (v - m))
-    })
-    .into_iter()
-    .map(|s| s / g.count())
-    .collect();
+    let variance: Vec<f64> = (0..g.channels)
+        .into_par_iter()
+        .map(|c| {
+            let m = mean[c] as f32;
+            let sums = (0..g.batch)
+                .map(|n| lane_sums(plane(n, c), plane(n, c), |v, _| [(v - m) * (v - m)])[0]);
+            sums.sum::<f64>() / g.count()
+        })
+        .collect();
     let inv_std: Vec<f32> = variance
         .iter()
         .map(|v| (1.0 / (v + g.epsilon).sqrt()) as f32)
@@ -180,39 +176,37 @@ pub fn backward(
         scale,
         shift,
     } = saved;
-    // Behind a ReLU, the gradient reaches the normalisation only where the output was positive.
-    let dy: Cow<'_, [f32]> = if g.relu {
-        let mut masked = vec![0.0f32; dy.len()];
-        masked
-            .par_chunks_mut(g.plane)
-            .zip(dy.par_chunks(g.plane).zip(x.par_chunks(g.plane)))
-            .enumerate()
-            .for_each(|(index, (masked, (dy, x)))| {
-                let c = index % g.channels;
-                for ((m, &d), &v) in masked.iter_mut().zip(dy).zip(x) {
-                    *m = if v * scale[c] + shift[c] > 0.0 {
-                        d
-                    } else {
-                        0.0
-                    };
-                }
-            });
-        Cow::Owned(masked)
-    } else {
-        dy
+    // Behind a ReLU, the gradient reaches the normalisation only where the output was positive;
+    // the mask is recomputed from the input wherever the gradient is read.
+    // Per channel: the gradient where the ReLU was open (`v·scale + shift > 0`), else zero.
+    let gate = |c: usize| {
+        let (scale, shift, relu) = (scale[c], shift[c], g.relu);
+        move |d: f32, v: f32| {
+            if !relu || v * scale + shift > 0.0 {
+                d
+            } else {
+                0.0
+            }
+        }
     };
-    // Σ dy and Σ dy·x̂ per channel, x̂ the normalised input.
-    let (dy_plane, x_plane) = (
-        |start: usize| &dy[start..start + g.plane],
-        |start: usize| &x[start..start + g.plane],
-    );
-    let dy_sum = per_channel(g, |_, start| {
-        lane_sum(dy_plane(start), dy_plane(start), |d, _| d)
-    });
-    let dy_xhat_sum = per_channel(g, |c, start| {
-        let (m, s) = (mean[c], inv_std[c]);
-        lane_sum(dy_plane(start), x_plane(start), |d, v| d * ((v - m) * s))
-    });
+    // Σ dy and Σ dy·x̂ per channel (x̂ the normalised input), in one pass over dy and x.
+    let sums: Vec<(f64, f64)> = (0..g.channels)
+        .into_par_iter()
+        .map(|c| {
+            let (m, s, gate) = (mean[c], inv_std[c], gate(c));
+            (0..g.batch).fold((0.0, 0.0), |(dy_sum, dy_xhat_sum), n| {
+                let start = (n * g.channels + c) * g.plane;
+                let (dy, x) = (&dy[start..][..g.plane], &x[start..][..g.plane]);
+                let [a, b] = lane_sums(dy, x, |d, v| {
+                    let d = gate(d, v);
+                    [d, d * ((v - m) * s)]
+                });
+                (dy_sum + a, dy_xhat_sum + b)
+            })
+        })
+        .collect();
+    let dy_sum: Vec<f64> = sums.iter().map(|s| s.0).collect();
+    let dy_xhat_sum: Vec<f64> = sums.iter().map(|s| s.1).collect();
     let channels = [g.channels];
     let gamma_grad = wanted
         .gamma
@@ -228,12 +222,14 @@ pub fn backward(
             .enumerate()
             .for_each(|(index, (dx, (dy, x)))| {
                 let c = index % g.channels;
-                let scale = gamma[c] * inv_std[c];
+                let gain = gamma[c] * inv_std[c];
                 let dy_mean = (dy_sum[c] / g.count()) as f32;
                 let dy_xhat_mean = (dy_xhat_sum[c] / g.count()) as f32;
+                let (mean, inv_std, gate) = (mean[c], inv_std[c], gate(c));
                 for ((o, &d), &v) in dx.iter_mut().zip(dy).zip(x) {
-                    let xhat = (v - mean[c]) * inv_std[c];
-                    *o = scale * (d - dy_mean - xhat * dy_xhat_mean);
+                    let d = gate(d, v);
+                    let xhat = (v - mean) * inv_std;
+                    *o = gain * (d - dy_mean - xhat * dy_xhat_mean);
                 }
             });
         tensor(dx, &shape)
