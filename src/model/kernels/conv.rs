@@ -492,6 +492,18 @@ pub fn backward(
     if let Some(direct) = Direct::new(g) {
         return direct.backward(g, x, weight, output, grad, wanted);
     }
+    patch_backward(g, x, weight, output, grad, wanted)
+}
+
+/// [`backward`] through patch matrices.
+fn patch_backward(
+    g: &ConvGeometry,
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    output: Option<&FlexTensor>,
+    grad: &FlexTensor,
+    wanted: Wanted,
+) -> (Option<FlexTensor>, Option<FlexTensor>, Option<FlexTensor>) {
     let (k, pixels) = (g.patch_len(), g.pixels());
     let dy = match output {
         // Behind a ReLU, the gradient passes only where the output was positive.
@@ -578,7 +590,9 @@ const WINOGRAD_MIN_CHANNELS: usize = 32;
 struct Direct {
     simd: pulp::x86::V3,
     grid: Grid,
-    input_grid: Grid,
+    /// For stride 1, the grid of the convolution that gives the input gradient (strided
+    /// layers take theirs from patch matrices).
+    input_grid: Option<Grid>,
     /// For 3×3 kernels, the Winograd tilings of the forward pass and of the input gradient.
     winograd: Option<(Winograd, Winograd)>,
 }
@@ -589,15 +603,31 @@ impl Direct {
     /// wide as the kernel (the input gradient's grid would need negative padding), no AVX2/FMA,
     /// or `CNN_WORKBENCH_KERNELS=patches`. Winograd's tiles need [`WINOGRAD_MIN_CHANNELS`].
     fn new(g: &ConvGeometry) -> Option<Self> {
-        if g.sh != 1 || g.sw != 1 || !super::direct_enabled() {
+        if g.sh != g.sw || !super::direct_enabled() {
             return None;
+        }
+        let kernel = [g.kh, g.kw];
+        if g.sh > 1 {
+            // A strided 1×1 layer reads a quarter of its input: gathering it is cheaper than
+            // padding all of it.
+            if g.kh * g.kw == 1 {
+                return None;
+            }
+            let grid = Grid::strided(
+                g.cin, g.h, g.w, kernel, g.sh, g.top, g.left, g.out_h, g.out_w,
+            )?;
+            return Some(Self {
+                simd: direct::simd()?,
+                grid,
+                input_grid: None,
+                winograd: None,
+            });
         }
         let bottom = (g.out_h + g.kh - 1).checked_sub(g.h + g.top)?;
         let right = (g.out_w + g.kw - 1).checked_sub(g.w + g.left)?;
         if g.top >= g.kh || bottom >= g.kh || g.left >= g.kw || right >= g.kw {
             return None;
         }
-        let kernel = [g.kh, g.kw];
         let winograd = (kernel == [3, 3]
             && g.cin.min(g.cout) >= WINOGRAD_MIN_CHANNELS
             && super::winograd_enabled())
@@ -616,7 +646,7 @@ impl Direct {
             winograd: winograd.flatten(),
             simd: direct::simd()?,
             grid: Grid::new(g.cin, g.h, g.w, kernel, g.top, g.left, g.out_h, g.out_w)?,
-            input_grid: Grid::new(
+            input_grid: Some(Grid::new(
                 g.cout,
                 g.out_h,
                 g.out_w,
@@ -625,7 +655,7 @@ impl Direct {
                 g.kw - 1 - g.left,
                 g.h,
                 g.w,
-            )?,
+            )?),
         })
     }
 
@@ -681,7 +711,24 @@ impl Direct {
         grad: &FlexTensor,
         wanted: Wanted,
     ) -> (Option<FlexTensor>, Option<FlexTensor>, Option<FlexTensor>) {
-        let (grid, input_grid) = (&self.grid, &self.input_grid);
+        // A strided layer's input gradient comes from patch matrices.
+        let patch_x = wanted.x && self.input_grid.is_none();
+        let x_grad = patch_x
+            .then(|| {
+                let only_x = Wanted {
+                    x: true,
+                    weight: false,
+                    bias: false,
+                };
+                patch_backward(g, x, weight, output, grad, only_x).0
+            })
+            .flatten();
+        let wanted = Wanted {
+            x: wanted.x && !patch_x,
+            ..wanted
+        };
+        let grid = &self.grid;
+        let input_grid = self.input_grid.as_ref().unwrap_or(grid);
         let dy = values(grad);
         // Behind a ReLU, the gradient passes only where the output was positive.
         let mask = output.filter(|_| g.relu).map(values);
@@ -793,7 +840,7 @@ impl Direct {
             tensor(weights, &[g.cout, g.cin, g.kh, g.kw])
         });
         let bias_grad = wanted.bias.then(|| tensor(bias_sums.to_vec(), &[g.cout]));
-        let x_grad = wanted.x.then(|| tensor(dx, &[g.batch, g.cin, g.h, g.w]));
+        let x_grad = x_grad.or_else(|| wanted.x.then(|| tensor(dx, &[g.batch, g.cin, g.h, g.w])));
         (x_grad, weight_grad, bias_grad)
     }
 }

@@ -46,13 +46,21 @@ pub fn whole_channels(channels: usize) -> usize {
 #[derive(Debug, Clone)]
 pub struct Grid {
     channels: usize,
+    /// Rows and columns of the image that the output reads.
     h: usize,
     w: usize,
     top: usize,
     left: usize,
     out_h: usize,
     out_w: usize,
-    /// Width of the padded image and of the grid.
+    /// Height and width of the input image.
+    image_h: usize,
+    image_w: usize,
+    /// The convolution's stride (both directions).
+    stride: usize,
+    /// Rows of a phase plane (of the padded image when the stride is 1).
+    hq: usize,
+    /// Width of a phase plane (of the padded image when the stride is 1) and of the grid.
     wp: usize,
     /// Values per padded channel plane.
     plane: usize,
@@ -78,34 +86,65 @@ impl Grid {
         out_w: usize,
     ) -> Option<Self> {
         let [kh, kw] = kernel;
-        if kh == 0 || kw == 0 || out_h == 0 || out_w == 0 {
+        if top + h > out_h + kh - 1 || left + w > out_w + kw - 1 {
             return None;
         }
-        let hp = out_h + kh - 1;
-        let wp = out_w + kw - 1;
-        if top + h > hp || left + w > wp {
+        Self::strided(channels, h, w, kernel, 1, top, left, out_h, out_w)
+    }
+
+    /// The grid of a convolution at `stride` in both directions. The padded image is stored as
+    /// `stride²` phase planes per channel (rows and columns split by their remainder modulo
+    /// the stride), so that each tap is again one constant offset on a grid as wide as a phase
+    /// plane. Rows and columns of the image past the last one the output reads are left out.
+    #[allow(clippy::too_many_arguments)]
+    pub fn strided(
+        channels: usize,
+        h: usize,
+        w: usize,
+        kernel: [usize; 2],
+        stride: usize,
+        top: usize,
+        left: usize,
+        out_h: usize,
+        out_w: usize,
+    ) -> Option<Self> {
+        let [kh, kw] = kernel;
+        if kh == 0 || kw == 0 || out_h == 0 || out_w == 0 || stride == 0 {
             return None;
         }
-        let plane = hp * wp;
+        // The padded image the output reads, and each phase plane of it.
+        let hp = (out_h - 1) * stride + kh;
+        let wp = (out_w - 1) * stride + kw;
+        if top >= hp || left >= wp {
+            return None;
+        }
+        let (hq, wq) = (hp.div_ceil(stride), wp.div_ceil(stride));
+        let phase = hq * wq;
+        let plane = stride * stride * phase;
         let mut offsets = Vec::with_capacity(channels * kh * kw);
         for c in 0..channels {
             for i in 0..kh {
                 for j in 0..kw {
-                    offsets.push(c * plane + i * wp + j);
+                    let at_phase = ((i % stride) * stride + j % stride) * phase;
+                    offsets.push(c * plane + at_phase + (i / stride) * wq + j / stride);
                 }
             }
         }
         Some(Self {
             channels,
-            h,
-            w,
+            h: h.min(hp - top),
+            w: w.min(wp - left),
+            image_h: h,
+            image_w: w,
             top,
             left,
             out_h,
             out_w,
-            wp,
+            stride,
+            hq,
+            wp: wq,
             plane,
-            span: (out_h * wp).div_ceil(SPAN_STEP) * SPAN_STEP,
+            span: (out_h * wq).div_ceil(SPAN_STEP) * SPAN_STEP,
             offsets,
         })
     }
@@ -117,7 +156,7 @@ impl Grid {
 
     /// Values of a padded image: every plane, plus room for the last tile's reads past them.
     pub fn padded_len(&self) -> usize {
-        let reach = self.offsets.last().map_or(0, |last| last + self.span);
+        let reach = self.offsets.iter().max().map_or(0, |last| last + self.span);
         reach.max(self.channels * self.plane)
     }
 
@@ -130,13 +169,34 @@ impl Grid {
     /// it; with a `mask`, only the values whose mask entry is positive (a ReLU's gradient).
     pub fn pad(&self, image: &[f32], mask: Option<&[f32]>, padded: &mut [f32]) {
         padded.fill(0.0);
-        let (h, w) = (self.h, self.w);
+        let (h, w, s) = (self.h, self.w, self.stride);
+        let phase = self.hq * self.wp;
         for c in 0..self.channels {
             for r in 0..h {
-                let at = (c * h + r) * w;
+                let at = (c * self.image_h + r) * self.image_w;
                 let src = &image[at..][..w];
-                let dst = &mut padded[c * self.plane + (r + self.top) * self.wp + self.left..][..w];
-                copy_masked(src, mask.map(|m| &m[at..][..w]), dst);
+                let mask = mask.map(|m| &m[at..][..w]);
+                let (y, x) = (r + self.top, self.left);
+                let row = c * self.plane + (y % s) * s * phase + (y / s) * self.wp;
+                if s == 1 {
+                    copy_masked(src, mask, &mut padded[row + x..][..w]);
+                    continue;
+                }
+                // Column `k` of the image lands in phase `(x + k) % s` at `(x + k) / s`: per
+                // phase, every `s`-th column, contiguous.
+                for first in 0..s.min(w) {
+                    let column = x + first;
+                    let at = row + (column % s) * phase + column / s;
+                    let dst = padded[at..].iter_mut();
+                    let src = src[first..].iter().step_by(s);
+                    match mask {
+                        None => dst.zip(src).for_each(|(d, v)| *d = *v),
+                        Some(m) => dst
+                            .zip(src)
+                            .zip(m[first..].iter().step_by(s))
+                            .for_each(|((d, v), m)| *d = if *m > 0.0 { *v } else { 0.0 }),
+                    }
+                }
             }
         }
     }
@@ -623,6 +683,27 @@ mod tests {
         [top, left]: [usize; 2],
         [out_h, out_w]: [usize; 2],
     ) -> Vec<f32> {
+        reference_strided(
+            image,
+            weights,
+            [cin, h, w],
+            [cout, kh, kw],
+            1,
+            [top, left],
+            [out_h, out_w],
+        )
+    }
+
+    /// The plain definition of a convolution of one image at `stride`.
+    fn reference_strided(
+        image: &[f32],
+        weights: &[f32],
+        [cin, h, w]: [usize; 3],
+        [cout, kh, kw]: [usize; 3],
+        stride: usize,
+        [top, left]: [usize; 2],
+        [out_h, out_w]: [usize; 2],
+    ) -> Vec<f32> {
         let mut out = vec![0.0f32; cout * out_h * out_w];
         for co in 0..cout {
             for oh in 0..out_h {
@@ -631,7 +712,7 @@ mod tests {
                     for ci in 0..cin {
                         for i in 0..kh {
                             for j in 0..kw {
-                                let (ih, iw) = (oh + i, ow + j);
+                                let (ih, iw) = (oh * stride + i, ow * stride + j);
                                 if ih < top || iw < left || ih - top >= h || iw - left >= w {
                                     continue;
                                 }
@@ -682,6 +763,64 @@ mod tests {
                 [out_h, out_w],
             );
             assert_eq!(out, expected, "geometry {cin} {h} {w} {cout} {kh} {kw}");
+        }
+    }
+
+    #[test]
+    fn strided_grid_product_and_weight_gradient_match_the_definition() {
+        let Some(simd) = simd() else {
+            return;
+        };
+        // (cin, h, w, cout, kh, kw, stride, top, left, out_h, out_w)
+        for (cin, h, w, cout, kh, kw, stride, top, left, out_h, out_w) in [
+            (3, 8, 8, 5, 3, 3, 2, 1, 1, 4, 4),
+            (2, 9, 7, 17, 3, 3, 2, 1, 1, 5, 4),
+            (4, 10, 11, 6, 1, 1, 2, 0, 0, 5, 6),
+            (2, 11, 12, 3, 7, 7, 2, 3, 3, 6, 6),
+            (3, 13, 9, 4, 3, 3, 3, 0, 0, 4, 3),
+        ] {
+            let case = format!("{cin} {h}x{w} -> {cout} {kh}x{kw} stride {stride}");
+            let image: Vec<f32> = (0..cin * h * w)
+                .map(|i| ((i * 7) % 11) as f32 - 5.0)
+                .collect();
+            let weights: Vec<f32> = (0..cout * cin * kh * kw)
+                .map(|i| ((i * 5) % 13) as f32 * 0.25 - 1.5)
+                .collect();
+            let grid = Grid::strided(cin, h, w, [kh, kw], stride, top, left, out_h, out_w)
+                .unwrap_or_else(|| panic!("{case} fits"));
+            let mut padded = vec![f32::NAN; grid.padded_len()];
+            grid.pad(&image, None, &mut padded);
+            let mut sums = vec![0.0f32; grid.product_len(cout)];
+            grid.product(simd, &pack(&weights, cout, grid.taps()), &padded, &mut sums);
+            let mut out = vec![0.0f32; cout * out_h * out_w];
+            grid.compact(&sums, cout, &mut out, |v, _| v);
+            let shapes = ([cin, h, w], [cout, kh, kw], [top, left], [out_h, out_w]);
+            let expected = reference_strided(
+                &image, &weights, shapes.0, shapes.1, stride, shapes.2, shapes.3,
+            );
+            assert_eq!(out, expected, "{case}");
+
+            // The weight gradient for an output gradient `dy`: Σ dy · tap-shifted input, which
+            // is the derivative of Σ dy · out with respect to each weight.
+            let dy: Vec<f32> = (0..cout * out_h * out_w)
+                .map(|i| ((i * 3) % 7) as f32 - 3.0)
+                .collect();
+            let mut rows = vec![f32::NAN; grid.grid_len(cout)];
+            grid.interleave(simd, &dy, None, cout, &mut rows);
+            let taps = grid.taps();
+            let mut acc = vec![[0.0f32; CHANNELS]; whole_channels(cout) / CHANNELS * taps];
+            grid.correlate(simd, &rows, &padded, &mut acc);
+            let gradient = unpack(&acc, cout, taps);
+            let mut expected = vec![0.0f32; cout * taps];
+            for (t, e) in expected.iter_mut().enumerate() {
+                let mut unit = vec![0.0f32; cout * taps];
+                unit[t] = 1.0;
+                let out = reference_strided(
+                    &image, &unit, shapes.0, shapes.1, stride, shapes.2, shapes.3,
+                );
+                *e = out.iter().zip(&dy).map(|(o, d)| o * d).sum();
+            }
+            assert_eq!(gradient, expected, "{case}");
         }
     }
 }
