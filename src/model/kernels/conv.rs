@@ -1,7 +1,9 @@
 //! 2-D convolution on the CPU backend's tensors, forward and backward.
 //!
-//! Stride-1 layers go to `Direct` (the [`super::direct`] and [`super::winograd`] kernels)
-//! where the CPU allows; the rest gather patches and multiply. The forward pass gathers each
+//! Layers go to `Direct` (the [`super::direct`] and [`super::winograd`] kernels) where the CPU
+//! allows: every pass of a stride-1 layer (the forward pass from 8 input channels), the forward
+//! pass and weight gradient of a strided one with a kernel wider than 1. The rest gather
+//! patches and multiply. The forward pass gathers each
 //! image's patches into a `[cin·kh·kw, out_h·out_w]` matrix and multiplies the weights
 //! `[cout, cin·kh·kw]` by it, so the product lands directly in NCHW order. The backward pass
 //! reuses the same matrices: the weight gradient is the output gradient times the patches

@@ -206,8 +206,8 @@ impl Grid {
         whole_channels(channels) * self.span
     }
 
-    /// Lays `values` `[rows, out_h, out_w]` onto the grid with [`CHANNELS`] rows interleaved:
-    /// `grid[(b·span + q)·CHANNELS + l]` is row `b·CHANNELS + l` at grid position `q`
+    /// Lays `values` `[rows, out_h, out_w]` onto the grid with 16 rows interleaved:
+    /// `grid[(b·span + q)·16 + l]` is row `16·b + l` at grid position `q`
     /// (`grid_len(rows)` values), zero at the extra columns, past the last row and in the
     /// rows past `rows`; with a `mask` as in [`Grid::pad`].
     pub fn interleave(
@@ -300,7 +300,7 @@ impl Grid {
     }
 
     /// Adds to `acc[b·taps + t][l]` the sum over grid positions `q` of `grid`'s row
-    /// `b·CHANNELS + l` at `q` times `padded[offset(t) + q]`: the weight gradient, with `grid`
+    /// `16·b + l` at `q` times `padded[offset(t) + q]`: the weight gradient, with `grid`
     /// from [`Grid::interleave`] and `acc` laid out as [`pack`]'s output.
     pub fn correlate(&self, simd: V3, grid: &[f32], padded: &[f32], acc: &mut [[f32; CHANNELS]]) {
         let taps = self.taps();

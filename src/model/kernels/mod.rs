@@ -5,10 +5,12 @@
 //! convolution and the weight gradient as a convolution over the batch with swapped axes, with
 //! copies around both; a profile of the deeper CNN spends most of its time there. [`conv2d`]
 //! routes a [`Conv2d`] layer on a flex tensor through [`conv`] instead, forward and backward,
-//! with a hand-written backward step registered with Burn's autodiff graph. Stride-1 layers on a
-//! CPU with AVX2 and FMA take [`direct`] (register-tiled products read straight from a padded
-//! image) and, for 3×3 kernels, [`winograd`] (F(2×2, 3×3): 16 multiplications per tile instead
-//! of 36) for the forward pass and the input gradient; other strides take patch matrices. On any
+//! with a hand-written backward step registered with Burn's autodiff graph. On a CPU with AVX2
+//! and FMA, layers take [`direct`] (register-tiled products read straight from a padded image,
+//! stored as phase planes for a stride above 1) and, for 3×3 stride-1 kernels with at least 32
+//! channels, [`winograd`] (F(2×2, 3×3): 16 multiplications per tile instead of 36) for the
+//! forward pass and the input gradient; the rest (a first layer's forward pass, strided 1×1
+//! layers, strided layers' input gradient) take patch matrices. On any
 //! other device (wgpu) and for layouts these kernels do not cover (groups, dilation, non-f32
 //! values) the layer runs through Burn as before.
 //!
@@ -109,8 +111,7 @@ pub fn enabled() -> bool {
     })
 }
 
-/// Whether stride-1 convolutions take the direct (patch-free) kernels where the CPU has AVX2
-/// and FMA; `CNN_WORKBENCH_KERNELS=patches` keeps them on the patch-matrix path.
+/// Whether convolutions take the direct (patch-free) kernels where the CPU has AVX2 and FMA; `CNN_WORKBENCH_KERNELS=patches` keeps them on the patch-matrix path.
 pub fn direct_enabled() -> bool {
     static DIRECT: OnceLock<bool> = OnceLock::new();
     *DIRECT.get_or_init(|| {
