@@ -429,6 +429,30 @@ fn task_parts<'a>(
     }
 }
 
+/// Runs `task(index, dx_part, acc)` for every task of [`task_parts`] on the rayon pool, each
+/// with its own zeroed accumulator of `len` values, and returns the accumulators summed.
+fn sum_over_tasks(
+    dx_parts: Vec<Option<&mut [f32]>>,
+    len: usize,
+    task: impl Fn(usize, Option<&mut [f32]>, &mut [f32]) + Sync + Send,
+) -> Vec<f32> {
+    dx_parts
+        .into_par_iter()
+        .enumerate()
+        .map(|(index, dx_part)| {
+            let mut acc = vec![0.0f32; len];
+            task(index, dx_part, &mut acc);
+            acc
+        })
+        .reduce(
+            || vec![0.0f32; len],
+            |mut a, b| {
+                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
+                a
+            },
+        )
+}
+
 /// The convolution of `x` `[batch, cin, h, w]` with `weight` and `bias` `[cout]`:
 /// `[batch, cout, out_h, out_w]`.
 pub fn forward(
@@ -528,41 +552,29 @@ fn patch_backward(
     let dx_parts = task_parts(&mut dx, g, per_task);
     let weight_len = if wanted.weight { g.cout * k } else { 0 };
     let bias_len = if wanted.bias { g.cout } else { 0 };
-    let sums = dx_parts
-        .into_par_iter()
-        .enumerate()
-        .map(|(task, mut dx_part)| {
-            let mut acc = vec![0.0f32; weight_len + bias_len];
-            let (weight_acc, bias_acc) = acc.split_at_mut(weight_len);
-            let first = task * per_task;
-            let last = (first + per_task).min(g.batch);
-            for n in first..last {
-                let dy_values = &dy[n * g.cout * pixels..][..g.cout * pixels];
-                for (b, plane) in bias_acc.iter_mut().zip(dy_values.chunks_exact(pixels)) {
-                    *b += sum(plane);
-                }
-                let dy_n = Mat::new(dy_values, g.cout, pixels);
-                with_scratch(k * pixels, |patches| {
-                    if wanted.weight {
-                        gather_patches(g, &x[n * g.image_len()..][..g.image_len()], patches);
-                        gemm(weight_acc, dy_n, Mat::new(patches, k, pixels).t(), 1.0);
-                    }
-                    if let Some(dx_part) = dx_part.as_deref_mut() {
-                        gemm(patches, Mat::new(&weight, g.cout, k).t(), dy_n, 0.0);
-                        let image = &mut dx_part[(n - first) * g.image_len()..][..g.image_len()];
-                        scatter_patches(g, patches, image);
-                    }
-                });
+    let sums = sum_over_tasks(dx_parts, weight_len + bias_len, |task, mut dx_part, acc| {
+        let (weight_acc, bias_acc) = acc.split_at_mut(weight_len);
+        let first = task * per_task;
+        let last = (first + per_task).min(g.batch);
+        for n in first..last {
+            let dy_values = &dy[n * g.cout * pixels..][..g.cout * pixels];
+            for (b, plane) in bias_acc.iter_mut().zip(dy_values.chunks_exact(pixels)) {
+                *b += sum(plane);
             }
-            acc
-        })
-        .reduce(
-            || vec![0.0f32; weight_len + bias_len],
-            |mut a, b| {
-                a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-                a
-            },
-        );
+            let dy_n = Mat::new(dy_values, g.cout, pixels);
+            with_scratch(k * pixels, |patches| {
+                if wanted.weight {
+                    gather_patches(g, &x[n * g.image_len()..][..g.image_len()], patches);
+                    gemm(weight_acc, dy_n, Mat::new(patches, k, pixels).t(), 1.0);
+                }
+                if let Some(dx_part) = dx_part.as_deref_mut() {
+                    gemm(patches, Mat::new(&weight, g.cout, k).t(), dy_n, 0.0);
+                    let image = &mut dx_part[(n - first) * g.image_len()..][..g.image_len()];
+                    scatter_patches(g, patches, image);
+                }
+            });
+        }
+    });
 
     let (weight_sums, bias_sums) = sums.split_at(weight_len);
     let weight_grad = wanted
@@ -778,63 +790,49 @@ impl Direct {
         let per_task = images_per_task(g.batch);
         let mut dx = vec![0.0f32; if wanted.x { g.batch * g.image_len() } else { 0 }];
         let dx_parts = task_parts(&mut dx, g, per_task);
-        let sums = dx_parts
-            .into_par_iter()
-            .enumerate()
-            .map(|(task, mut dx_part)| {
-                let mut acc = vec![0.0f32; weight_len + bias_len];
-                let first = task * per_task;
-                let last = (first + per_task).min(g.batch);
-                with_scratch(lens.iter().sum(), |scratch| {
-                    let (padded, rest) = scratch.split_at_mut(lens[0]);
-                    let (spread, rest) = rest.split_at_mut(lens[1]);
-                    let (dy_padded, dx_sums) = rest.split_at_mut(lens[2]);
-                    let (weight_acc, bias_acc) = acc.split_at_mut(weight_len);
-                    for n in first..last {
-                        let dy_n = &dy[n * out_len..][..out_len];
-                        let mask_n = mask.as_deref().map(|m| &m[n * out_len..][..out_len]);
-                        if wanted.weight {
-                            grid.pad(&x[n * g.image_len()..][..g.image_len()], None, padded);
-                            grid.interleave(self.simd, dy_n, mask_n, g.cout, spread);
-                            let (weight_acc, _) = weight_acc.as_chunks_mut();
-                            grid.correlate(self.simd, spread, padded, weight_acc);
-                        }
-                        if wanted.weight && wanted.bias {
-                            grid.row_sums(spread, bias_acc);
-                        } else if wanted.bias {
-                            for (c, sum) in bias_acc.iter_mut().enumerate() {
-                                let plane = &dy_n[c * g.pixels()..][..g.pixels()];
-                                let m = mask_n.map(|m| &m[c * g.pixels()..][..g.pixels()]);
-                                *sum += masked_sum(plane, m);
-                            }
-                        }
-                        if let (Some(dx_part), Some(tiling), Some(u)) =
-                            (dx_part.as_deref_mut(), input_tiling, rotated_u.as_deref())
-                        {
-                            let image =
-                                &mut dx_part[(n - first) * g.image_len()..][..g.image_len()];
-                            let (cin, v) = (g.cin, |v: f32, _| v);
-                            tiling.convolve(self.simd, u, cin, dy_n, mask_n, dy_padded, image, v);
-                        } else if let (Some(dx_part), Some(rotated)) =
-                            (dx_part.as_deref_mut(), rotated.as_deref())
-                        {
-                            input_grid.pad(dy_n, mask_n, dy_padded);
-                            input_grid.product(self.simd, rotated, dy_padded, dx_sums);
-                            let image =
-                                &mut dx_part[(n - first) * g.image_len()..][..g.image_len()];
-                            input_grid.compact(dx_sums, g.cin, image, |v, _| v);
+        let sums = sum_over_tasks(dx_parts, weight_len + bias_len, |task, mut dx_part, acc| {
+            let first = task * per_task;
+            let last = (first + per_task).min(g.batch);
+            with_scratch(lens.iter().sum(), |scratch| {
+                let (padded, rest) = scratch.split_at_mut(lens[0]);
+                let (spread, rest) = rest.split_at_mut(lens[1]);
+                let (dy_padded, dx_sums) = rest.split_at_mut(lens[2]);
+                let (weight_acc, bias_acc) = acc.split_at_mut(weight_len);
+                for n in first..last {
+                    let dy_n = &dy[n * out_len..][..out_len];
+                    let mask_n = mask.as_deref().map(|m| &m[n * out_len..][..out_len]);
+                    if wanted.weight {
+                        grid.pad(&x[n * g.image_len()..][..g.image_len()], None, padded);
+                        grid.interleave(self.simd, dy_n, mask_n, g.cout, spread);
+                        let (weight_acc, _) = weight_acc.as_chunks_mut();
+                        grid.correlate(self.simd, spread, padded, weight_acc);
+                    }
+                    if wanted.weight && wanted.bias {
+                        grid.row_sums(spread, bias_acc);
+                    } else if wanted.bias {
+                        for (c, sum) in bias_acc.iter_mut().enumerate() {
+                            let plane = &dy_n[c * g.pixels()..][..g.pixels()];
+                            let m = mask_n.map(|m| &m[c * g.pixels()..][..g.pixels()]);
+                            *sum += masked_sum(plane, m);
                         }
                     }
-                });
-                acc
-            })
-            .reduce(
-                || vec![0.0f32; weight_len + bias_len],
-                |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-                    a
-                },
-            );
+                    if let (Some(dx_part), Some(tiling), Some(u)) =
+                        (dx_part.as_deref_mut(), input_tiling, rotated_u.as_deref())
+                    {
+                        let image = &mut dx_part[(n - first) * g.image_len()..][..g.image_len()];
+                        let (cin, v) = (g.cin, |v: f32, _| v);
+                        tiling.convolve(self.simd, u, cin, dy_n, mask_n, dy_padded, image, v);
+                    } else if let (Some(dx_part), Some(rotated)) =
+                        (dx_part.as_deref_mut(), rotated.as_deref())
+                    {
+                        input_grid.pad(dy_n, mask_n, dy_padded);
+                        input_grid.product(self.simd, rotated, dy_padded, dx_sums);
+                        let image = &mut dx_part[(n - first) * g.image_len()..][..g.image_len()];
+                        input_grid.compact(dx_sums, g.cin, image, |v, _| v);
+                    }
+                }
+            });
+        });
         let (weight_sums, bias_sums) = sums.split_at(weight_len);
         let weight_grad = wanted.weight.then(|| {
             let (packed, _) = weight_sums.as_chunks();
