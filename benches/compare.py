@@ -4,6 +4,7 @@
     python3 benches/compare.py                 # every workload, prints a Markdown table
     python3 benches/compare.py --workloads 2,4 --epochs 4
     python3 benches/compare.py --device gpu --no-torch   # CNN Workbench's wgpu path alone
+    python3 benches/compare.py --device gpu --torch-device cuda --workloads 2,4   # both on a GPU
 
 Each workload trains the same architecture with Adam (lr 1e-3), batch 64, on data held in memory:
 PyTorch in this process (torch.set_num_threads = the machine's cores), CNN Workbench through its
@@ -157,7 +158,7 @@ def torch_models():
     return SimpleCNN, deeper, ResNetSmall
 
 
-def torch_rate(workload, samples, epochs, threads):
+def torch_rate(workload, samples, epochs, threads, device="cpu"):
     import numpy as np
     import torch
     import torch.nn as nn
@@ -167,7 +168,7 @@ def torch_rate(workload, samples, epochs, threads):
     SimpleCNN, deeper, ResNetSmall = torch_models()
     model = {"1r": SimpleCNN, "1f": SimpleCNN, "2": deeper, "3": SimpleCNN, "4": ResNetSmall}[
         workload
-    ]()
+    ]().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
@@ -211,8 +212,10 @@ def torch_rate(workload, samples, epochs, threads):
             start = time.perf_counter()
             n = 0
             for x, y in loader:
-                step(x, y)
+                step(x.to(device), y.to(device))
                 n += len(y)
+            if device != "cpu":
+                torch.cuda.synchronize()
             best = max(best, n / (time.perf_counter() - start)) if _ > 0 else best
         return best
 
@@ -225,12 +228,16 @@ def torch_rate(workload, samples, epochs, threads):
         shape = (samples, 3, 32, 32) if workload == "4" else (samples, 1, 28, 28)
         x_all = torch.randn(shape)
         y_all = torch.randint(0, 10, (samples,))
+    # On a GPU the data lives there, as CNN Workbench's prefetched batches do.
+    x_all, y_all = x_all.to(device), y_all.to(device)
     for epoch in range(epochs):
-        order = torch.randperm(samples)
+        order = torch.randperm(samples, device=device)
         start = time.perf_counter()
         for i in range(0, samples, BATCH):
             idx = order[i : i + BATCH]
             step(x_all[idx], y_all[idx])
+        if device != "cpu":
+            torch.cuda.synchronize()
         rate = samples / (time.perf_counter() - start)
         if epoch > 0:
             best = max(best, rate)
@@ -299,6 +306,17 @@ def cpu_name():
     return platform.processor() or "unknown CPU"
 
 
+def gpu_name():
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30)
+        if out.returncode == 0 and out.stdout.strip():
+            return "GPU " + out.stdout.strip().splitlines()[0].replace(", ", ", driver ")
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return "GPU through wgpu's default adapter"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
@@ -307,6 +325,8 @@ def main():
     parser.add_argument("--device", default="cpu", choices=["cpu", "gpu"])
     parser.add_argument("--bin", help="CNN Workbench binary (default: cargo build --release)")
     parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--torch-device", default="cpu", choices=["cpu", "cuda"],
+                        help="where PyTorch trains (cuda: beside --device gpu on a GPU machine)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
 
@@ -327,14 +347,18 @@ def main():
         samples, what = WORKLOADS[w]
         samples = max(BATCH, int(samples * args.scale) // BATCH * BATCH)
         ours = workbench_rate(binary, w, samples, args.epochs, args.device, has_system)
-        theirs = torch_rate(w, samples, args.epochs, threads) if torch_version else None
+        theirs = None
+        if torch_version:
+            theirs = torch_rate(w, samples, args.epochs, threads, args.torch_device)
         rows.append({"workload": w, "what": what, "samples": samples, "workbench": ours,
                      "pytorch": theirs})
         print(f"  {w}: CNN Workbench {ours:,.0f}/s"
               + (f", PyTorch {theirs:,.0f}/s" if theirs else ""), file=sys.stderr)
 
     machine = f"{cpu_name()}, {threads} threads, {platform.system()} {platform.release()}"
-    print(f"Machine: {machine}; PyTorch {torch_version or 'not installed'}; "
+    if args.device == "gpu" or args.torch_device == "cuda":
+        machine += f", {gpu_name()}"
+    print(f"Machine: {machine}; PyTorch {torch_version or 'not installed'} on {args.torch_device}; "
           f"CNN Workbench on {args.device}; batch {BATCH}, Adam 1e-3, best of epochs 2..{args.epochs}")
     print()
     print("| Workload | Samples/epoch | PyTorch samples/s | CNN Workbench samples/s | Ratio |")
@@ -346,7 +370,8 @@ def main():
               f"{r['workbench']:,.0f} | {ratio} |")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine, "torch": torch_version,
-                                               "device": args.device, "rows": rows}, indent=2))
+                                               "device": args.device, "torch_device": args.torch_device,
+                                               "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":
