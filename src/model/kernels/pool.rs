@@ -97,25 +97,26 @@ pub struct Argmax(Arc<Vec<u32>>);
 /// One plane's maxima and their positions, the window clipped to the image.
 fn pool_plane(g: &PoolGeometry, plane: &[f32], out: &mut [f32], at: &mut [u32]) {
     if g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 {
+        let w = g.w as u32;
         for oh in 0..g.out_h {
             let top = 2 * oh * g.w;
             let (upper, lower) = (&plane[top..][..g.w], &plane[top + g.w..][..g.w]);
             let out = &mut out[oh * g.out_w..][..g.out_w];
             let at = &mut at[oh * g.out_w..][..g.out_w];
-            for ow in 0..g.out_w {
-                let c = 2 * ow;
-                let mut best = (upper[c], top + c);
-                for candidate in [
-                    (upper[c + 1], top + c + 1),
-                    (lower[c], top + g.w + c),
-                    (lower[c + 1], top + g.w + c + 1),
-                ] {
-                    if candidate.0 > best.0 || candidate.0.is_nan() && !best.0.is_nan() {
-                        best = candidate;
-                    }
+            // Branch-free (which of four values is largest is a coin toss the branch predictor
+            // loses), so the row vectorises.
+            let first = top as u32;
+            let pairs = upper.chunks_exact(2).zip(lower.chunks_exact(2));
+            for (ow, ((out, at), (up, low))) in out.iter_mut().zip(at).zip(pairs).enumerate() {
+                let c = 2 * ow as u32;
+                let (mut best, mut index) = (up[0], first + c);
+                for (value, offset) in [(up[1], c + 1), (low[0], w + c), (low[1], w + c + 1)] {
+                    let take = value > best || (value.is_nan() & !best.is_nan());
+                    best = if take { value } else { best };
+                    index = if take { first + offset } else { index };
                 }
-                out[ow] = best.0;
-                at[ow] = best.1 as u32;
+                *out = best;
+                *at = index;
             }
         }
         return;
@@ -169,4 +170,30 @@ pub fn backward(g: &PoolGeometry, argmax: &Argmax, grad: &FlexTensor) -> FlexTen
             }
         });
     tensor(dx, &[g.batch, g.channels, g.h, g.w])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A NaN in a window is its maximum (wherever it stands), as a NaN propagates through
+    /// PyTorch's and Burn's pooling; otherwise the largest value wins, the first on ties.
+    #[test]
+    fn a_nan_wins_its_window_and_ties_go_to_the_first() {
+        let nan = f32::NAN;
+        #[rustfmt::skip]
+        let x = vec![
+            1.0, 5.0,   nan, 0.0,   2.0, 2.0,
+            3.0, nan,   4.0, 9.0,   2.0, 1.0,
+        ];
+        let g = PoolGeometry::new(&[1, 1, 2, 6], [2, 2], [2, 2], [0, 0]).expect("geometry");
+        let (out, at) = forward(&g, &tensor(x, &[1, 1, 2, 6]));
+        let out = values(&out);
+        assert!(out[0].is_nan() && out[1].is_nan(), "{out:?}");
+        assert_eq!(out[2], 2.0);
+        assert_eq!(*at.0, vec![7, 2, 4]);
+        let dx = backward(&g, &at, &tensor(vec![1.0, 2.0, 3.0], &[1, 1, 1, 3]));
+        let expected = [0.0, 0.0, 2.0, 0.0, 3.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0];
+        assert_eq!(&*values(&dx), &expected);
+    }
 }
