@@ -410,9 +410,10 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     })
 }
 
-/// How many images one parallel task takes: enough tasks for every thread to get a few.
+/// How many images one parallel task takes: eight tasks per thread, so that when one thread
+/// runs slower (other work on its core), the others take over its share instead of waiting.
 fn images_per_task(batch: usize) -> usize {
-    batch.div_ceil(2 * rayon::current_num_threads()).max(1)
+    batch.div_ceil(8 * rayon::current_num_threads()).max(1)
 }
 
 /// Each backward task's share of the input gradient `dx` (`per_task` images), or `None` for
