@@ -8,6 +8,7 @@ pub mod app;
 pub mod augment;
 pub mod cli;
 pub mod data;
+pub mod error;
 pub mod experiment;
 pub mod model;
 pub mod train;

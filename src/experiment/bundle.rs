@@ -72,8 +72,8 @@ pub fn export(dir: &Path, out: &Path) -> Result<usize, BundleError> {
     let tmp = out.with_extension("zip.tmp");
     let file = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
-    let options =
-        zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
     let mut buffer = Vec::new();
     for path in &files {
         let name = path
@@ -112,13 +112,19 @@ pub fn import(bundle: &Path, root: &Path) -> Result<PathBuf, BundleError> {
         let entry = archive
             .by_index(i)
             .map_err(|e| refused(bundle, format!("entry {i} is unreadable ({e})")))?;
-        let raw = entry.name().to_owned();
+        let raw = entry
+            .name()
+            .map(std::borrow::Cow::into_owned)
+            .map_err(|e| refused(bundle, format!("entry {i} has an unreadable name ({e})")))?;
         if entry.is_dir() {
             continue;
         }
+        // An absolute name is refused outright, even where the zip reader would make it
+        // relative by dropping its root.
+        let absolute = raw.starts_with(['/', '\\']) || raw.as_bytes().get(1) == Some(&b':');
         let safe = entry
             .enclosed_name()
-            .map(Path::to_path_buf)
+            .filter(|_| !absolute)
             .ok_or_else(|| refused(bundle, format!("entry {raw:?} points outside its folder")))?;
         let parts: Vec<String> = safe
             .components()
@@ -204,7 +210,7 @@ mod tests {
     fn write_zip(path: &Path, entries: &[(&str, &[u8])]) {
         let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
         for (name, bytes) in entries {
-            zip.start_file(*name, zip::write::FileOptions::default())
+            zip.start_file(*name, zip::write::SimpleFileOptions::default())
                 .unwrap();
             zip.write_all(bytes).unwrap();
         }

@@ -9,8 +9,8 @@ use tiny_skia::{
 };
 
 use super::curves;
-use crate::train::early_stop::EarlyStopping;
-use crate::train::message::EpochMetrics;
+use super::early_stop::EarlyStopping;
+use super::metrics::EpochMetrics;
 
 /// Colours shared with the live plot.
 const TRAIN: [u8; 3] = [66, 133, 244];
@@ -162,7 +162,11 @@ impl Canvas<'_> {
     fn draw(&mut self, epochs: &[EpochMetrics], options: &ChartOptions) {
         let s = self.scale;
         let (w, h) = (self.pixmap.width() as f32, self.pixmap.height() as f32);
-        let best = curves::best_epoch(epochs);
+        let best = options
+            .early_stopping
+            .unwrap_or_default()
+            .best(epochs)
+            .map(|m| (m.epoch, m.val_loss));
         let onset = curves::overfitting_onset(epochs, options.onset_k);
         let ghost = options
             .early_stopping
@@ -615,7 +619,7 @@ mod tests {
         let epochs: Vec<_> = (1..=10)
             .map(|e| epoch(e, 2.0 / e as f64, val[e - 1]))
             .collect();
-        assert_eq!(curves::best_epoch(&epochs).map(|b| b.0), Some(4));
+        assert_eq!(EarlyStopping::default().best_epoch(&epochs), Some(4));
         assert_eq!(curves::overfitting_onset(&epochs, 3), Some(6));
         let options = ChartOptions {
             title: "noise · simple-cnn".to_owned(),

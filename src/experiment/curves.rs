@@ -1,20 +1,10 @@
-//! Reading a run's curves: best epoch, overfitting onset, the generalisation gap and smoothing.
+//! Reading a run's curves: overfitting onset, the generalisation gap and smoothing (the best
+//! epoch is [`super::EarlyStopping::best`]).
 //! Pure functions on the epoch history, shared by the plot and the reports.
 
 use serde::{Deserialize, Serialize};
 
-use crate::train::message::EpochMetrics;
-
-/// The epoch with the lowest finite validation loss and that loss; ties keep the earlier epoch.
-pub fn best_epoch(epochs: &[EpochMetrics]) -> Option<(usize, f64)> {
-    epochs
-        .iter()
-        .filter(|m| m.val_loss.is_finite())
-        .fold(None, |best: Option<(usize, f64)>, m| match best {
-            Some((_, loss)) if loss <= m.val_loss => best,
-            _ => Some((m.epoch, m.val_loss)),
-        })
-}
+use super::metrics::EpochMetrics;
 
 /// The overfitting onset: the first epoch after which validation loss rises for `k` epochs in a
 /// row while training loss keeps falling. `None` when that never happens (or `k` is 0).
@@ -121,19 +111,6 @@ mod tests {
                 val_secs: 0.0,
             })
             .collect()
-    }
-
-    #[test]
-    fn best_epoch_keeps_the_first_of_ties_and_skips_nan() {
-        let h = epochs(&[3.0, 2.0, 1.0, 0.5], &[2.0, 1.0, 1.0, f64::NAN]);
-        assert_eq!(best_epoch(&h), Some((2, 1.0)));
-        assert_eq!(best_epoch(&epochs(&[1.0], &[f64::NAN])), None);
-        assert_eq!(best_epoch(&[]), None);
-        assert_eq!(
-            best_epoch(&epochs(&[1.0], &[0.7])),
-            Some((1, 0.7)),
-            "a single epoch"
-        );
     }
 
     #[test]

@@ -117,30 +117,24 @@ impl Evaluation {
             .collect()
     }
 
-    /// The confusion matrix as CSV: a header of predicted class names, one row per true class.
+    /// The confusion matrix as CSV (RFC 4180): a header of predicted class names, one row per
+    /// true class. Class names come from folder names, so any of them may hold a comma, a quote
+    /// or a line break; the CSV writer quotes each as needed.
     pub fn confusion_csv(&self, class_names: &[String]) -> String {
         let name = |c: usize| class_names.get(c).cloned().unwrap_or_else(|| c.to_string());
-        let quote = |s: String| {
-            if s.contains(',') {
-                format!("\"{s}\"")
-            } else {
-                s
-            }
-        };
-        let mut csv = String::from("true/predicted");
-        for c in 0..self.confusion.len() {
-            csv.push(',');
-            csv.push_str(&quote(name(c)));
-        }
-        csv.push('\n');
+        let classes = self.confusion.len();
+        let mut writer = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
+        let header = std::iter::once("true/predicted".to_owned()).chain((0..classes).map(name));
+        // Writing to memory cannot fail; a record that somehow did would leave its row out.
+        writer.write_record(header).ok();
         for (t, row) in self.confusion.iter().enumerate() {
-            csv.push_str(&quote(name(t)));
-            for n in row {
-                csv.push_str(&format!(",{n}"));
-            }
-            csv.push('\n');
+            let cells = std::iter::once(name(t)).chain(row.iter().map(ToString::to_string));
+            writer.write_record(cells).ok();
         }
-        csv
+        let bytes = writer.into_inner().unwrap_or_default();
+        String::from_utf8(bytes).unwrap_or_default()
     }
 }
 
@@ -234,6 +228,22 @@ mod tests {
             e.confusion_csv(&names),
             "true/predicted,T-shirt/top,\"Bag, small\"\nT-shirt/top,0,1\n\"Bag, small\",0,1\n"
         );
+        // A quote or a line break in a folder name stays inside its cell.
+        let names = vec!["say \"hi\"".to_owned(), "two\nlines".to_owned()];
+        let text = e.confusion_csv(&names);
+        let mut rows = csv::Reader::from_reader(text.as_bytes());
+        let header: Vec<String> = rows.headers().unwrap().iter().map(String::from).collect();
+        assert_eq!(header, ["true/predicted", "say \"hi\"", "two\nlines"]);
+        let first: Vec<String> = rows
+            .records()
+            .next()
+            .unwrap()
+            .unwrap()
+            .iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(first, ["say \"hi\"", "0", "1"]);
+        assert_eq!(rows.records().count(), 1);
     }
 
     #[test]

@@ -130,13 +130,12 @@ pub fn transfer_cnn() -> CnnConfig {
 
 /// Writes the shipped transfer backbone into `dir` (unless it is there already) and returns
 /// its path.
-pub fn write_backbone(dir: &Path) -> Result<PathBuf, String> {
+pub fn write_backbone(dir: &Path) -> Result<PathBuf, super::record::RecordError> {
     let path = dir.join(TRANSFER_BACKBONE_FILE);
     let current = std::fs::read(&path).ok();
     if current.as_deref() != Some(TRANSFER_BACKBONE) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        super::record::write_atomic(&path, TRANSFER_BACKBONE).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(dir).map_err(|e| super::record::RecordError::new(dir, e))?;
+        super::record::write_atomic(&path, TRANSFER_BACKBONE)?;
     }
     Ok(path)
 }

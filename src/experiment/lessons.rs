@@ -3,10 +3,10 @@
 //! about a minute.
 
 use super::ExperimentConfig;
+use super::OptimizerConfig;
 use super::lesson_runs::{self, LessonRun as RunKind};
 use crate::augment::Preset;
 use crate::data::{DatasetSource, TrainSize, Validation, noise::NoiseConfig};
-use crate::train::OptimizerConfig;
 
 /// One run of a lesson.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,15 +1,20 @@
 //! Experiments: the one configuration that describes a run, and the record each run leaves on disk.
 
-pub mod backbone;
 pub mod bundle;
 pub mod chart;
+pub mod checkpoint;
 pub mod curves;
+pub mod early_stop;
 pub mod evaluation;
 pub mod lesson_runs;
 pub mod lessons;
+pub mod metrics;
+pub mod optim;
 pub mod record;
 pub mod report;
 pub mod runs;
+pub mod schedule;
+mod training;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +22,11 @@ use crate::augment::AugmentConfig;
 pub use crate::data::DatasetConfig;
 use crate::data::{DatasetSource, Validation, noise::NoiseConfig};
 use crate::model::{ModelConfig, TransferConfig};
-use crate::train::TrainConfig;
+pub use early_stop::{EarlyStopping, Monitor};
+pub use metrics::{ConfigChange, EpochMetrics, Restored, RunStatus};
+pub use optim::{GradClip, OptimizerConfig};
+pub use schedule::Schedule;
+pub use training::{ConfigError, TrainConfig};
 
 /// Which backend trains the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

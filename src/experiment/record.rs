@@ -12,10 +12,11 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::ExperimentConfig;
+use super::early_stop::EarlyStopping;
 use super::evaluation::{ClassMetrics, Evaluation};
+use super::metrics::{ConfigChange, EpochMetrics, RunStatus};
 use crate::data::SkippedFile;
 use crate::data::{Dataset, Part, Split};
-use crate::train::message::{ConfigChange, EpochMetrics, RunStatus};
 
 /// Header line of `metrics.csv`.
 pub const METRICS_HEADER: &str =
@@ -47,7 +48,7 @@ pub struct RecordError {
 }
 
 impl RecordError {
-    fn new(path: &Path, message: impl std::fmt::Display) -> Self {
+    pub(crate) fn new(path: &Path, message: impl std::fmt::Display) -> Self {
         Self {
             path: path.display().to_string(),
             message: message.to_string(),
@@ -68,9 +69,10 @@ pub struct RunSummary {
     pub train_samples: usize,
     /// Validation samples.
     pub val_samples: usize,
-    /// Epoch with the lowest validation loss so far (1-based), if any epoch finished.
+    /// The best epoch so far (1-based) by the run's early-stopping monitor and min delta (see
+    /// [`EarlyStopping::best`]), if any epoch finished.
     pub best_epoch: Option<usize>,
-    /// That lowest validation loss.
+    /// The validation loss of that epoch.
     pub best_val_loss: Option<f64>,
     /// The epoch whose weights the run ended with (the best one, restored), if any.
     #[serde(default)]
@@ -176,6 +178,9 @@ pub struct RunRecorder {
     dir: PathBuf,
     metrics: File,
     summary: RunSummary,
+    /// The epochs recorded so far, and the rule that names the best of them.
+    history: Vec<EpochMetrics>,
+    rule: EarlyStopping,
 }
 
 impl RunRecorder {
@@ -202,6 +207,8 @@ impl RunRecorder {
             dir: dir.to_owned(),
             metrics,
             summary,
+            history: Vec::new(),
+            rule: config.train.early_stopping,
         };
         recorder.write_summary()?;
         Ok(recorder)
@@ -241,6 +248,8 @@ impl RunRecorder {
             dir: dir.to_owned(),
             metrics,
             summary,
+            history: history.to_vec(),
+            rule: config.train.early_stopping,
         };
         recorder.write_summary()?;
         Ok(recorder)
@@ -295,13 +304,10 @@ impl RunRecorder {
         .and_then(|()| self.metrics.flush())
         .map_err(|e| RecordError::new(&path, e))?;
         self.summary.epochs_done = m.epoch;
-        let better = self
-            .summary
-            .best_val_loss
-            .is_none_or(|best| m.val_loss < best);
-        if m.val_loss.is_finite() && better {
-            self.summary.best_epoch = Some(m.epoch);
-            self.summary.best_val_loss = Some(m.val_loss);
+        self.history.push(*m);
+        if let Some(best) = self.rule.best(&self.history) {
+            self.summary.best_epoch = Some(best.epoch);
+            self.summary.best_val_loss = Some(best.val_loss);
         }
         self.write_summary()
     }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use super::ExperimentConfig;
 use super::chart::ChartOptions;
 use super::curves;
+use super::metrics::EpochMetrics;
 use super::record::{EVALUATION_FILE, RunSummary, SavedEvaluation, read_metrics};
-use crate::train::message::EpochMetrics;
 
 /// A run directory that cannot be reported on, naming the file at fault.
 #[derive(Debug, thiserror::Error)]
@@ -110,17 +110,14 @@ impl Report {
             return out;
         };
         let _ = writeln!(out);
-        match curves::best_epoch(&self.history) {
-            Some((epoch, loss)) => {
-                let acc = self
-                    .history
-                    .iter()
-                    .find(|m| m.epoch == epoch)
-                    .map_or(f64::NAN, |m| m.val_acc);
+        match self.config.train.early_stopping.best(&self.history) {
+            Some(best) => {
                 let _ = writeln!(
                     out,
-                    "Best epoch:        {epoch} (validation loss {loss:.4}, validation accuracy {:.1} %)",
-                    acc * 100.0
+                    "Best epoch:        {} (validation loss {:.4}, validation accuracy {:.1} %)",
+                    best.epoch,
+                    best.val_loss,
+                    best.val_acc * 100.0
                 );
             }
             None => {
@@ -234,10 +231,20 @@ pub fn write_picture(
     config: &ExperimentConfig,
     summary: &RunSummary,
     history: &[EpochMetrics],
-) -> Result<(), String> {
-    let png = super::chart::render_png(history, &chart_options_for(config, summary, 3))
-        .map_err(|e| e.to_string())?;
-    super::record::write_atomic(&dir.join(PICTURE_FILE), &png).map_err(|e| e.to_string())
+) -> Result<(), PictureError> {
+    let png = super::chart::render_png(history, &chart_options_for(config, summary, 3))?;
+    Ok(super::record::write_atomic(&dir.join(PICTURE_FILE), &png)?)
+}
+
+/// Why `report.png` could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum PictureError {
+    /// The curves could not be drawn.
+    #[error(transparent)]
+    Chart(#[from] super::chart::ChartError),
+    /// The file could not be written.
+    #[error(transparent)]
+    Write(#[from] super::record::RecordError),
 }
 
 #[cfg(test)]

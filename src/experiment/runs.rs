@@ -3,8 +3,97 @@
 use std::path::{Path, PathBuf};
 
 use super::ExperimentConfig;
+use super::checkpoint::{self, Checkpoint, CheckpointError};
+use super::metrics::EpochMetrics;
 use super::record::{RunSummary, read_metrics};
-use crate::train::message::EpochMetrics;
+
+/// Why a run directory could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum RunDirError {
+    /// There is no readable `config.toml`.
+    #[error("{dir} is not a run directory: cannot read config.toml")]
+    NotARun {
+        /// The directory.
+        dir: String,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `config.toml` is there but is not a configuration this program reads.
+    #[error("{path} is not a valid configuration")]
+    Config {
+        /// The file.
+        path: String,
+        /// What the TOML reader found.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// `checkpoint.json` or a file it names is unreadable.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The run has not committed any epoch.
+    #[error("{dir} has no finished epoch")]
+    NoEpoch {
+        /// The directory.
+        dir: String,
+    },
+    /// `metrics.csv` is unreadable or malformed.
+    #[error("{0}")]
+    Metrics(String),
+}
+
+/// A run directory opened to be continued, exported or applied: its configuration and the
+/// checkpoint it last committed. The one reader of a run directory for the engine (resume),
+/// backbone export and prediction.
+#[derive(Debug, Clone)]
+pub struct OpenRun {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// `config.toml` as recorded (after any change made while paused).
+    pub config: ExperimentConfig,
+    /// `checkpoint.json`, if any epoch was committed.
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// Opens the run recorded in `dir`.
+pub fn open_run(dir: &Path) -> Result<OpenRun, RunDirError> {
+    let path = dir.join("config.toml");
+    let text = std::fs::read_to_string(&path).map_err(|source| RunDirError::NotARun {
+        dir: dir.display().to_string(),
+        source,
+    })?;
+    let config = ExperimentConfig::from_toml(&text).map_err(|source| RunDirError::Config {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let checkpoint = checkpoint::read(dir)?;
+    Ok(OpenRun {
+        dir: dir.to_owned(),
+        config,
+        checkpoint,
+    })
+}
+
+impl OpenRun {
+    /// The committed checkpoint, or why there is none.
+    pub fn committed(&self) -> Result<&Checkpoint, RunDirError> {
+        self.checkpoint
+            .as_ref()
+            .ok_or_else(|| RunDirError::NoEpoch {
+                dir: self.dir.display().to_string(),
+            })
+    }
+
+    /// `metrics.csv`'s complete rows.
+    pub fn history(&self) -> Result<Vec<EpochMetrics>, RunDirError> {
+        read_metrics(&self.dir.join("metrics.csv")).map_err(RunDirError::Metrics)
+    }
+
+    /// The path of a file in the run directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
 
 /// One recorded run, as read back from its directory.
 #[derive(Debug, Clone)]

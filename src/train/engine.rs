@@ -15,23 +15,25 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::RecvTimeoutError;
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
 
-use super::checkpoint;
+use super::control::{Control, EventSink, WorkerCommand};
 use super::message::{Command, ConfigChange, EpochMetrics, Event, Restored, RunInfo, RunStatus};
 use super::prefetch::{self, EpochJob, Prefetcher};
-use super::worker::{EventSink, WorkerCommand};
+use super::session::{self, Purpose, SessionError};
 use crate::augment::batch::PixelNorm;
 use crate::data::batch::{Normalizer, make_batch};
-use crate::data::{self, Dataset, Split, Subset};
+use crate::data::{Dataset, Split, Subset};
+use crate::experiment::ExperimentConfig;
+use crate::experiment::checkpoint::{self, CheckpointError};
 use crate::experiment::evaluation::{self, Evaluation, Prediction};
-use crate::experiment::record::{DatasetFingerprint, RunRecorder, RunSummary};
+use crate::experiment::record::{DatasetFingerprint, RecordError, RunRecorder, RunSummary};
 use crate::experiment::report;
-use crate::experiment::{DeviceKind, ExperimentConfig};
-use crate::model::{InputShape, Model, ModelSummary};
+use crate::experiment::runs::{RunDirError, open_run};
+use crate::model::Model;
 
 /// Validation batch size: larger than training batches since no gradients are kept.
 const EVAL_BATCH: usize = 500;
@@ -39,13 +41,6 @@ const EVAL_BATCH: usize = 500;
 const DIVERGENCE_FACTOR: f64 = 100.0;
 /// Training steps whose losses stay on the device before they are read back together.
 const READ_EVERY: usize = 8;
-
-/// How the worker steers a run: a stop flag checked between batches and the command channel.
-pub(crate) struct Control {
-    /// Raised to stop the run after the current batch.
-    pub stop: Arc<AtomicBool>,
-    pub(crate) commands: Receiver<WorkerCommand>,
-}
 
 /// What the loop should do next.
 enum Flow {
@@ -110,52 +105,55 @@ pub(crate) fn resume(
     Some(session)
 }
 
+/// Why a run could not be built, resumed or trained on. Its text (with causes) becomes the
+/// `Failed` event's message and the record's note.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The configuration could not be turned into data, device and model.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// The run directory to continue could not be read.
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    /// Weights or optimizer state could not be written or read.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The run record could not be written.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// The run's directory disagrees with itself.
+    #[error("{0}")]
+    Inconsistent(String),
+    /// A training step could not go on.
+    #[error("{0}")]
+    Step(String),
+}
+
 /// Runs `f`, turning its error or panic into a `Failed` event.
-fn guarded<T>(what: &str, events: &EventSink, f: impl FnOnce() -> Result<T, String>) -> Option<T> {
+fn guarded<T>(
+    what: &str,
+    events: &EventSink,
+    f: impl FnOnce() -> Result<T, RunError>,
+) -> Option<T> {
     let message = match std::panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(value)) => return Some(value),
-        Ok(Err(message)) => message,
+        Ok(Err(e)) => crate::error::chain(&e),
         Err(panic) => format!("{what} crashed: {}", panic_text(&*panic)),
     };
     events.send(Event::Failed { message });
     None
 }
 
-fn build(config: &ExperimentConfig, run_dir: Option<&Path>) -> Result<Session, String> {
-    config.train.validate().map_err(|e| e.to_string())?;
-    config.augment.validate().map_err(|e| e.to_string())?;
-    let (data, split) = data::prepare(&config.dataset, config.seed).map_err(|e| e.to_string())?;
-    let input = InputShape::for_split(&data, &split);
-    let summary =
-        ModelSummary::new(&config.model, &config.transfer, input).map_err(|e| e.to_string())?;
-    // Refuse before allocating what cannot fit (on the GPU the adapter's memory decides).
-    if config.device == crate::experiment::DeviceKind::Cpu
-        && let Some(available) = crate::model::summary::available_memory()
-        && let Some(refusal) = summary.memory_refusal(config.train.batch_size, available)
-    {
-        return Err(refusal);
-    }
-    let (device, device_name) = make_device(config.device)?;
-    let model = config
-        .transfer
-        .build(
-            &config.model,
-            input,
-            &device.clone().autodiff(),
-            config.seed,
-        )
-        .map_err(|e| e.to_string())?;
-    let optimizer = config
-        .train
-        .optimizer
-        .init(config.train.weight_decay, config.train.clip_grad);
+fn build(config: &ExperimentConfig, run_dir: Option<&Path>) -> Result<Session, RunError> {
+    let parts = session::build(config, Purpose::Train)?;
+    let optimizer = session::optimizer(&config.train);
     let mut session = Session {
         config: config.clone(),
-        data,
-        split,
-        device,
-        device_name,
-        model,
+        data: parts.data,
+        split: parts.split,
+        device: parts.device,
+        device_name: parts.device_name,
+        model: parts.model,
         optimizer,
         best_model: None,
         history: Vec::new(),
@@ -165,22 +163,15 @@ fn build(config: &ExperimentConfig, run_dir: Option<&Path>) -> Result<Session, S
     };
     if let Some(dir) = run_dir {
         let summary = session.summary();
-        session.recorder =
-            Some(RunRecorder::create(dir, config, summary).map_err(|e| e.to_string())?);
+        session.recorder = Some(RunRecorder::create(dir, config, summary)?);
     }
     Ok(session)
 }
 
-fn load_session(dir: &Path, epochs: Option<usize>) -> Result<Session, String> {
-    let text = std::fs::read_to_string(dir.join("config.toml")).map_err(|e| {
-        format!(
-            "{} is not a run directory: cannot read config.toml ({e})",
-            dir.display()
-        )
-    })?;
-    let mut config = ExperimentConfig::from_toml(&text)
-        .map_err(|e| format!("{}: {e}", dir.join("config.toml").display()))?;
-    let mut history = crate::experiment::record::read_metrics(&dir.join("metrics.csv"))?;
+fn load_session(dir: &Path, epochs: Option<usize>) -> Result<Session, RunError> {
+    let run = open_run(dir)?;
+    let mut config = run.config.clone();
+    let mut history = run.history()?;
     if let Some(epochs) = epochs {
         config.train.epochs = epochs;
     }
@@ -191,24 +182,21 @@ fn load_session(dir: &Path, epochs: Option<usize>) -> Result<Session, String> {
     session.config = config.clone();
     // The checkpoint decides where training continues; metrics of a later epoch whose
     // checkpoint was not committed (a kill in between) are dropped and trained again.
-    let committed = checkpoint::read(dir)?;
+    let committed = run.checkpoint;
     let done = committed.as_ref().map_or(0, |c| c.epoch);
     if history.len() < done {
-        return Err(format!(
+        return Err(RunError::Inconsistent(format!(
             "{} records {} epochs but its checkpoint is from epoch {done}",
             dir.join("metrics.csv").display(),
             history.len()
-        ));
+        )));
     }
     history.truncate(done);
     if let Some(c) = &committed {
         let fresh = session.model.clone();
         session.model = checkpoint::load_model(fresh, &dir.join(&c.last))?
             .freeze_first(config.transfer.frozen_blocks(&config.model));
-        let fresh = config
-            .train
-            .optimizer
-            .init(config.train.weight_decay, config.train.clip_grad);
+        let fresh = session::optimizer(&config.train);
         session.optimizer = checkpoint::load_optimizer(fresh, &dir.join(&c.optimizer))?;
         if let Some((_, best)) = &c.best {
             session.best_model = Some(checkpoint::load_model(
@@ -220,17 +208,8 @@ fn load_session(dir: &Path, epochs: Option<usize>) -> Result<Session, String> {
     session.checkpoint = committed;
     session.first_loss = history.first().map(|m| m.train_loss);
     session.history = history;
-    session.recorder =
-        Some(RunRecorder::reopen(dir, &config, &session.history).map_err(|e| e.to_string())?);
+    session.recorder = Some(RunRecorder::reopen(dir, &config, &session.history)?);
     Ok(session)
-}
-
-/// The device for a run and its description.
-pub(crate) fn make_device(kind: DeviceKind) -> Result<(Device, String), String> {
-    match kind {
-        DeviceKind::Cpu => Ok((Device::flex(), "CPU (flex)".to_owned())),
-        DeviceKind::Gpu => super::gpu::device().map(|(d, name)| (d, format!("GPU: {name}"))),
-    }
 }
 
 impl Session {
@@ -282,7 +261,7 @@ fn train_to_end(session: &mut Session, control: &Control, events: &EventSink) {
     let (status, mut message) = match result {
         Ok(Ok(Ended::Done(status))) => (status, None),
         Ok(Ok(Ended::Diverged(message))) => (RunStatus::Diverged, Some(message)),
-        Ok(Err(message)) => (RunStatus::Failed, Some(message)),
+        Ok(Err(e)) => (RunStatus::Failed, Some(crate::error::chain(&e))),
         Err(panic) => (
             RunStatus::Failed,
             Some(format!("training crashed: {}", panic_text(&*panic))),
@@ -364,7 +343,7 @@ fn train_epochs(
     session: &mut Session,
     control: &Control,
     events: &EventSink,
-) -> Result<Ended, String> {
+) -> Result<Ended, RunError> {
     let normalizer = Normalizer::new(&session.split.norm);
     let train_device = session.device.clone().autodiff();
     let batch_size = session.batch_size();
@@ -396,7 +375,8 @@ fn train_epochs(
             norm: Arc::clone(&pixel_norm),
             seed: session.config.seed,
             epoch,
-        })?;
+        })
+        .map_err(RunError::Step)?;
         let (mut data_wait, mut shown) = (Duration::ZERO, None);
         let mut totals = StepTotals::default();
         let mut pending: Vec<PendingStep> = Vec::with_capacity(READ_EVERY);
@@ -425,9 +405,9 @@ fn train_epochs(
                 epoch_lr = lr;
             }
             let t0 = Instant::now();
-            let prepared = batches
-                .next_batch()
-                .ok_or("the augmentation thread stopped unexpectedly")?;
+            let prepared = batches.next_batch().ok_or_else(|| {
+                RunError::Step("the augmentation thread stopped unexpectedly".to_owned())
+            })?;
             data_wait += t0.elapsed();
             if step + 1 == steps_per_epoch {
                 shown = Some(prefetch::shown_batch(&prepared, &session.data, &pixel_norm));
@@ -484,7 +464,7 @@ fn train_epochs(
         ) else {
             return Ok(Ended::Done(RunStatus::Stopped));
         };
-        let (val_loss, val_acc, predictions) = evaluated?;
+        let (val_loss, val_acc, predictions) = evaluated.map_err(RunError::Step)?;
         let metrics = EpochMetrics {
             epoch,
             train_loss: loss_sum / seen.max(1) as f64,
@@ -505,11 +485,10 @@ fn train_epochs(
         let evaluation = Evaluation::from_predictions(epoch, classes, &predictions);
         if let Some(recorder) = session.recorder.as_mut() {
             // Metrics first, then the checkpoint that commits the epoch (see `checkpoint`).
-            recorder.record_epoch(&metrics).map_err(|e| e.to_string())?;
+            recorder.record_epoch(&metrics)?;
             if is_best {
                 recorder
-                    .record_evaluation(&evaluation, &session.split.class_names(&session.data))
-                    .map_err(|e| e.to_string())?;
+                    .record_evaluation(&evaluation, &session.split.class_names(&session.data))?;
             }
             let committed = checkpoint::commit(
                 recorder.dir(),
@@ -578,7 +557,7 @@ fn apply_change(
     events: &EventSink,
     at_epoch: f64,
     lr: f64,
-    schedule: super::Schedule,
+    schedule: crate::experiment::Schedule,
 ) {
     let train = &mut session.config.train;
     let mut parts = Vec::new();

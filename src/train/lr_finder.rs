@@ -8,9 +8,9 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use super::session::{self, Parts, Purpose, SessionError};
 use crate::data::batch::{Normalizer, make_batch};
 use crate::experiment::ExperimentConfig;
-use crate::model::InputShape;
 
 /// Lowest learning rate tried.
 pub const START_LR: f64 = 1e-6;
@@ -20,6 +20,17 @@ pub const END_LR: f64 = 10.0;
 pub const STEPS: usize = 100;
 /// EMA factor for smoothing the loss.
 const BETA: f64 = 0.9;
+
+/// Why the finder gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum LrError {
+    /// The configuration could not be turned into data, device and model.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// It was stopped before the sweep ended.
+    #[error("the learning-rate finder was stopped")]
+    Stopped,
+}
 
 /// What the finder measured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,24 +48,16 @@ pub fn sweep_lr(k: usize, n: usize) -> f64 {
 
 /// Runs the sweep on a fresh model of `config` (the configured optimizer, seed and data).
 /// `stop` is polled between steps.
-pub fn find(config: &ExperimentConfig, stop: &dyn Fn() -> bool) -> Result<LrFinding, String> {
-    config.train.validate().map_err(|e| e.to_string())?;
-    let (data, split) =
-        crate::data::prepare(&config.dataset, config.seed).map_err(|e| e.to_string())?;
-    let device = super::engine::make_device(config.device)?.0.autodiff();
-    let mut model = config
-        .transfer
-        .build(
-            &config.model,
-            InputShape::for_split(&data, &split),
-            &device,
-            config.seed,
-        )
-        .map_err(|e| e.to_string())?;
-    let mut optimizer = config
-        .train
-        .optimizer
-        .init(config.train.weight_decay, config.train.clip_grad);
+pub fn find(config: &ExperimentConfig, stop: &dyn Fn() -> bool) -> Result<LrFinding, LrError> {
+    let Parts {
+        data,
+        split,
+        device,
+        mut model,
+        ..
+    } = session::build(config, Purpose::Train)?;
+    let device = device.autodiff();
+    let mut optimizer = session::optimizer(&config.train);
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let normalizer = Normalizer::new(&split.norm);
     let batch_size = config.train.batch_size.min(split.train.len()).max(1);
@@ -64,7 +67,7 @@ pub fn find(config: &ExperimentConfig, stop: &dyn Fn() -> bool) -> Result<LrFind
     let mut points = Vec::with_capacity(STEPS);
     for k in 0..STEPS {
         if stop() {
-            return Err("the learning-rate finder was stopped".to_owned());
+            return Err(LrError::Stopped);
         }
         if order.len() < batch_size {
             order = (0..split.train.len() as u32).collect();

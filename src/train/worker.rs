@@ -11,7 +11,9 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
-use super::engine::{self, Control};
+use super::control::{Control, EventSink, WorkerCommand};
+pub use super::control::{StartRequest, Waker};
+use super::engine;
 use super::message::{Command, Event};
 use crate::experiment::ExperimentConfig;
 
@@ -21,16 +23,15 @@ const EVENT_CAPACITY: usize = 4096;
 /// Capacity of the command channel; the UI never blocks on it.
 const COMMAND_CAPACITY: usize = 64;
 
-/// Called after the worker sends events, e.g. to ask the GUI for a repaint.
-pub type Waker = Arc<dyn Fn() + Send + Sync>;
-
-/// A request to start a run, with the directory to record it in.
-#[derive(Debug, Clone)]
-pub struct StartRequest {
-    /// What to train.
-    pub config: ExperimentConfig,
-    /// Where `config.toml`, `metrics.csv` and `run.json` go (`None`: not recorded).
-    pub run_dir: Option<PathBuf>,
+/// A command the training worker could not take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WorkerError {
+    /// Its command queue is full.
+    #[error("the training worker is busy; try again")]
+    Busy,
+    /// Its thread has ended.
+    #[error("the training worker has stopped")]
+    Stopped,
 }
 
 /// Handle to the training thread. Dropping it stops any run and joins the thread.
@@ -42,17 +43,6 @@ pub struct TrainWorker {
     shutdown: Arc<AtomicBool>,
     busy: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
-}
-
-/// What travels on the command channel: the public [`Command`]s plus the run directory.
-#[derive(Debug)]
-pub(crate) enum WorkerCommand {
-    Start(Box<StartRequest>),
-    /// Run the learning-rate finder on this configuration.
-    FindLr(Box<ExperimentConfig>),
-    /// Continue the run recorded in a directory, optionally to a new epoch count.
-    ResumeDir(PathBuf, Option<usize>),
-    Control(Command),
 }
 
 impl TrainWorker {
@@ -94,7 +84,7 @@ impl TrainWorker {
 
     /// Sends a command without blocking. `Stop` also raises a flag the engine checks between
     /// batches, so it takes effect even if the channel is full.
-    pub fn send(&self, command: Command) -> Result<(), String> {
+    pub fn send(&self, command: Command) -> Result<(), WorkerError> {
         if matches!(command, Command::Stop) {
             self.stop.store(true, Ordering::SeqCst);
         }
@@ -109,24 +99,24 @@ impl TrainWorker {
     }
 
     /// Starts a run recorded in `run_dir`.
-    pub fn start(&self, request: StartRequest) -> Result<(), String> {
+    pub fn start(&self, request: StartRequest) -> Result<(), WorkerError> {
         self.try_send(WorkerCommand::Start(Box::new(request)))
     }
 
     /// Runs the learning-rate finder for `config`; the answer comes as `Event::LrFound`.
-    pub fn find_lr(&self, config: ExperimentConfig) -> Result<(), String> {
+    pub fn find_lr(&self, config: ExperimentConfig) -> Result<(), WorkerError> {
         self.try_send(WorkerCommand::FindLr(Box::new(config)))
     }
 
     /// Continues the run recorded in `dir` from its last finished epoch (`train --resume`).
-    pub fn resume_dir(&self, dir: PathBuf, epochs: Option<usize>) -> Result<(), String> {
+    pub fn resume_dir(&self, dir: PathBuf, epochs: Option<usize>) -> Result<(), WorkerError> {
         self.try_send(WorkerCommand::ResumeDir(dir, epochs))
     }
 
-    fn try_send(&self, command: WorkerCommand) -> Result<(), String> {
+    fn try_send(&self, command: WorkerCommand) -> Result<(), WorkerError> {
         self.commands.try_send(command).map_err(|e| match e {
-            TrySendError::Full(_) => "the training worker is busy; try again".to_owned(),
-            TrySendError::Disconnected(_) => "the training worker has stopped".to_owned(),
+            TrySendError::Full(_) => WorkerError::Busy,
+            TrySendError::Disconnected(_) => WorkerError::Stopped,
         })
     }
 
@@ -158,29 +148,6 @@ impl Drop for TrainWorker {
         if let Some(thread) = self.thread.take() {
             // A panic has already been reported as a `Failed` event; nothing more to do here.
             thread.join().ok();
-        }
-    }
-}
-
-/// The sending side of the event channel, with the waker.
-pub(crate) struct EventSink {
-    tx: Sender<Event>,
-    waker: Waker,
-}
-
-impl EventSink {
-    /// Sends an event that must arrive (epoch, end of run). Waits while the channel is full, but
-    /// gives up when the receiver is gone.
-    pub(crate) fn send(&self, event: Event) {
-        // An Err means the receiver is gone (window closed): nobody is left to tell.
-        self.tx.send(event).ok();
-        (self.waker)();
-    }
-
-    /// Sends an event that may be dropped when the UI is behind (per-step losses).
-    pub(crate) fn send_lossy(&self, event: Event) {
-        if self.tx.try_send(event).is_ok() {
-            (self.waker)();
         }
     }
 }
@@ -223,7 +190,9 @@ fn worker_loop(
                 let stop = || control.stop.load(Ordering::SeqCst);
                 match super::lr_finder::find(&config, &stop) {
                     Ok(finding) => events.send(Event::LrFound(finding)),
-                    Err(message) => events.send(Event::Failed { message }),
+                    Err(e) => events.send(Event::Failed {
+                        message: crate::error::chain(&e),
+                    }),
                 }
             }
             WorkerCommand::ResumeDir(dir, epochs) => {

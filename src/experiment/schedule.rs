@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::UnknownName;
+
 /// How the learning rate changes over a run. `lr` in [`super::TrainConfig`] is the base (peak)
 /// learning rate; a schedule scales it per step.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
@@ -46,8 +48,8 @@ impl Schedule {
     pub const NAMES: [&'static str; 5] = ["constant", "step", "exp", "cosine", "onecycle"];
 
     /// The schedule called `name` on the command line, with its usual parameters.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
+    pub fn from_name(name: &str) -> Result<Self, UnknownName> {
+        Ok(match name {
             "constant" => Self::Constant,
             "step" => Self::Step {
                 every_epochs: 10,
@@ -63,7 +65,13 @@ impl Schedule {
                 div_factor: 25.0,
                 final_div_factor: 1e4,
             },
-            _ => return None,
+            _ => {
+                return Err(UnknownName {
+                    kind: "schedule",
+                    name: name.to_owned(),
+                    known: Self::NAMES.to_vec(),
+                });
+            }
         })
     }
 
@@ -225,7 +233,12 @@ mod tests {
         for name in Schedule::NAMES {
             assert_eq!(Schedule::from_name(name).unwrap().name(), name);
         }
-        assert!(Schedule::from_name("linear").is_none());
+        assert!(
+            Schedule::from_name("linear")
+                .unwrap_err()
+                .to_string()
+                .contains("known: constant, step")
+        );
         let bad = Schedule::Step {
             every_epochs: 0,
             gamma: 0.5,

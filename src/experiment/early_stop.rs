@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::message::EpochMetrics;
+use super::metrics::EpochMetrics;
 
 /// Which validation number decides "better".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -52,17 +52,24 @@ impl Default for EarlyStopping {
 }
 
 impl EarlyStopping {
-    /// The best epoch so far (1-based), by the monitored number; ties keep the earlier epoch and
+    /// The best epoch so far, by the monitored number: the one definition of "best" that the
+    /// engine restores, `run.json` records, the plot marks and reports name. An epoch is better
+    /// only when it improves on the best by more than `min_delta`; ties keep the earlier epoch and
     /// non-finite values never count as best.
-    pub fn best_epoch(&self, history: &[EpochMetrics]) -> Option<usize> {
-        let mut best: Option<(usize, f64)> = None;
+    pub fn best<'a>(&self, history: &'a [EpochMetrics]) -> Option<&'a EpochMetrics> {
+        let mut best: Option<(&EpochMetrics, f64)> = None;
         for m in history {
             let score = self.monitor.score(m);
             if score.is_finite() && best.is_none_or(|(_, b)| score < b - self.min_delta) {
-                best = Some((m.epoch, score));
+                best = Some((m, score));
             }
         }
-        best.map(|(epoch, _)| epoch)
+        best.map(|(m, _)| m)
+    }
+
+    /// The best epoch's number (1-based), see [`Self::best`].
+    pub fn best_epoch(&self, history: &[EpochMetrics]) -> Option<usize> {
+        self.best(history).map(|m| m.epoch)
     }
 
     /// The epoch after which this rule stops training, if it does within `history`: the first
@@ -159,5 +166,6 @@ mod tests {
         let h = epochs(&[2.0, 1.0, 3.0]);
         assert_eq!(rule.best_epoch(&h), Some(2));
         assert_eq!(rule.stop_epoch(&h), Some(3));
+        assert_eq!(rule.best(&h).map(|m| m.val_loss), Some(1.0));
     }
 }

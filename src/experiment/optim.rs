@@ -6,6 +6,8 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, RmsPropConfig, SgdConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::error::UnknownName;
+
 /// Which optimizer updates the weights.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -50,8 +52,8 @@ impl OptimizerConfig {
     pub const NAMES: [&'static str; 4] = ["sgd", "adam", "adamw", "rmsprop"];
 
     /// The optimizer called `name` on the command line, with `momentum` where it takes one.
-    pub fn from_name(name: &str, momentum: f64) -> Option<Self> {
-        Some(match name {
+    pub fn from_name(name: &str, momentum: f64) -> Result<Self, UnknownName> {
+        Ok(match name {
             "sgd" => Self::Sgd {
                 momentum,
                 nesterov: false,
@@ -59,7 +61,13 @@ impl OptimizerConfig {
             "adam" => Self::Adam,
             "adamw" => Self::AdamW,
             "rmsprop" => Self::RmsProp { momentum },
-            _ => return None,
+            _ => {
+                return Err(UnknownName {
+                    kind: "optimizer",
+                    name: name.to_owned(),
+                    known: Self::NAMES.to_vec(),
+                });
+            }
         })
     }
 
