@@ -1,0 +1,194 @@
+//! `train` and `lr-find`: a run on the training worker, followed on the terminal with a progress
+//! bar until it ends, is stopped (Ctrl+C, SIGTERM) or fails.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use crossbeam_channel::RecvTimeoutError;
+use indicatif::{ProgressBar, ProgressStyle};
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+use super::args::TrainArgs;
+use crate::train::message::{Command, Event, RunStatus};
+use crate::train::worker::{StartRequest, TrainWorker};
+
+/// Runs the learning-rate finder and prints (and optionally saves) its curve and suggestion.
+pub(super) fn lr_find(args: &TrainArgs) -> anyhow::Result<()> {
+    let config = args.to_config()?;
+    let worker = TrainWorker::spawn(std::sync::Arc::new(|| {}))
+        .context("cannot start the training thread")?;
+    worker.find_lr(config)?;
+    let finding = loop {
+        match worker.events().recv() {
+            Ok(Event::LrFound(finding)) => break finding,
+            Ok(Event::Failed { message }) => bail!("{message}"),
+            Ok(_) => {}
+            Err(_) => bail!("the training thread ended without a result"),
+        }
+    };
+    let mut csv = String::from("lr,smoothed_loss\n");
+    for [lr, loss] in &finding.points {
+        csv.push_str(&format!("{lr},{loss}\n"));
+    }
+    if !args.quiet {
+        outln!("{:>10}  {:>10}", "lr", "loss");
+        for [lr, loss] in finding.points.iter().step_by(5) {
+            outln!("{lr:>10.2e}  {loss:>10.4}");
+        }
+    }
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join("lr_find.csv");
+        std::fs::write(&path, csv).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    match finding.suggestion {
+        Some(lr) => outln!("suggested learning rate: {lr:.2e}"),
+        None => outln!("no suggestion: the loss did not fall at any learning rate tried"),
+    }
+    Ok(())
+}
+
+/// Trains one run (new or resumed) and follows it on the terminal.
+pub(super) fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    let worker = TrainWorker::spawn(std::sync::Arc::new(|| {}))
+        .context("cannot start the training thread")?;
+    match &args.resume {
+        Some(dir) => worker.resume_dir(dir.clone(), args.epochs),
+        None => {
+            let config = args.to_config()?;
+            // Without --out the run joins the window's runs table.
+            let out = args.out.clone().unwrap_or_else(|| {
+                crate::experiment::record::new_run_dir(
+                    &crate::experiment::record::default_runs_root(),
+                    &config,
+                )
+            });
+            if !args.quiet {
+                outln!("Recording the run in {}", out.display());
+            }
+            worker.start(StartRequest {
+                config,
+                run_dir: Some(out),
+            })
+        }
+    }?;
+    follow(&worker, args.quiet)
+}
+
+/// Shows a run's progress until it ends; the run's failure or divergence is the error.
+pub(super) fn follow(worker: &TrainWorker, quiet: bool) -> anyhow::Result<()> {
+    let (status, message) = follow_run(worker, quiet)?;
+    match status {
+        RunStatus::Failed | RunStatus::Diverged => bail!("{status}: {message}"),
+        _ => {
+            if !quiet {
+                outln!("{status}: {message}");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Shows a run's progress until it ends: how it ended and the engine's note; an error when it
+/// could not run at all.
+pub(super) fn follow_run(worker: &TrainWorker, quiet: bool) -> anyhow::Result<(RunStatus, String)> {
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps  {msg}  ETA {eta}")
+            .map_err(anyhow::Error::msg)?
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(250));
+    let mut epochs = 0;
+    // Ctrl+C or SIGTERM stops the run between two batches (it is recorded as stopped and can
+    // be resumed); a second Ctrl+C exits at once.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&interrupted))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&interrupted)))
+            .context("cannot install the Ctrl+C handler")?;
+    }
+    let mut stopping = false;
+    loop {
+        // Checked before every event, not only when none came for a while: a fast model sends
+        // step events more often than the wait below, and the stop must not wait for quiet.
+        if interrupted.load(Ordering::Relaxed) && !stopping {
+            stopping = true;
+            bar.suspend(|| eprintln!("Stopping after the current batch…"));
+            worker.send(Command::Stop)?;
+        }
+        let event = match worker.events().recv_timeout(Duration::from_millis(100)) {
+            Ok(event) => event,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => {
+                bail!("the training thread ended without a result")
+            }
+        };
+        match event {
+            Event::Started(info) => {
+                epochs = info.epochs;
+                bar.set_length(info.steps_per_epoch as u64);
+                if !quiet {
+                    bar.suspend(|| {
+                        outln!(
+                            "Training on {} training and {} validation samples ({} parameters) on {}",
+                            info.train_samples, info.val_samples, info.num_params, info.device
+                        );
+                    });
+                }
+            }
+            Event::Step {
+                epoch,
+                step,
+                loss,
+                lr,
+                samples_per_sec,
+            } => {
+                bar.set_prefix(format!("epoch {epoch}/{epochs}"));
+                bar.set_position(step as u64);
+                bar.set_message(format!(
+                    "loss {loss:.4}  lr {lr:.2e}  {samples_per_sec:.0} samples/s"
+                ));
+            }
+            Event::Epoch(m) => {
+                if !quiet {
+                    bar.suspend(|| {
+                        outln!(
+                            "epoch {:>3}  train loss {:.4}  val loss {:.4}  train acc {:5.1}%  val acc {:5.1}%  lr {:.2e}  ({:.1}s)",
+                            m.epoch,
+                            m.train_loss,
+                            m.val_loss,
+                            m.train_acc * 100.0,
+                            m.val_acc * 100.0,
+                            m.lr,
+                            m.train_secs + m.val_secs
+                        );
+                    });
+                }
+                bar.set_position(0);
+            }
+            Event::Paused
+            | Event::Resumed
+            | Event::Changed(_)
+            | Event::TrainingBatch(_)
+            | Event::LrFound(_)
+            | Event::Evaluated(_) => {}
+            Event::Finished {
+                status, message, ..
+            } => {
+                bar.finish_and_clear();
+                return Ok((status, message));
+            }
+            Event::Failed { message } => {
+                bar.finish_and_clear();
+                bail!("{message}");
+            }
+        }
+    }
+}
