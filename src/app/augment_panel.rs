@@ -9,9 +9,8 @@
 
 use std::sync::Arc;
 
-use crossbeam_channel::Receiver;
-
 use super::AppCommand;
+use super::background::Background;
 use crate::augment::grid::{self, GridRequest, Layout, PreviewGrid};
 use crate::augment::warnings::{self, Warning};
 use crate::augment::{AugmentConfig, FillMode, ImageShape, Mix, Op, Preset, torch};
@@ -49,7 +48,7 @@ struct Shown {
 /// A grid being computed off the UI thread.
 struct Pending {
     data_id: usize,
-    rx: Receiver<PreviewGrid>,
+    task: Background<PreviewGrid>,
 }
 
 /// The panel's own state: preview settings, the grid on screen and textures.
@@ -158,7 +157,7 @@ impl AugmentView {
     fn refresh(&mut self, ctx: &egui::Context, request: &GridRequest, data: &Arc<Dataset>) {
         let id = data_id(data);
         if let Some(pending) = &self.pending
-            && let Ok(grid) = pending.rx.try_recv()
+            && let Some(grid) = pending.task.poll()
         {
             let data_id = pending.data_id;
             self.pending = None;
@@ -176,20 +175,14 @@ impl AugmentView {
             self.show(ctx, grid, id);
             return;
         }
-        let (tx, rx) = crossbeam_channel::bounded(1);
         let job = request.clone();
         let job_data = Arc::clone(data);
-        let waker = ctx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("augment-preview".to_owned())
-            .spawn(move || {
-                // The panel may have been closed meanwhile; then nobody needs the grid.
-                tx.send(grid::compute(&job, &job_data)).ok();
-                waker.request_repaint();
-            });
+        let spawned = Background::spawn("augment-preview", ctx, move || {
+            grid::compute(&job, &job_data)
+        });
         match spawned {
-            Ok(_) => {
-                self.pending = Some(Pending { data_id: id, rx });
+            Ok(task) => {
+                self.pending = Some(Pending { data_id: id, task });
             }
             // Without a thread the grid is still right, only slower to come.
             Err(_) => {

@@ -10,9 +10,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, bounded};
-
 use super::AppCommand;
+use super::background::Background;
 use crate::data::{
     self, CifarLabels, Dataset, DatasetConfig, DatasetSource, InputFormat, Part, ShapesConfig,
     SplitSummary, TrainSize, Validation, loader::PendingLoad, noise::NoiseConfig,
@@ -53,12 +52,7 @@ type SplitKey = (usize, DatasetConfig, u64);
 /// A split being computed.
 struct SplitJob {
     key: SplitKey,
-    rx: Receiver<Result<Prepared, String>>,
-}
-
-/// A native folder dialog open on its own thread.
-struct PendingPick {
-    rx: Receiver<Option<Result<DatasetSource, String>>>,
+    task: Background<Result<Prepared, String>>,
 }
 
 /// Which kind of dataset a folder dialog is for.
@@ -90,7 +84,8 @@ pub struct DatasetView {
     shown: Option<(SplitKey, Result<Arc<Prepared>, String>)>,
     samples: Vec<Sample>,
     enlarged: Option<usize>,
-    picking: Option<PendingPick>,
+    /// A native folder dialog open on its own thread.
+    picking: Option<Background<Option<Result<DatasetSource, String>>>>,
 }
 
 /// What the panel is given each frame.
@@ -139,7 +134,7 @@ impl DatasetView {
         input: &PanelInput<'_>,
     ) -> Vec<AppCommand> {
         let mut commands = Vec::new();
-        if let Some(picked) = self.picking.as_ref().and_then(|p| p.rx.try_recv().ok()) {
+        if let Some(picked) = self.picking.as_ref().and_then(Background::poll) {
             self.picking = None;
             match picked {
                 Some(Ok(source)) => commands.push(AppCommand::SelectDataset(source)),
@@ -255,21 +250,20 @@ impl DatasetView {
         if self.picking.is_some() {
             return;
         }
-        let (tx, rx) = bounded(1);
-        let ctx = ctx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("dataset-dialog".to_owned())
-            .spawn(move || {
-                let picked = rfd::FileDialog::new()
-                    .set_title("Choose the dataset's folder")
-                    .pick_folder()
-                    .map(|path| source_of_kind(kind, path));
-                tx.send(picked).ok();
-                ctx.request_repaint();
-            });
-        match spawned {
-            Ok(_) => self.picking = Some(PendingPick { rx }),
-            Err(e) => self.load_error = Some(format!("cannot open the folder dialog: {e}")),
+        let dialog = Background::spawn("dataset-dialog", ctx, move || {
+            rfd::FileDialog::new()
+                .set_title("Choose the dataset's folder")
+                .pick_folder()
+                .map(|path| source_of_kind(kind, path))
+        });
+        match dialog {
+            Ok(dialog) => self.picking = Some(dialog),
+            Err(e) => {
+                self.load_error = Some(format!(
+                    "cannot open the folder dialog: {}",
+                    crate::error::chain(&e)
+                ));
+            }
         }
     }
 
@@ -403,7 +397,7 @@ impl DatasetView {
             config.seed,
         );
         if let Some(job) = &self.job
-            && let Ok(result) = job.rx.try_recv()
+            && let Some(result) = job.task.poll()
         {
             let key = job.key.clone();
             self.job = None;
@@ -420,28 +414,18 @@ impl DatasetView {
             }
             return;
         }
-        let (tx, rx) = bounded(1);
-        let (data, dataset, seed, waker) = (
-            Arc::clone(data),
-            config.dataset.clone(),
-            config.seed,
-            ctx.clone(),
-        );
-        let spawned = std::thread::Builder::new()
-            .name("dataset-split".to_owned())
-            .spawn(move || {
-                let result = data::split(&data, &dataset, seed)
-                    .map(|split| Prepared {
-                        summary: data::summarize(&data, &split),
-                        samples: pick_samples(&data, &split),
-                    })
-                    .map_err(|e| e.to_string());
-                tx.send(result).ok();
-                waker.request_repaint();
-            });
-        match spawned {
-            Ok(_) => self.job = Some(SplitJob { key, rx }),
-            Err(e) => self.shown = Some((key, Err(format!("cannot start the split: {e}")))),
+        let (data, dataset, seed) = (Arc::clone(data), config.dataset.clone(), config.seed);
+        let split = Background::spawn("dataset-split", ctx, move || {
+            data::split(&data, &dataset, seed)
+                .map(|split| Prepared {
+                    summary: data::summarize(&data, &split),
+                    samples: pick_samples(&data, &split),
+                })
+                .map_err(|e| e.to_string())
+        });
+        match split {
+            Ok(task) => self.job = Some(SplitJob { key, task }),
+            Err(e) => self.shown = Some((key, Err(crate::error::chain(&e)))),
         }
     }
 

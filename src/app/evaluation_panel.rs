@@ -49,66 +49,126 @@ impl EvaluationView {
         self.gallery_ui(ui, evaluation, data, names);
     }
 
+    /// The confusion matrix as a heat map that fits the panel's width: cells shrink with the
+    /// number of classes (numbers are written while they fit), hovering names a cell, clicking
+    /// one shows its images below.
     fn confusion_ui(&mut self, ui: &mut egui::Ui, evaluation: &Evaluation, names: &[String]) {
+        let classes = evaluation.confusion.len();
+        if classes == 0 {
+            return;
+        }
+        let layout = MatrixLayout::fit(ui.available_width(), classes);
+        // Past a hundred or so classes the smallest cells are wider than the panel: scroll.
+        egui::ScrollArea::horizontal()
+            .id_salt("confusion")
+            .show(ui, |ui| self.matrix_ui(ui, evaluation, names, layout));
+    }
+
+    fn matrix_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        evaluation: &Evaluation,
+        names: &[String],
+        layout: MatrixLayout,
+    ) {
+        let classes = evaluation.confusion.len();
         let normalised = evaluation.row_normalised();
-        let short = |c: usize| {
-            names.get(c).map_or_else(
-                || c.to_string(),
-                |n| n.trim_start_matches("class ").chars().take(4).collect(),
+        let size = egui::vec2(layout.width(classes), layout.width(classes));
+        let (rect, response) = ui.allocate_exact_size(size, egui::Sense::click());
+        response
+            .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Grid, true, "Confusion matrix"));
+        let painter = ui.painter_at(rect);
+        let font = egui::FontId::proportional(layout.font_px);
+        let ink = ui.visuals().text_color();
+        let cell_at = |t: usize, p: usize| {
+            egui::Rect::from_min_size(
+                rect.min
+                    + egui::vec2(
+                        layout.label_px + p as f32 * layout.cell_px,
+                        layout.label_px + t as f32 * layout.cell_px,
+                    ),
+                egui::vec2(layout.cell_px - 1.0, layout.cell_px - 1.0),
             )
         };
-        egui::Grid::new("confusion")
-            .spacing([2.0, 2.0])
-            .show(ui, |ui| {
-                ui.label(egui::RichText::new("true/pred").small());
-                for c in 0..evaluation.confusion.len() {
-                    ui.label(egui::RichText::new(short(c)).small());
+        if layout.labels {
+            for c in 0..classes {
+                let head = cell_at(0, c);
+                painter.text(
+                    egui::pos2(head.center().x, rect.min.y + layout.label_px / 2.0),
+                    egui::Align2::CENTER_CENTER,
+                    short_name(names, c, 3),
+                    font.clone(),
+                    ink,
+                );
+                let row = cell_at(c, 0);
+                painter.text(
+                    egui::pos2(rect.min.x + 1.0, row.center().y),
+                    egui::Align2::LEFT_CENTER,
+                    short_name(names, c, 4),
+                    font.clone(),
+                    ink,
+                );
+            }
+        }
+        for (t, row) in evaluation.confusion.iter().enumerate() {
+            for (p, &count) in row.iter().enumerate() {
+                let share = normalised[t][p];
+                let strength = (share.sqrt() * 220.0) as u8;
+                let fill = if t == p {
+                    egui::Color32::from_rgb(30, strength / 2 + 30, 30)
+                } else {
+                    egui::Color32::from_rgb(strength / 2 + 30, 30, 30)
+                };
+                let cell = cell_at(t, p);
+                painter.rect_filled(cell, 1.0, fill);
+                if self.selected == Some((t as u16, p as u16)) {
+                    painter.rect_stroke(
+                        cell,
+                        1.0,
+                        egui::Stroke::new(2.0, ui.visuals().selection.stroke.color),
+                        egui::StrokeKind::Inside,
+                    );
                 }
-                ui.end_row();
-                for (t, row) in evaluation.confusion.iter().enumerate() {
-                    ui.label(egui::RichText::new(short(t)).small());
-                    for (p, &count) in row.iter().enumerate() {
-                        let share = normalised[t][p];
-                        let text = if self.normalised {
-                            format!("{:.0}", share * 100.0)
-                        } else {
-                            count.to_string()
-                        };
-                        let strength = (share.sqrt() * 220.0) as u8;
-                        let fill = if t == p {
-                            egui::Color32::from_rgb(30, strength / 2 + 30, 30)
-                        } else {
-                            egui::Color32::from_rgb(strength / 2 + 30, 30, 30)
-                        };
-                        let key = (t as u16, p as u16);
-                        let button = egui::Button::new(
-                            egui::RichText::new(text)
-                                .small()
-                                .color(egui::Color32::WHITE),
-                        )
-                        .fill(fill)
-                        .selected(self.selected == Some(key))
-                        .min_size(egui::vec2(24.0, 16.0));
-                        let name = |c: usize| names.get(c).cloned().unwrap_or_default();
-                        if ui
-                            .add(button)
-                            .on_hover_text(format!(
-                                "true {} → predicted {}: {count}",
-                                name(t),
-                                name(p)
-                            ))
-                            .clicked()
-                        {
-                            self.selected = if self.selected == Some(key) {
-                                None
-                            } else {
-                                Some(key)
-                            };
-                        }
-                    }
-                    ui.end_row();
+                if layout.numbers {
+                    let text = if self.normalised {
+                        format!("{:.0}", share * 100.0)
+                    } else {
+                        count.to_string()
+                    };
+                    painter.text(
+                        cell.center(),
+                        egui::Align2::CENTER_CENTER,
+                        text,
+                        font.clone(),
+                        egui::Color32::WHITE,
+                    );
                 }
-            });
+            }
+        }
+        let hovered = response
+            .hover_pos()
+            .and_then(|pos| layout.cell_of(pos - rect.min, classes));
+        let name = |c: usize| names.get(c).cloned().unwrap_or_else(|| c.to_string());
+        if let Some((t, p)) = hovered {
+            let count = evaluation.confusion[t][p];
+            let share = normalised[t][p] * 100.0;
+            response.clone().on_hover_text(format!(
+                "true {} → predicted {}: {count} ({share:.1} % of {})",
+                name(t),
+                name(p),
+                name(t)
+            ));
+        }
+        if response.clicked()
+            && let Some((t, p)) = hovered
+        {
+            let key = (t as u16, p as u16);
+            self.selected = if self.selected == Some(key) {
+                None
+            } else {
+                Some(key)
+            };
+        }
     }
 
     fn gallery_ui(
@@ -214,7 +274,108 @@ fn per_class_ui(ui: &mut egui::Ui, evaluation: &Evaluation, names: &[String]) {
         });
 }
 
+/// Class `c`'s name cut to `letters` letters (its number when it has none).
+fn short_name(names: &[String], c: usize, letters: usize) -> String {
+    names.get(c).map_or_else(
+        || c.to_string(),
+        |n| {
+            n.trim_start_matches("class ")
+                .chars()
+                .take(letters)
+                .collect()
+        },
+    )
+}
+
+/// How the confusion matrix fits a width: the size of its cells and labels, and what is written.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct MatrixLayout {
+    /// Side of one cell, gap included.
+    cell_px: f32,
+    /// Width of the row labels (and height of the column labels); 0 without labels.
+    label_px: f32,
+    /// Text size.
+    font_px: f32,
+    /// Whether the counts are written in the cells.
+    numbers: bool,
+    /// Whether class names label the rows and columns.
+    labels: bool,
+}
+
+impl MatrixLayout {
+    /// Cells between 4 and 30 px that make the matrix (labels included) no wider than
+    /// `width_px`.
+    fn fit(width_px: f32, classes: usize) -> Self {
+        let n = classes.max(1) as f32;
+        let label_px = if classes <= 30 { 34.0 } else { 0.0 };
+        let cell_px = ((width_px - label_px) / n).floor().clamp(4.0, 30.0);
+        let font_px = (cell_px * 0.42).clamp(7.0, 11.0);
+        Self {
+            cell_px,
+            label_px,
+            font_px,
+            numbers: cell_px >= 20.0,
+            labels: label_px > 0.0,
+        }
+    }
+
+    /// Width (and height) of the whole matrix.
+    fn width(&self, classes: usize) -> f32 {
+        self.label_px + self.cell_px * classes as f32
+    }
+
+    /// The (true, predicted) cell under `offset` from the matrix's corner.
+    fn cell_of(&self, offset: egui::Vec2, classes: usize) -> Option<(usize, usize)> {
+        let x = (offset.x - self.label_px) / self.cell_px;
+        let y = (offset.y - self.label_px) / self.cell_px;
+        let inside = |v: f32| v >= 0.0 && (v as usize) < classes;
+        (inside(x) && inside(y)).then(|| (y as usize, x as usize))
+    }
+}
+
 /// A class name cut to a few letters for captions.
 fn abbreviation(name: &str) -> String {
     name.chars().take(7).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MatrixLayout;
+
+    #[test]
+    fn the_matrix_fits_the_width_it_is_given() {
+        for (width, classes) in [
+            (300.0, 10),
+            (362.0, 10),
+            (460.0, 10),
+            (300.0, 100),
+            (900.0, 2),
+        ] {
+            let layout = MatrixLayout::fit(width, classes);
+            assert!(
+                layout.width(classes) <= width || layout.cell_px == 4.0,
+                "{classes} classes in {width} px: {layout:?}"
+            );
+            assert!(layout.cell_px <= 30.0);
+        }
+        // Ten classes in the narrowest panel still show their counts.
+        assert!(MatrixLayout::fit(300.0, 10).numbers);
+        assert!(!MatrixLayout::fit(300.0, 100).numbers);
+    }
+
+    #[test]
+    fn hovering_finds_the_cell_under_the_pointer() {
+        let layout = MatrixLayout::fit(374.0, 10);
+        let cell = layout.cell_px;
+        let at = |t: f32, p: f32| {
+            egui::vec2(
+                layout.label_px + (p + 0.5) * cell,
+                layout.label_px + (t + 0.5) * cell,
+            )
+        };
+        assert_eq!(layout.cell_of(at(0.0, 0.0), 10), Some((0, 0)));
+        assert_eq!(layout.cell_of(at(3.0, 9.0), 10), Some((3, 9)));
+        assert_eq!(layout.cell_of(at(10.0, 0.0), 10), None);
+        assert_eq!(layout.cell_of(egui::vec2(1.0, 1.0), 10), None, "the labels");
+    }
 }

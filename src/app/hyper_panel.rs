@@ -3,7 +3,7 @@
 
 use super::AppCommand;
 use crate::experiment::{DeviceKind, ExperimentConfig};
-use crate::train::{GradClip, Monitor, OptimizerConfig, Schedule};
+use crate::experiment::{GradClip, Monitor, OptimizerConfig, Schedule};
 
 /// What the panel may change: everything between runs, only the learning rate and schedule
 /// while a run is paused, nothing while it trains.
@@ -141,7 +141,9 @@ fn optimizer_ui(ui: &mut egui::Ui, optimizer: &mut OptimizerConfig) {
                         .selectable_label(optimizer.name() == name, name)
                         .clicked()
                     {
-                        *optimizer = OptimizerConfig::from_name(name, 0.9).unwrap_or_default();
+                        if let Ok(chosen) = OptimizerConfig::from_name(name, 0.9) {
+                            *optimizer = chosen;
+                        }
                     }
                 }
             })
@@ -183,7 +185,9 @@ fn schedule_ui(ui: &mut egui::Ui, schedule: &mut Schedule) {
             .show_ui(ui, |ui| {
                 for name in Schedule::NAMES {
                     if ui.selectable_label(schedule.name() == name, name).clicked() {
-                        *schedule = Schedule::from_name(name).unwrap_or_default();
+                        if let Ok(chosen) = Schedule::from_name(name) {
+                            *schedule = chosen;
+                        }
                     }
                 }
             })

@@ -13,8 +13,6 @@ pub struct LessonState {
     pub selected: Option<usize>,
     /// The run of the picked lesson that is training (or last trained) as part of the lesson.
     pub current_run: Option<usize>,
-    /// Whether the lesson's later runs start by themselves when one ends.
-    sequence: bool,
 }
 
 impl Default for LessonState {
@@ -23,7 +21,6 @@ impl Default for LessonState {
             lessons: lessons::lessons(),
             selected: None,
             current_run: None,
-            sequence: false,
         }
     }
 }
@@ -44,7 +41,6 @@ impl LessonState {
         let lesson = self.lessons.get(index)?;
         self.selected = Some(index);
         self.current_run = None;
-        self.sequence = false;
         lesson.runs.first().map(|r| r.config.clone())
     }
 
@@ -54,32 +50,20 @@ impl LessonState {
             .map_or(0, |i| (i + 1) % self.lessons.len().max(1))
     }
 
-    /// A run is starting with `config`: if it is one of the picked lesson's runs, the lesson's
-    /// later runs will follow it; any other configuration is a plain run.
-    pub fn on_start(&mut self, config: &ExperimentConfig) {
-        let position = self
-            .selected_lesson()
-            .and_then(|l| l.runs.iter().position(|r| &r.config == config));
+    /// A run is starting with `config`: if it is one of the picked lesson's runs, that run and
+    /// the lesson's later ones, to be trained one after the other; any other configuration is a
+    /// plain run (`None`).
+    pub fn on_start(&mut self, config: &ExperimentConfig) -> Option<Vec<ExperimentConfig>> {
+        let lesson = self.selected_lesson()?;
+        let position = lesson.runs.iter().position(|r| &r.config == config);
+        let runs = position.map(|i| lesson.runs[i..].iter().map(|r| r.config.clone()).collect());
         self.current_run = position;
-        self.sequence = position.is_some();
+        runs
     }
 
-    /// A run ended; `continue_lesson` is false when the user stopped it. Returns the next run's
-    /// experiment when the lesson goes on.
-    pub fn on_finished(&mut self, continue_lesson: bool) -> Option<ExperimentConfig> {
-        if !(self.sequence && continue_lesson) {
-            self.sequence = false;
-            return None;
-        }
-        let next = self.current_run? + 1;
-        let config = self.selected_lesson()?.runs.get(next)?.config.clone();
-        self.current_run = Some(next);
-        Some(config)
-    }
-
-    /// Whether a lesson's runs are being trained one after the other.
-    pub fn in_sequence(&self) -> bool {
-        self.sequence
+    /// The lesson's next run has started.
+    pub fn advance(&mut self) {
+        self.current_run = self.current_run.map(|i| i + 1);
     }
 
     /// The lesson list in the settings column.
@@ -145,7 +129,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_lesson_runs_its_runs_in_order_and_stops_when_stopped() {
+    fn a_lesson_run_queues_the_lesson_from_there_on() {
         let mut state = LessonState::default();
         let index = state
             .lessons()
@@ -155,19 +139,23 @@ mod tests {
         let runs = state.lessons()[index].runs.clone();
         let first = state.pick(index).unwrap();
         assert_eq!(first, runs[0].config);
-        state.on_start(&first);
-        assert!(state.in_sequence());
-        assert_eq!(state.on_finished(true), Some(runs[1].config.clone()));
-        state.on_start(&runs[1].config);
-        // The user stops the second run: the lesson does not go on.
-        assert_eq!(state.on_finished(false), None);
-        assert!(!state.in_sequence());
+        let queued = state.on_start(&first).unwrap();
+        assert_eq!(queued.len(), runs.len());
+        assert_eq!(queued[1], runs[1].config);
+        assert_eq!(state.current_run, Some(0));
+        state.advance();
+        assert_eq!(state.current_run, Some(1));
+        // Starting from the second run queues the rest only.
+        assert_eq!(
+            state.on_start(&runs[1].config).unwrap().len(),
+            runs.len() - 1
+        );
 
         // A changed configuration is a plain run, not part of the lesson.
         let mut changed = first;
         changed.seed += 1;
-        state.on_start(&changed);
-        assert_eq!(state.on_finished(true), None);
+        assert_eq!(state.on_start(&changed), None);
+        assert_eq!(state.current_run, None);
         assert_eq!(state.next_index(), (index + 1) % state.lessons().len());
     }
 }

@@ -8,12 +8,12 @@ use super::AppCommand;
 use super::model_tasks::{ModelCommand, ModelOutcome};
 use crate::data::Dataset;
 use crate::experiment::ExperimentConfig;
-use crate::experiment::backbone::ClassScore;
 use crate::experiment::lesson_runs::LessonRun;
 use crate::model::cnn::Pooling;
 use crate::model::summary::{bytes, group_digits, si};
 use crate::model::weights::WeightsInfo;
 use crate::model::{ChannelAdapt, Freeze, InputShape, ModelConfig, ModelSummary};
+use crate::train::backbone::ClassScore;
 
 /// What the panel remembers between frames.
 #[derive(Default)]
@@ -47,7 +47,7 @@ impl ModelView {
                 } else if info.architecture.as_deref() == Some("ResNet-18")
                     && !matches!(config.model, ModelConfig::ResNet18(_))
                 {
-                    config.model = ModelConfig::from_name("resnet18").unwrap_or_default();
+                    config.model = ModelConfig::ResNet18(crate::model::ResNet18Config::default());
                 }
                 config.transfer.weights = Some(path.clone());
                 config.transfer.backbone_channels = info.input_channels;

@@ -3,12 +3,12 @@
 
 use std::path::PathBuf;
 
-use crossbeam_channel::{Receiver, bounded};
+use super::background::{Background, SpawnError};
 
 use crate::experiment::ExperimentConfig;
-use crate::experiment::backbone::{self, ClassScore};
 use crate::experiment::lesson_runs::{self, LessonRun};
 use crate::model::weights::{self, WeightsInfo};
+use crate::train::backbone::{self, ClassScore};
 
 /// What the Model panel asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,42 +36,21 @@ pub enum ModelOutcome {
     Message(String),
 }
 
-/// A task in progress.
-pub struct PendingModelTask {
-    rx: Receiver<ModelOutcome>,
-}
-
-impl PendingModelTask {
-    /// Starts `command` on its own thread; `files` is where lesson files are written.
-    pub fn spawn(
-        command: ModelCommand,
-        files: PathBuf,
-        ctx: egui::Context,
-    ) -> Result<Self, String> {
-        let (tx, rx) = bounded(1);
-        std::thread::Builder::new()
-            .name("model-files".to_owned())
-            .spawn(move || {
-                let outcome = run(command, &files);
-                // The app may have closed meanwhile; then nobody needs the answer.
-                tx.send(outcome).ok();
-                ctx.request_repaint();
-            })
-            .map_err(|e| format!("cannot open the file dialog: {e}"))?;
-        Ok(Self { rx })
-    }
-
-    /// The outcome, once the task is done.
-    pub fn poll(&self) -> Option<ModelOutcome> {
-        self.rx.try_recv().ok()
-    }
+/// Starts `command` on the `model-files` thread; `files` is where lesson files are written.
+pub fn spawn(
+    command: ModelCommand,
+    files: PathBuf,
+    ctx: &egui::Context,
+) -> Result<Background<ModelOutcome>, SpawnError> {
+    Background::spawn("model-files", ctx, move || run(command, &files))
 }
 
 fn run(command: ModelCommand, files: &std::path::Path) -> ModelOutcome {
     match command {
         ModelCommand::Lesson(lesson) => {
-            let config =
-                lesson_runs::write_backbone(files).map(|path| Box::new(lesson.config(&path)));
+            let config = lesson_runs::write_backbone(files)
+                .map(|path| Box::new(lesson.config(&path)))
+                .map_err(|e| crate::error::chain(&e));
             ModelOutcome::Lesson(lesson, config)
         }
         ModelCommand::ChooseWeights => {
@@ -108,7 +87,7 @@ fn run(command: ModelCommand, files: &std::path::Path) -> ModelOutcome {
                     done.params,
                     path.display()
                 ),
-                Err(e) => format!("Cannot save the backbone: {e}"),
+                Err(e) => format!("Cannot save the backbone: {}", crate::error::chain(&e)),
             })
         }
         ModelCommand::Predict(run_dir) => {
@@ -119,7 +98,7 @@ fn run(command: ModelCommand, files: &std::path::Path) -> ModelOutcome {
             else {
                 return ModelOutcome::Message("No image chosen".to_owned());
             };
-            let scores = backbone::predict(&run_dir, &path, 5);
+            let scores = backbone::predict(&run_dir, &path, 5).map_err(|e| crate::error::chain(&e));
             ModelOutcome::Predicted(path, scores)
         }
     }

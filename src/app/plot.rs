@@ -11,8 +11,8 @@ use egui_plot::{
 
 use super::AppCommand;
 use super::state::RunView;
+use crate::experiment::EarlyStopping;
 use crate::experiment::curves::{self, Smoothing};
-use crate::train::EarlyStopping;
 use crate::train::lr_finder::LrFinding;
 
 /// Colour of everything measured on training data.
@@ -117,7 +117,7 @@ pub fn plots_ui(
     let total_height = ui.available_height();
     let loss_height = (total_height * 0.56).max(120.0);
     let acc_height = (total_height * 0.27).max(80.0);
-    let best = curves::best_epoch(&run.epochs);
+    let best = rule.best(&run.epochs).map(|m| (m.epoch, m.val_loss));
     let onset = curves::overfitting_onset(&run.epochs, options.onset_k);
     // Where early stopping stops (or, when it is off, would have stopped): the same rule.
     let ghost = rule.stop_epoch(&run.epochs);
@@ -166,6 +166,13 @@ pub fn plots_ui(
         plot = plot.y_axis_formatter(|mark, _| format!("{:.3}", 10f64.powf(mark.value)));
     } else {
         plot = plot.include_y(0.0);
+    }
+    if run.steps.is_empty() && run.epochs.is_empty() {
+        // Before the first point: the range a first loss will fall in, not egui_plot's
+        // default of -0.5..0.5 around nothing.
+        let classes = run.info.as_ref().map_or(0, |i| i.class_names.len());
+        let (low, high) = empty_loss_range(classes);
+        plot = plot.include_y(y(low)).include_y(y(high));
     }
     plot.show(ui, |plot| {
         let steps: Vec<[f64; 2]> = decimate_min_max(&run.steps, MAX_STEP_POINTS)
@@ -423,6 +430,14 @@ fn epoch_curve(
     }
 }
 
+/// The loss axis of a run with no points yet: from a hundredth of chance level (so a log axis
+/// has room below) to a little above chance level, the cross-entropy of a uniform guess,
+/// ln(classes), which a fresh model's first losses sit near.
+pub fn empty_loss_range(classes: usize) -> (f64, f64) {
+    let chance = (classes.max(2) as f64).ln();
+    (chance / 100.0, chance * 1.2)
+}
+
 /// An overlaid run's training (solid) and validation (dashed) curves.
 fn overlay_curves(
     plot: &mut PlotUi<'_>,
@@ -525,5 +540,16 @@ mod tests {
         assert!(out.iter().any(|p| p[1] == 99.0), "the spike survives");
         assert!(out.windows(2).all(|w| w[0][0] < w[1][0]), "x stays ordered");
         assert_eq!(decimate_min_max(&points[..50], 100).len(), 50);
+    }
+
+    #[test]
+    fn an_empty_loss_axis_spans_chance_level() {
+        let (low, high) = empty_loss_range(10);
+        let chance = 10f64.ln();
+        assert!(low > 0.0 && low < chance / 10.0, "{low}");
+        assert!(high > chance && high < chance * 1.5, "{high}");
+        // Unknown class counts still give a positive range (two classes at least).
+        let (low, high) = empty_loss_range(0);
+        assert!(0.0 < low && low < high);
     }
 }

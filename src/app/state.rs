@@ -174,11 +174,6 @@ impl RunView {
         let elapsed = (started.elapsed() - self.paused_total).as_secs_f64();
         Some(elapsed * (1.0 - fraction) / fraction)
     }
-
-    /// The epoch with the lowest validation loss (1-based) and that loss.
-    pub fn best_epoch(&self) -> Option<(usize, f64)> {
-        crate::experiment::curves::best_epoch(&self.epochs)
-    }
 }
 
 /// `m:ss` (or `h:mm:ss`) for an ETA.
@@ -254,7 +249,10 @@ mod tests {
         view.apply(Event::Epoch(epoch(3, 1.1)));
         assert_eq!(view.steps.last(), Some(&[2.0, 1.0]));
         assert!((view.fraction_done() - 0.75).abs() < 1e-6);
-        assert_eq!(view.best_epoch(), Some((2, 0.9)));
+        assert_eq!(
+            crate::experiment::EarlyStopping::default().best_epoch(&view.epochs),
+            Some(2)
+        );
         view.apply(Event::Finished {
             status: RunStatus::Stopped,
             message: "saved".into(),
