@@ -8,7 +8,6 @@ pub mod kernels;
 pub mod lenet5;
 pub mod mlp;
 pub mod preprocess;
-pub mod pth;
 pub mod resnet;
 pub mod resnet_small;
 pub mod simple_cnn;
@@ -181,8 +180,15 @@ impl ModelConfig {
     }
 
     /// The architecture called `name` on the command line, with default settings.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::all().into_iter().find(|m| m.short_name() == name)
+    pub fn from_name(name: &str) -> Result<Self, crate::error::UnknownName> {
+        Self::all()
+            .into_iter()
+            .find(|m| m.short_name() == name)
+            .ok_or_else(|| crate::error::UnknownName {
+                kind: "model",
+                name: name.to_owned(),
+                known: Self::NAMES.to_vec(),
+            })
     }
 
     /// Name for tables, file names and the command line.
@@ -655,11 +661,16 @@ mod tests {
         for config in ModelConfig::all() {
             assert_eq!(
                 ModelConfig::from_name(config.short_name()),
-                Some(config.clone())
+                Ok(config.clone())
             );
             let json = serde_json::to_string(&config).unwrap();
             assert!(json.contains(config.short_name()), "{json}");
         }
         assert_eq!(ModelConfig::NAMES.len(), ModelConfig::all().len());
+        let unknown = ModelConfig::from_name("resnet-50").unwrap_err().to_string();
+        assert!(
+            unknown.contains("`resnet-50`") && unknown.contains("resnet18"),
+            "{unknown}"
+        );
     }
 }

@@ -179,7 +179,17 @@ impl TransferConfig {
         device: &Device,
         seed: u64,
     ) -> Result<Model, BuildError> {
-        let adaptation = self.adaptation(model, data)?;
+        let adaptation = match self.adaptation(model, data) {
+            Ok(adaptation) => adaptation,
+            // Weights of another architecture make their channel count meaningless: when the
+            // file's names say so, that is the error, not the channels.
+            Err(e) => {
+                if let Err(BuildError::Weights(wrong)) = self.check_weights(model, data) {
+                    return Err(wrong.into());
+                }
+                return Err(e.into());
+            }
+        };
         let built = model.init(adaptation.network, device, seed)?;
         let built = match &self.weights {
             Some(path) => {
@@ -195,6 +205,26 @@ impl TransferConfig {
         Ok(built
             .with_input_adaptation(data, adaptation.repeat_channels, adaptation.resize)
             .freeze_first(self.frozen_blocks(model)))
+    }
+
+    /// Checks by tensor names alone, before any shape or channel count is reasoned about, that
+    /// the weights file (if any) holds `model`'s architecture: a file of another one is refused
+    /// with what it appears to hold ([`WeightsError::WrongArchitecture`]). Builds the network
+    /// once on the CPU for `data` (resized as set, channels as they are) to learn its tensor
+    /// names. [`Self::build`] makes this check itself; call it before [`Self::adaptation`] (or
+    /// a [`super::ModelSummary`]) to have a wrong file named as such rather than its channels.
+    pub fn check_weights(&self, model: &ModelConfig, data: InputShape) -> Result<(), BuildError> {
+        let Some(path) = &self.weights else {
+            return Ok(());
+        };
+        let mut shape = data;
+        if let Some(size) = self.resize.filter(|s| (4..=1024).contains(s)) {
+            shape.height = size;
+            shape.width = size;
+        }
+        let probe = model.init(shape, &Device::flex(), 0)?;
+        weights::check_architecture(probe.net(), model.label(), path, self.replace_head)?;
+        Ok(())
     }
 
     /// How many of `model`'s first blocks are frozen.

@@ -1,5 +1,5 @@
 //! What every fuzz target checks, as plain functions of the input bytes: the libFuzzer targets in
-//! fuzz_targets/ call them, and `tests/fuzz_corpus.rs` runs them over the committed corpora (seeds
+//! fuzz_targets/ call them, and `tests/suite/fuzz_corpus.rs` runs them over the committed corpora (seeds
 //! and regression inputs) in the ordinary test suite.
 //!
 //! Each function may return an error or nothing; what it must not do is panic, hang or allocate
@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 use cnn_workbench::data::{self, DatasetSource, InputFormat, idx};
 use cnn_workbench::experiment::ExperimentConfig;
-use cnn_workbench::model::{pth, weights};
+use cnn_workbench::model::weights;
 
 /// A scratch folder for the checks that write files, one per process.
 pub fn scratch() -> &'static Path {
@@ -72,31 +72,36 @@ pub fn config(bytes: &[u8]) -> bool {
     }
 }
 
-/// Weight files of any bytes, read as PyTorch `.pth` (zip + pickle, never executed) and as
-/// safetensors, from files in `dir`. How many of the two readers accepted it.
+/// Weight files of any bytes, written to files in `dir` and read as PyTorch `.pth` (zip, legacy
+/// or tar container with a pickle that is interpreted, never executed) and as safetensors, every
+/// value included: a tensor read holds as many values as its shape says, and a file that can be
+/// read whole can be inspected. How many of the two readers accepted it.
 pub fn weights(bytes: &[u8], dir: &Path) -> usize {
     let mut accepted = 0;
-    if let Ok(tensors) = pth::read(bytes) {
-        accepted += 1;
-        for tensor in tensors.values() {
-            let count = tensor
-                .shape
-                .iter()
-                .try_fold(1usize, |n, &d| n.checked_mul(d));
-            assert_eq!(
-                count,
-                Some(tensor.values.len()),
-                "values and shape disagree"
-            );
-        }
-    }
     for name in ["w.pth", "w.safetensors"] {
         let file = dir.join(name);
         std::fs::write(&file, bytes).expect("the weight file");
-        if name.ends_with(".safetensors") && weights::inspect(&file).is_ok() {
-            accepted += 1;
-        } else {
-            let _ = weights::inspect(&file);
+        let inspected = weights::inspect(&file);
+        match weights::read_values(&file) {
+            Ok(tensors) => {
+                accepted += 1;
+                assert!(inspected.is_ok(), "read whole but not inspected");
+                for tensor in &tensors {
+                    let count = tensor
+                        .shape
+                        .iter()
+                        .try_fold(1usize, |n, &d| n.checked_mul(d));
+                    assert_eq!(
+                        count,
+                        Some(tensor.values.len()),
+                        "values and shape disagree"
+                    );
+                }
+            }
+            Err(e) => assert!(
+                e.to_string().contains(name),
+                "the message names the file: {e}"
+            ),
         }
     }
     accepted

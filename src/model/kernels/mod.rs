@@ -805,4 +805,42 @@ mod tests {
             conv.forward(x).into_data()
         );
     }
+
+    /// Every kernel test again under each path `CNN_WORKBENCH_KERNELS` picks (`burn`, `patches`,
+    /// `direct`), each in a child process since the choice is made once per process. Without
+    /// this, a machine tests only the path its CPU takes: with AVX2 the patch-matrix and Burn
+    /// paths would go untested, and elsewhere only those would run.
+    #[test]
+    fn kernel_tests_pass_on_every_path() {
+        if std::env::var_os("CNN_WORKBENCH_KERNELS").is_some() {
+            return; // a child, or a run already pinned to one path
+        }
+        let exe = std::env::current_exe().unwrap();
+        for path in ["burn", "patches", "direct"] {
+            let out = std::process::Command::new(&exe)
+                .args([
+                    "model::kernels::",
+                    "--skip",
+                    "kernel_tests_pass_on_every_path",
+                ])
+                .env("CNN_WORKBENCH_KERNELS", path)
+                .output()
+                .unwrap();
+            let log = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "kernel tests failed with CNN_WORKBENCH_KERNELS={path}:\n{log}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let passed = log
+                .lines()
+                .find_map(|l| l.strip_prefix("test result: ok. "))
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|n| n.parse::<usize>().ok());
+            assert!(
+                passed.is_some_and(|n| n >= 5),
+                "CNN_WORKBENCH_KERNELS={path} ran too few kernel tests:\n{log}"
+            );
+        }
+    }
 }
