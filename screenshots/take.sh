@@ -17,8 +17,9 @@ shoot() { # name, seconds before the shot, window options...
   XDG_DATA_HOME="$scratch/$name" XDG_CONFIG_HOME="$scratch/$name" \
     xvfb-run -a -s "-screen 0 1280x800x24" bash -c "
       '$bin' $* & pid=\$!
+      # The pointer to a corner at once and again before the shot, so no tooltip hides the plot.
+      sleep 2; xdotool mousemove 1279 799 2>/dev/null || true
       sleep $secs
-      # The pointer to a corner, so no tooltip hides the plot.
       xdotool mousemove 1279 799 2>/dev/null || true
       sleep 0.5
       import -window root 'screenshots/$name.png'
