@@ -16,10 +16,10 @@ use cnn_workbench::augment::batch::{BatchKey, PixelNorm, prepare_batch};
 use cnn_workbench::augment::pipeline::{SampleKey, augment_image};
 use cnn_workbench::augment::{ImageShape, Preset};
 use cnn_workbench::data::{self, DatasetSource, InputFormat, Part};
+use cnn_workbench::experiment::OptimizerConfig;
 use cnn_workbench::model::{
     CnnConfig, InputShape, LeNet5Config, MlpConfig, ModelConfig, ResNetSmallConfig, SimpleCnnConfig,
 };
-use cnn_workbench::train::OptimizerConfig;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const BATCH: usize = 64;

@@ -2,7 +2,9 @@
 //! parameter count, its size and memory, and freezing shows trainable against frozen.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::common;
 
 use cnn_workbench::app::WorkbenchApp;
 use cnn_workbench::model::{Freeze, ModelConfig};
@@ -21,14 +23,11 @@ fn harness<'a>(runs: &std::path::Path) -> Harness<'a, WorkbenchApp> {
             },
             app,
         );
-    let deadline = Instant::now() + Duration::from_secs(60);
     // Loaded, and the Dataset panel's summary in place (the column's layout then stays put).
-    while harness.state().dataset.is_none() || harness.state().dataset_view.class_names().is_none()
-    {
-        assert!(Instant::now() < deadline, "the dataset did not load");
-        std::thread::sleep(Duration::from_millis(20));
+    common::wait_until("the dataset to load", Duration::from_secs(60), || {
         harness.step();
-    }
+        harness.state().dataset.is_some() && harness.state().dataset_view.class_names().is_some()
+    });
     harness.step();
     harness
 }

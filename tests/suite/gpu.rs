@@ -2,7 +2,7 @@
 //! machine without a GPU). Skipped, with the reason printed, where no Vulkan driver exists.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
-mod common;
+use crate::common;
 
 use cnn_workbench::experiment::{DeviceKind, ExperimentConfig};
 use cnn_workbench::train::message::RunStatus;

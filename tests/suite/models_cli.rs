@@ -1,6 +1,6 @@
 //! The model commands end to end: every architecture trains from the command line, a run's
 //! weights become a backbone that `predict` and a fine-tuning run take, and weight files that
-//! do not fit are refused with their tensors named.
+//! do not fit are refused with their tensors named (those of another architecture as such).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
 use std::path::Path;
@@ -201,4 +201,70 @@ fn predict_with_imagenet_preprocessing_and_a_torchvision_file() {
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(json["logits"].as_array().unwrap().len(), 1000);
     assert_eq!(json["top"].as_array().unwrap().len(), 5);
+}
+
+/// A safetensors file of zeros with the given f32 tensors.
+fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>)]) {
+    let mut header = serde_json::Map::new();
+    let mut offset = 0usize;
+    for (name, shape) in tensors {
+        let bytes = 4 * shape.iter().product::<usize>();
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + bytes]}),
+        );
+        offset += bytes;
+    }
+    let header = serde_json::to_vec(&header).unwrap();
+    let mut file = (header.len() as u64).to_le_bytes().to_vec();
+    file.extend(header);
+    file.extend(vec![0u8; offset]);
+    std::fs::write(path, file).unwrap();
+}
+
+#[test]
+fn weights_of_another_architecture_are_refused_as_such() {
+    let tmp = tempfile::tempdir().unwrap();
+    // EfficientNet-PyTorch's names in outline: a 3-channel stem and a head convolution taking
+    // 320 channels, which the channel count was once wrongly read from.
+    let mut tensors = vec![("_conv_stem.weight".to_owned(), vec![32, 3, 3, 3])];
+    for (bn, c) in [("_bn0", 32), ("_blocks.0._bn1", 32), ("_bn1", 1280)] {
+        for p in ["weight", "bias", "running_mean", "running_var"] {
+            tensors.push((format!("{bn}.{p}"), vec![c]));
+        }
+    }
+    tensors.push(("_blocks.0._depthwise_conv.weight".into(), vec![32, 1, 3, 3]));
+    tensors.push(("_conv_head.weight".into(), vec![1280, 320, 1, 1]));
+    tensors.push(("_fc.weight".into(), vec![10, 1280]));
+    tensors.push(("_fc.bias".into(), vec![10]));
+    let weights = tmp.path().join("efficientnet_lite0.safetensors");
+    write_safetensors(&weights, &tensors);
+    let output = workbench(&[
+        "train",
+        "--dataset",
+        "noise",
+        "--model",
+        "resnet18",
+        "--weights",
+        path(&weights),
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        path(&tmp.path().join("run")),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("efficientnet_lite0.safetensors holds an EfficientNet")
+            && stderr.contains("not ResNet-18 (torchvision)")
+            && stderr.contains("CNN Workbench does not support that architecture")
+            && stderr.contains("missing from the file: bn1.bias [64]")
+            && stderr.contains("in the file but not in the model: _blocks.0._bn1.bias [32]"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("backbone expects") && !stderr.contains("grayscale"),
+        "{stderr}"
+    );
 }

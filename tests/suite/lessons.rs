@@ -2,7 +2,7 @@
 //! lessons that promise a divergence deliver it.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
-mod common;
+use crate::common;
 
 use cnn_workbench::experiment::lessons;
 use cnn_workbench::train::message::RunStatus;

@@ -3,7 +3,7 @@
 //! `cargo fuzz` (tests/fuzz/checks.rs), so every finding stays a regression test.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
-#[path = "fuzz/checks.rs"]
+#[path = "../fuzz/checks.rs"]
 mod checks;
 
 use std::path::{Path, PathBuf};

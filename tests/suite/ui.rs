@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::common;
+
 use cnn_workbench::app::WorkbenchApp;
 use cnn_workbench::app::state::Phase;
 use cnn_workbench::experiment::ExperimentConfig;
@@ -16,12 +18,10 @@ fn step_until(
     what: &str,
     done: impl Fn(&WorkbenchApp) -> bool,
 ) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !done(harness.state()) {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
+    common::wait_until(what, Duration::from_secs(120), || {
         harness.step();
-    }
+        done(harness.state())
+    });
     harness.step();
 }
 
@@ -356,7 +356,7 @@ fn picking_a_lesson_loads_its_settings_and_shows_its_explanation() {
     assert_eq!(config.train.lr, 1.0);
     assert!(matches!(
         config.train.optimizer,
-        cnn_workbench::train::OptimizerConfig::Sgd { .. }
+        cnn_workbench::experiment::OptimizerConfig::Sgd { .. }
     ));
 
     // Presenter mode: the plot takes the width, the Evaluation panel and the settings go.
@@ -675,4 +675,101 @@ fn closing_the_window_while_finding_a_rate_or_loading_returns_at_once() {
     let closing = Instant::now();
     eframe::App::on_exit(&mut app);
     assert!(closing.elapsed() < soon, "loading: {:?}", closing.elapsed());
+}
+
+/// The window at the sizes people use — a 1280×800 laptop and a 1920×1080 monitor — with a
+/// finished epoch on show: the run bar, the settings column's first panel, the plots and the
+/// whole ten-class confusion matrix lie inside the window, nothing cut off at the right edge.
+#[test]
+fn every_panel_fits_the_window_at_1280x800_and_1920x1080() {
+    use cnn_workbench::data::Part;
+    use cnn_workbench::experiment::evaluation::{Evaluation, Prediction};
+    use cnn_workbench::train::message::{EpochMetrics, Event, RunInfo};
+    for [width, height] in [[1280.0f32, 800.0], [1920.0, 1080.0]] {
+        let runs = tempfile::tempdir().unwrap();
+        let app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
+        let mut harness = Harness::builder()
+            .with_size([width, height])
+            .build_ui_state(
+                |ui, app: &mut WorkbenchApp| {
+                    app.poll();
+                    app.draw(ui);
+                },
+                app,
+            );
+        step_until(&mut harness, "the dataset to load", ready);
+        let names: Vec<String> = harness
+            .state()
+            .dataset
+            .as_ref()
+            .unwrap()
+            .class_names
+            .clone();
+        let predictions: Vec<Prediction> = (0..500u32)
+            .map(|i| Prediction {
+                part: Part::Test,
+                index: i,
+                truth: (i % 10) as u16,
+                predicted: ((i * 7 + i / 10) % 10) as u16,
+                confidence: 0.6,
+                loss: 1.0 + (i % 13) as f32 / 10.0,
+            })
+            .collect();
+        {
+            let app = harness.state_mut();
+            app.run = cnn_workbench::app::state::RunView::starting();
+            app.run.apply(Event::Started(RunInfo {
+                epochs: 10,
+                steps_per_epoch: 94,
+                train_samples: 6000,
+                val_samples: 1000,
+                num_params: 31_530,
+                device: "CPU (flex)".into(),
+                run_dir: None,
+                class_names: names,
+            }));
+            app.run.apply(Event::Epoch(EpochMetrics {
+                epoch: 1,
+                train_loss: 0.9,
+                val_loss: 0.8,
+                train_acc: 0.7,
+                val_acc: 0.72,
+                lr: 1e-3,
+                train_secs: 1.0,
+                val_secs: 0.1,
+            }));
+            app.run
+                .apply(Event::Evaluated(Box::new(Evaluation::from_predictions(
+                    1,
+                    10,
+                    &predictions,
+                ))));
+        }
+        harness.run_steps(4);
+        let window = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(width, height));
+        for label in [
+            "Start",
+            "Lessons",
+            "Evaluation",
+            "Loss",
+            "Accuracy",
+            "Confusion matrix",
+        ] {
+            let node = harness
+                .get_all_by_label(label)
+                .next()
+                .unwrap_or_else(|| panic!("{label} is shown at {width}×{height}"));
+            let rect = node.rect();
+            assert!(
+                window.contains_rect(rect),
+                "{label} at {width}×{height} lies outside the window: {rect:?}"
+            );
+        }
+        let matrix = harness.get_by_label("Confusion matrix").rect();
+        let heading = harness.get_by_label("Evaluation").rect();
+        assert!(
+            matrix.min.x >= heading.min.x - 1.0 && matrix.width() >= 200.0,
+            "the matrix fills the Evaluation column at {width}×{height}: {matrix:?}"
+        );
+    }
 }

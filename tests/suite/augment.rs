@@ -2,7 +2,7 @@
 //! the model's actual batches come back for the preview.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;

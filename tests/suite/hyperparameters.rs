@@ -1,14 +1,14 @@
 //! The training knobs on real data: optimizers, schedules, early stopping, divergence, resume.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;
 
 use cnn_workbench::experiment::ExperimentConfig;
+use cnn_workbench::experiment::{GradClip, OptimizerConfig, Schedule};
 use cnn_workbench::train::message::{Command as TrainCommand, Event, RunStatus};
-use cnn_workbench::train::{GradClip, OptimizerConfig, Schedule};
 
 fn embedded(epochs: usize) -> ExperimentConfig {
     let mut config = ExperimentConfig::default();
@@ -204,14 +204,11 @@ fn a_killed_cli_run_resumes_to_the_same_metrics_as_an_uninterrupted_one() {
         .spawn()
         .unwrap();
     let csv = killed.join("metrics.csv");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while std::fs::read_to_string(&csv).map_or(0, |t| t.lines().count()) < 4 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no epochs were written"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    common::wait_until(
+        "three epochs in metrics.csv",
+        Duration::from_secs(60),
+        || std::fs::read_to_string(&csv).map_or(0, |t| t.lines().count()) >= 4,
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     let json = std::fs::read_to_string(killed.join("run.json")).unwrap();

@@ -1,13 +1,12 @@
 //! The training engine on real data: it learns Fashion-MNIST, it memorises noise, it stops fast.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
 use cnn_workbench::experiment::ExperimentConfig;
 use cnn_workbench::train::message::{Command, Event, RunStatus};
-use cnn_workbench::train::worker::TrainWorker;
 
 #[test]
 fn simple_cnn_learns_the_embedded_fashion_mnist() {
@@ -69,32 +68,16 @@ fn simple_cnn_memorises_noise_and_validation_shows_it() {
     );
 }
 
-/// Waits (at most `secs`) for the first event that `wanted` accepts; a failure event panics.
-fn wait_for(worker: &TrainWorker, secs: u64, wanted: impl Fn(&Event) -> bool) -> Event {
-    loop {
-        let event = worker
-            .events()
-            .recv_timeout(Duration::from_secs(secs))
-            .unwrap();
-        if let Event::Failed { message } = &event {
-            panic!("{message}");
-        }
-        if wanted(&event) {
-            return event;
-        }
-    }
-}
-
 #[test]
 fn stop_mid_epoch_answers_within_a_second_and_the_thread_ends() {
     let mut config = ExperimentConfig::default();
     config.train.epochs = 50;
     let worker = common::start_worker(config, None);
     // Wait until training is under way, mid-epoch.
-    wait_for(&worker, 60, |e| matches!(e, Event::Step { step: 10, .. }));
+    common::wait_for_event(&worker, 60, |e| matches!(e, Event::Step { step: 10, .. }));
     let asked = Instant::now();
     worker.send(Command::Stop).unwrap();
-    let finished = wait_for(&worker, 5, |e| matches!(e, Event::Finished { .. }));
+    let finished = common::wait_for_event(&worker, 5, |e| matches!(e, Event::Finished { .. }));
     let answered = asked.elapsed();
     assert!(
         matches!(
@@ -191,7 +174,7 @@ fn every_step_is_reported_once_in_order_and_the_epoch_loss_is_their_mean() {
     let worker = common::start_worker(config, None);
     let mut steps = Vec::new();
     let mut per_epoch = None;
-    let started = wait_for(&worker, 60, |e| matches!(e, Event::Started(_)));
+    let started = common::wait_for_event(&worker, 60, |e| matches!(e, Event::Started(_)));
     let Event::Started(info) = started else {
         unreachable!()
     };
@@ -260,9 +243,8 @@ fn closing_during_the_validation_pass_joins_within_a_second() {
         ..CnnConfig::default()
     });
     let worker = common::start_worker(config, None);
-    wait_for(&worker, 60, |e| matches!(e, Event::Step { step: 1, .. }));
-    // The epoch's only step is done: the validation pass is under way.
-    std::thread::sleep(Duration::from_millis(300));
+    // The epoch's training batch is reported as its training ends, right before validation.
+    common::wait_for_event(&worker, 60, |e| matches!(e, Event::TrainingBatch(_)));
     assert!(
         worker
             .events()

@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 
 use burn::optim::GradientsParams;
 use burn::prelude::*;
+use burn_store::pytorch_reader::FileFormat;
 use burn_store::{ModuleStore, SafetensorsStore, bridge};
+use cnn_workbench::experiment::OptimizerConfig;
 use cnn_workbench::model::weights::{self, WeightsError};
 use cnn_workbench::model::{
     ChannelAdapt, CnnConfig, Freeze, InputShape, Model, ModelConfig, ResNet18Config,
     ResNetSmallConfig, TransferConfig,
 };
-use cnn_workbench::train::OptimizerConfig;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -84,6 +85,43 @@ fn torchvision_layout_files_reproduce_pytorch_logits() {
         let got = logits(&model, input.clone(), [2, 3, 40, 40]);
         assert_close(&got, &expected, 1e-4);
     }
+}
+
+/// PyTorch's legacy format (before 1.6), written by make_legacy_fixture.py as a training
+/// checkpoint: the state dict nested under `state_dict`, every name prefixed with DataParallel's
+/// `module.`, the classifier stored as float64, optimizer state beside it.
+#[test]
+fn legacy_pytorch_checkpoints_load_like_the_zip_format() {
+    let format = |name: &str| {
+        burn_store::pytorch_reader::PytorchReader::new(fixture(name))
+            .unwrap()
+            .metadata()
+            .format_type
+            .clone()
+    };
+    assert_eq!(format("resnet18_w4_legacy.pth"), FileFormat::Legacy);
+    assert_eq!(format("resnet18_w4.pth"), FileFormat::Zip);
+    let legacy = weights::read_values(&fixture("resnet18_w4_legacy.pth")).unwrap();
+    let zip = weights::read_values(&fixture("resnet18_w4.pth")).unwrap();
+    let safetensors = weights::read_values(&fixture("resnet18_w4.safetensors")).unwrap();
+    assert_eq!(
+        legacy.len(),
+        102,
+        "num_batches_tracked and the optimizer are left out"
+    );
+    assert_eq!(legacy, zip);
+    assert_eq!(legacy, safetensors);
+    let info = weights::inspect(&fixture("resnet18_w4_legacy.pth")).unwrap();
+    assert_eq!(info.architecture.as_deref(), Some("ResNet-18"));
+    assert_eq!((info.input_channels, info.classes), (Some(3), Some(5)));
+
+    let (input, expected) = reference();
+    let keep_head = TransferConfig {
+        replace_head: false,
+        ..TransferConfig::default()
+    };
+    let model = load("resnet18_w4_legacy.pth", &keep_head, FIXTURE_INPUT).unwrap();
+    assert_close(&logits(&model, input, [2, 3, 40, 40]), &expected, 1e-4);
 }
 
 #[test]
@@ -196,6 +234,11 @@ fn a_file_that_does_not_fit_lists_the_tensors() {
     .unwrap_err()
     .to_string();
     assert!(
+        err.contains("holds ResNet-18, not LeNet-5")
+            && err.contains("choose the model resnet18 for this file"),
+        "{err}"
+    );
+    assert!(
         err.contains(
             "missing from the file: conv1.bias [6], conv2.bias [16], conv2.weight [16, 6, 5, 5]"
         ),
@@ -262,6 +305,104 @@ fn unsupported_architectures_and_bad_files_say_so() {
         err.to_string().contains("unknown weight file type"),
         "{err}"
     );
+}
+
+/// Tensors named as EfficientNet-PyTorch names them (an EfficientNet-B0/Lite0 in outline): the
+/// stem takes 3 channels, the head convolution 320.
+fn write_efficientnet(path: &Path) {
+    let bn = |prefix: &str, c: usize| {
+        ["weight", "bias", "running_mean", "running_var"]
+            .map(|p| (format!("{prefix}.{p}"), vec![c]))
+    };
+    let mut tensors = vec![("_conv_stem.weight".to_owned(), vec![32, 3, 3, 3])];
+    tensors.extend(bn("_bn0", 32));
+    tensors.push(("_blocks.0._depthwise_conv.weight".into(), vec![32, 1, 3, 3]));
+    tensors.extend(bn("_blocks.0._bn1", 32));
+    tensors.push(("_blocks.0._project_conv.weight".into(), vec![16, 32, 1, 1]));
+    tensors.extend(bn("_blocks.0._bn2", 16));
+    tensors.push(("_conv_head.weight".into(), vec![1280, 320, 1, 1]));
+    tensors.extend(bn("_bn1", 1280));
+    tensors.push(("_fc.weight".into(), vec![10, 1280]));
+    tensors.push(("_fc.bias".into(), vec![10]));
+    let named: Vec<(&str, Vec<usize>)> = tensors
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.clone()))
+        .collect();
+    write_safetensors(path, &named);
+}
+
+#[test]
+fn weights_of_another_architecture_are_refused_by_name_before_channels() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("efficientnet_lite0.safetensors");
+    write_efficientnet(&file);
+    let info = weights::inspect(&file).unwrap();
+    assert!(
+        info.architecture
+            .as_deref()
+            .unwrap()
+            .starts_with("an EfficientNet"),
+        "{info:?}"
+    );
+    assert_eq!(info.input_channels, Some(3), "the stem's, not the head's");
+    let gray = InputShape {
+        channels: 1,
+        height: 28,
+        width: 28,
+        classes: 10,
+    };
+    // With the backbone's channels from the file (repeated gray) and with 320, the head
+    // convolution's (which the data could never be adapted to): the names decide first.
+    for backbone_channels in [info.input_channels, Some(320)] {
+        let err = TransferConfig {
+            weights: Some(file.clone()),
+            backbone_channels,
+            ..TransferConfig::default()
+        }
+        .build(&narrow_resnet18(), gray, &Device::flex(), 1)
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains(
+                "holds an EfficientNet (EfficientNet-PyTorch layout: _conv_stem, _blocks), not \
+                 ResNet-18 (torchvision): 0 of the model's 100 tensor names are in the file; \
+                 CNN Workbench does not support that architecture."
+            ),
+            "{message}"
+        );
+        // (conv1 as built for the data: 3 channels repeated from gray, or the gray 1.)
+        assert!(
+            message.contains(
+                "100 missing from the file: bn1.bias [4], bn1.running_mean [4], \
+                 bn1.running_var [4], bn1.weight [4], conv1.weight [4, "
+            ) && message.contains(", 7, 7] and 95 more;"),
+            "{message}"
+        );
+        assert!(
+            message.contains(
+                "22 in the file but not in the model: _blocks.0._bn1.bias [32], \
+                 _blocks.0._bn1.running_mean [32]"
+            ),
+            "{message}"
+        );
+        assert!(!message.contains("channels"), "no channel count: {message}");
+        println!("{message}");
+    }
+    // The same check on its own, before any channel reasoning: the file's names decide.
+    let transfer = TransferConfig {
+        weights: Some(file),
+        backbone_channels: Some(320),
+        ..TransferConfig::default()
+    };
+    let err = transfer
+        .check_weights(&narrow_resnet18(), gray)
+        .unwrap_err();
+    assert!(err.to_string().contains("holds an EfficientNet"), "{err}");
+    let fits = TransferConfig {
+        weights: Some(fixture("resnet18_w4_legacy.pth")),
+        ..transfer
+    };
+    fits.check_weights(&narrow_resnet18(), gray).unwrap();
 }
 
 #[test]

@@ -3,11 +3,11 @@
 //! documented byte layouts. And a short training run on an image folder.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cnn_workbench::data::loader::PendingLoad;
 use cnn_workbench::data::{
@@ -779,14 +779,8 @@ fn a_pending_load_reports_progress_and_cancel_ends_it_with_cancelled() {
     let tmp = tempfile::tempdir().unwrap();
     many_images(tmp.path(), 150);
     let pending = PendingLoad::spawn(folder(tmp.path()), InputFormat::default(), || {});
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let data = loop {
-        if let Some(result) = pending.poll() {
-            break result.unwrap();
-        }
-        assert!(Instant::now() < deadline, "the load did not finish");
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let data =
+        common::wait_for_value("the load", Duration::from_secs(60), || pending.poll()).unwrap();
     assert_eq!(data.train.len(), 300);
     assert_eq!(pending.fraction(), Some(1.0));
     assert_eq!(pending.phase(), "Decoding images");
@@ -795,14 +789,10 @@ fn a_pending_load_reports_progress_and_cancel_ends_it_with_cancelled() {
     many_images(other.path(), 150);
     let pending = PendingLoad::spawn(folder(other.path()), InputFormat::default(), || {});
     pending.cancel();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let result = loop {
-        if let Some(result) = pending.poll() {
-            break result;
-        }
-        assert!(Instant::now() < deadline, "the cancelled load did not end");
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let result =
+        common::wait_for_value("the cancelled load to end", Duration::from_secs(60), || {
+            pending.poll()
+        });
     assert!(matches!(result, Err(DataError::Cancelled)), "{result:?}");
     // Nothing was cached by the cancelled load; a cancelled progress stops any source at once.
     let progress = LoadProgress::new();
@@ -828,14 +818,9 @@ fn a_folder_that_disappears_while_loading_ends_in_a_message_not_a_panic() {
         let pending = PendingLoad::spawn(folder(&root), InputFormat::default(), || {});
         std::thread::sleep(Duration::from_millis(delay_ms));
         std::fs::remove_dir_all(&root).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let result = loop {
-            if let Some(result) = pending.poll() {
-                break result;
-            }
-            assert!(Instant::now() < deadline, "the load did not end");
-            std::thread::sleep(Duration::from_millis(2));
-        };
+        let result = common::wait_for_value("the load to end", Duration::from_secs(60), || {
+            pending.poll()
+        });
         // Depending on how far it got: a message naming the folder, or the images read before
         // the folder went with the rest listed as skipped.
         match result {

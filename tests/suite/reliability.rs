@@ -5,7 +5,9 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::common;
 
 fn workbench() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cnn-workbench"))
@@ -39,12 +41,10 @@ fn sigterm_stops_the_run_between_batches_and_it_resumes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while finished_epochs(&out) < 1 {
-        assert!(Instant::now() < deadline, "no epoch finished in time");
+    common::wait_until("a finished epoch", Duration::from_secs(180), || {
         assert!(child.try_wait().unwrap().is_none(), "the run ended early");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        finished_epochs(&out) >= 1
+    });
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

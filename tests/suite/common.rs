@@ -25,6 +25,43 @@ pub fn start_worker(config: ExperimentConfig, run_dir: Option<std::path::PathBuf
     worker
 }
 
+/// Calls `poll` until it gives a value; the test fails after `limit` without one, naming `what`.
+#[allow(dead_code)] // not every module polls
+pub fn wait_for_value<T>(what: &str, limit: Duration, mut poll: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = poll() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Calls `done` until it is true; the test fails after `limit`, naming `what`.
+#[allow(dead_code)] // not every module polls
+pub fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    wait_for_value(what, limit, || done().then_some(()));
+}
+
+/// The worker's first event that is `wanted`, skipping the others; a `Failed` event or `secs`
+/// without any event fails the test.
+#[allow(dead_code)] // not every module steps through events
+pub fn wait_for_event(worker: &TrainWorker, secs: u64, wanted: impl Fn(&Event) -> bool) -> Event {
+    loop {
+        let event = worker
+            .events()
+            .recv_timeout(Duration::from_secs(secs))
+            .expect("an event in time");
+        if let Event::Failed { message } = &event {
+            panic!("{message}");
+        }
+        if wanted(&event) {
+            return event;
+        }
+    }
+}
+
 /// The worker's next event (a test failure after a minute without one).
 #[allow(dead_code)] // not every test file steps through events
 pub fn next_event(worker: &TrainWorker) -> Event {

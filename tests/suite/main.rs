@@ -1,0 +1,21 @@
+//! The integration tests, as one test binary: each module covers one area on real data or
+//! fixtures, and `common` holds what several of them share. One binary links the library once,
+//! where a binary per file linked the whole Burn stack again for each.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
+
+mod common;
+
+mod augment;
+mod cli;
+mod datasets;
+mod engine;
+mod fuzz_corpus;
+mod gpu;
+mod hostile;
+mod hyperparameters;
+mod lessons;
+mod model_ui;
+mod models_cli;
+mod reliability;
+mod ui;
+mod weights;
