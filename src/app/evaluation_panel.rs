@@ -329,7 +329,7 @@ impl MatrixLayout {
         let x = (offset.x - self.label_px) / self.cell_px;
         let y = (offset.y - self.label_px) / self.cell_px;
         let inside = |v: f32| v >= 0.0 && (v as usize) < classes;
-        (inside(x) && inside(y)).then(|| (y as usize, x as usize))
+        (inside(x) && inside(y)).then_some((y as usize, x as usize))
     }
 }
 

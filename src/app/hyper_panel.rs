@@ -140,10 +140,9 @@ fn optimizer_ui(ui: &mut egui::Ui, optimizer: &mut OptimizerConfig) {
                     if ui
                         .selectable_label(optimizer.name() == name, name)
                         .clicked()
+                        && let Ok(chosen) = OptimizerConfig::from_name(name, 0.9)
                     {
-                        if let Ok(chosen) = OptimizerConfig::from_name(name, 0.9) {
-                            *optimizer = chosen;
-                        }
+                        *optimizer = chosen;
                     }
                 }
             })
@@ -184,10 +183,10 @@ fn schedule_ui(ui: &mut egui::Ui, schedule: &mut Schedule) {
             .selected_text(schedule.name())
             .show_ui(ui, |ui| {
                 for name in Schedule::NAMES {
-                    if ui.selectable_label(schedule.name() == name, name).clicked() {
-                        if let Ok(chosen) = Schedule::from_name(name) {
-                            *schedule = chosen;
-                        }
+                    if ui.selectable_label(schedule.name() == name, name).clicked()
+                        && let Ok(chosen) = Schedule::from_name(name)
+                    {
+                        *schedule = chosen;
                     }
                 }
             })

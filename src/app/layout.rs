@@ -75,7 +75,7 @@ impl WorkbenchApp {
                 egui::ScrollArea::vertical()
                     .auto_shrink([false; 2])
                     .show(ui, |ui| {
-                        self.settings_ui(ui, ab_note.as_deref(), &mut commands)
+                        self.settings_ui(ui, ab_note.as_deref(), &mut commands);
                     });
             });
         egui::CentralPanel::default().show(ui, |ui| self.central_ui(ui, &mut commands));

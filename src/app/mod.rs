@@ -5,9 +5,11 @@
 //! channels, drained each frame under a small time budget.
 
 pub mod augment_panel;
+mod augment_settings;
 pub mod background;
 mod commands;
 pub mod dataset_panel;
+mod dataset_split;
 mod evaluation_panel;
 mod export;
 pub mod frame_log;

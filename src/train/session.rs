@@ -78,6 +78,8 @@ pub fn build(config: &ExperimentConfig, purpose: Purpose) -> Result<Parts, Sessi
     }
     let (data, split) = data::prepare(&config.dataset, config.seed)?;
     let input = InputShape::for_split(&data, &split);
+    // A weights file of another architecture is named as such before any channel reasoning.
+    config.transfer.check_weights(&config.model, input)?;
     let summary = ModelSummary::new(&config.model, &config.transfer, input)?;
     // Refuse before allocating what cannot fit (on the GPU the adapter's memory decides).
     if purpose == Purpose::Train
