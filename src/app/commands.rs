@@ -181,7 +181,7 @@ impl WorkbenchApp {
                     .unwrap_or(&self.runs_root)
                     .to_owned();
                 match model_tasks::spawn(command, files, &self.ctx) {
-                    Ok(task) => self.model_task = Some(task),
+                    Ok(task) => self.tasks.model_task = Some(task),
                     Err(e) => {
                         self.model_view.set_busy(false);
                         self.error = Some(crate::error::chain(&e));
@@ -229,14 +229,14 @@ impl WorkbenchApp {
                 Err(e) => self.error = Some(format!("cannot write the configuration: {e}")),
             },
             AppCommand::OpenConfig => {
-                if self.opening.is_none() && !self.run.is_active() {
+                if self.tasks.opening.is_none() && !self.run.is_active() {
                     let read = |path: PathBuf| {
                         std::fs::read_to_string(&path)
                             .map(|text| (path.clone(), text))
                             .map_err(|e| format!("cannot read {}: {e}", path.display()))
                     };
                     match export::open(&self.ctx, ("Experiment (TOML)", &["toml"]), read) {
-                        Ok(pending) => self.opening = Some(pending),
+                        Ok(pending) => self.tasks.opening = Some(pending),
                         Err(e) => self.error = Some(crate::error::chain(&e)),
                     }
                 }
@@ -257,13 +257,13 @@ impl WorkbenchApp {
                 });
             }
             AppCommand::ImportBundle => {
-                if self.importing.is_none() {
+                if self.tasks.importing.is_none() {
                     let root = self.runs_root.clone();
                     let import = move |path: PathBuf| {
                         bundle::import(&path, &root).map_err(|e| e.to_string())
                     };
                     match export::open(&self.ctx, ("Run bundle (zip)", &["zip"]), import) {
-                        Ok(pending) => self.importing = Some(pending),
+                        Ok(pending) => self.tasks.importing = Some(pending),
                         Err(e) => self.error = Some(crate::error::chain(&e)),
                     }
                 }
@@ -423,7 +423,7 @@ impl WorkbenchApp {
         match Background::spawn("run-scan", &self.ctx, move || {
             crate::experiment::runs::scan(&root)
         }) {
-            Ok(scan) => self.runs_scan = Some(scan),
+            Ok(scan) => self.tasks.runs_scan = Some(scan),
             Err(e) => {
                 self.error = Some(format!(
                     "cannot read the runs folder: {}",
@@ -443,11 +443,11 @@ impl WorkbenchApp {
         file_name: &str,
         contents: impl FnOnce() -> Result<Vec<u8>, String> + Send + 'static,
     ) {
-        if self.saving.is_some() {
+        if self.tasks.saving.is_some() {
             return;
         }
         match export::save(&self.ctx, file_name.to_owned(), contents) {
-            Ok(pending) => self.saving = Some(pending),
+            Ok(pending) => self.tasks.saving = Some(pending),
             Err(e) => self.error = Some(crate::error::chain(&e)),
         }
     }
@@ -471,10 +471,10 @@ impl WorkbenchApp {
         if self.gpu_status.is_some() {
             return;
         }
-        if let Some(probe) = &self.gpu_probe {
+        if let Some(probe) = &self.tasks.gpu_probe {
             if let Some(status) = probe.poll() {
                 self.gpu_status = Some(status);
-                self.gpu_probe = None;
+                self.tasks.gpu_probe = None;
             }
             return;
         }
@@ -485,7 +485,7 @@ impl WorkbenchApp {
             }
         });
         match probe {
-            Ok(probe) => self.gpu_probe = Some(probe),
+            Ok(probe) => self.tasks.gpu_probe = Some(probe),
             Err(e) => {
                 self.gpu_status = Some(format!(
                     "cannot look for a GPU: {}",

@@ -73,10 +73,8 @@ pub struct WorkbenchApp {
     /// Smoothing, log axis and onset settings of the plot.
     pub plot_options: plot::PlotOptions,
     gpu_status: Option<String>,
-    saving: Option<Background<String>>,
     /// Runs recorded on disk (this session's and earlier ones), newest first.
     pub runs: Vec<crate::experiment::runs::RunEntry>,
-    runs_scan: Option<Background<Vec<crate::experiment::runs::RunEntry>>>,
     /// Overlays and the run the settings were duplicated from.
     pub runs_view: runs_panel::RunsView,
     /// The picked lesson and its progress.
@@ -85,22 +83,37 @@ pub struct WorkbenchApp {
     pub presenter: bool,
     /// Zoom factor used in presenter mode.
     pub presenter_zoom: f32,
-    opening: Option<Background<Result<(PathBuf, String), String>>>,
-    importing: Option<Background<Result<PathBuf, String>>>,
-    gpu_probe: Option<Background<String>>,
     worker: Option<TrainWorker>,
+    /// One-shot work in progress on its own threads.
+    tasks: Tasks,
     ctx: egui::Context,
     /// The Dataset panel's state (path field, recent datasets, split summary).
     pub dataset_view: dataset_panel::DatasetView,
     evaluation_view: evaluation_panel::EvaluationView,
     model_view: model_panel::ModelView,
-    model_task: Option<Background<model_tasks::ModelOutcome>>,
     /// The Augmentation panel's preview state.
     pub augment_view: augment_panel::AugmentView,
     /// Runs that follow the current one: an A/B pair or a lesson's runs.
     queue: Option<(Sequence, RunQueue<ExperimentConfig>)>,
     /// Frame timing written to a file (`--frame-log`).
     pub frame_log: Option<frame_log::FrameLog>,
+}
+
+/// The window's one-shot tasks in progress, at most one of each kind.
+#[derive(Default)]
+struct Tasks {
+    /// A file being saved (the message to show when done).
+    saving: Option<Background<String>>,
+    /// The run directories being read again.
+    runs_scan: Option<Background<Vec<crate::experiment::runs::RunEntry>>>,
+    /// An experiment file being opened.
+    opening: Option<Background<Result<(PathBuf, String), String>>>,
+    /// A run bundle being imported.
+    importing: Option<Background<Result<PathBuf, String>>>,
+    /// Looking for the GPU wgpu would use.
+    gpu_probe: Option<Background<String>>,
+    /// A Model panel task (weights file, backbone, prediction, lesson files).
+    model_task: Option<Background<model_tasks::ModelOutcome>>,
 }
 
 /// What a queue of runs is for.
@@ -146,22 +159,17 @@ impl WorkbenchApp {
                 .and_then(|s| eframe::get_value(s, PLOT_KEY))
                 .unwrap_or_default(),
             gpu_status: None,
-            saving: None,
             runs: Vec::new(),
-            runs_scan: None,
             runs_view: runs_panel::RunsView::default(),
             lessons: lessons_panel::LessonState::default(),
             presenter: false,
             presenter_zoom: 1.5,
-            opening: None,
-            importing: None,
-            gpu_probe: None,
             worker,
+            tasks: Tasks::default(),
             ctx: ctx.clone(),
             dataset_view: dataset_panel::DatasetView::default(),
             evaluation_view: evaluation_panel::EvaluationView::default(),
             model_view: model_panel::ModelView::default(),
-            model_task: None,
             augment_view: augment_panel::AugmentView::default(),
             queue: None,
             frame_log: None,
@@ -244,16 +252,16 @@ impl WorkbenchApp {
                 }
             }
         }
-        if let Some(runs) = self.runs_scan.as_ref().and_then(Background::poll) {
-            self.runs_scan = None;
+        if let Some(runs) = self.tasks.runs_scan.as_ref().and_then(Background::poll) {
+            self.tasks.runs_scan = None;
             self.runs = runs;
         }
-        if let Some(message) = self.saving.as_ref().and_then(Background::poll) {
-            self.saving = None;
+        if let Some(message) = self.tasks.saving.as_ref().and_then(Background::poll) {
+            self.tasks.saving = None;
             self.run.message = Some(message);
         }
-        if let Some(imported) = self.importing.as_ref().and_then(Background::poll) {
-            self.importing = None;
+        if let Some(imported) = self.tasks.importing.as_ref().and_then(Background::poll) {
+            self.tasks.importing = None;
             match imported {
                 Ok(dir) => {
                     self.run.message = Some(format!("Imported the run into {}", dir.display()));
@@ -263,8 +271,8 @@ impl WorkbenchApp {
                 Err(message) => self.error = Some(message),
             }
         }
-        if let Some(opened) = self.opening.as_ref().and_then(Background::poll) {
-            self.opening = None;
+        if let Some(opened) = self.tasks.opening.as_ref().and_then(Background::poll) {
+            self.tasks.opening = None;
             match opened.and_then(|(path, text)| {
                 ExperimentConfig::parse(&text).map_err(|mut e| {
                     e.file = path.display().to_string();
@@ -278,8 +286,8 @@ impl WorkbenchApp {
                 Err(message) => self.error = Some(message),
             }
         }
-        if let Some(outcome) = self.model_task.as_ref().and_then(Background::poll) {
-            self.model_task = None;
+        if let Some(outcome) = self.tasks.model_task.as_ref().and_then(Background::poll) {
+            self.tasks.model_task = None;
             if let Some(message) = self.model_view.apply(outcome, &mut self.config) {
                 self.run.message = Some(message);
             }
