@@ -677,75 +677,96 @@ fn closing_the_window_while_finding_a_rate_or_loading_returns_at_once() {
     assert!(closing.elapsed() < soon, "loading: {:?}", closing.elapsed());
 }
 
+/// The window at `width`×`height` (on the wgpu renderer with `wgpu`) with the built-in data
+/// loaded and one scripted, finished epoch with a ten-class evaluation on show: everything a
+/// panel draws is there, and nothing depends on time or on a random folder name.
+fn scripted_window<'a>(width: f32, height: f32, wgpu: bool) -> Harness<'a, WorkbenchApp> {
+    use cnn_workbench::data::Part;
+    use cnn_workbench::experiment::evaluation::{Evaluation, Prediction};
+    use cnn_workbench::train::message::{EpochMetrics, Event, RunInfo};
+    let runs = std::env::temp_dir().join("cnn-workbench-scripted-window");
+    let app = WorkbenchApp::new(&egui::Context::default(), None, runs);
+    let mut builder = Harness::builder().with_size([width, height]);
+    if wgpu {
+        builder = builder.wgpu();
+    }
+    let mut harness = builder.build_ui_state(
+        |ui, app: &mut WorkbenchApp| {
+            app.poll();
+            app.draw(ui);
+        },
+        app,
+    );
+    step_until(&mut harness, "the dataset to load", ready);
+    let names: Vec<String> = harness
+        .state()
+        .dataset
+        .as_ref()
+        .unwrap()
+        .class_names
+        .clone();
+    let predictions: Vec<Prediction> = (0..500u32)
+        .map(|i| Prediction {
+            part: Part::Test,
+            index: i,
+            truth: (i % 10) as u16,
+            // Four in five right, the rest spread over the other classes.
+            predicted: if (i / 10) % 5 == 0 {
+                ((i % 10 + 1 + (i / 10) % 9) % 10) as u16
+            } else {
+                (i % 10) as u16
+            },
+            confidence: 0.6,
+            loss: 1.0 + (i % 13) as f32 / 10.0,
+        })
+        .collect();
+    {
+        let app = harness.state_mut();
+        app.run = cnn_workbench::app::state::RunView::starting();
+        app.run.apply(Event::Started(RunInfo {
+            epochs: 10,
+            steps_per_epoch: 94,
+            train_samples: 6000,
+            val_samples: 1000,
+            num_params: 31_530,
+            device: "CPU (flex)".into(),
+            run_dir: None,
+            class_names: names,
+        }));
+        app.run.apply(Event::Epoch(EpochMetrics {
+            epoch: 1,
+            train_loss: 0.9,
+            val_loss: 0.8,
+            train_acc: 0.7,
+            val_acc: 0.72,
+            lr: 1e-3,
+            train_secs: 1.0,
+            val_secs: 0.1,
+        }));
+        app.run
+            .apply(Event::Evaluated(Box::new(Evaluation::from_predictions(
+                1,
+                10,
+                &predictions,
+            ))));
+        app.run.apply(Event::Finished {
+            status: RunStatus::Stopped,
+            message: "Run stopped".into(),
+            restored: None,
+        });
+    }
+    // Thumbnails upload a few per frame; animations settle.
+    harness.run_steps(12);
+    harness
+}
+
 /// The window at the sizes people use — a 1280×800 laptop and a 1920×1080 monitor — with a
 /// finished epoch on show: the run bar, the settings column's first panel, the plots and the
 /// whole ten-class confusion matrix lie inside the window, nothing cut off at the right edge.
 #[test]
 fn every_panel_fits_the_window_at_1280x800_and_1920x1080() {
-    use cnn_workbench::data::Part;
-    use cnn_workbench::experiment::evaluation::{Evaluation, Prediction};
-    use cnn_workbench::train::message::{EpochMetrics, Event, RunInfo};
     for [width, height] in [[1280.0f32, 800.0], [1920.0, 1080.0]] {
-        let runs = tempfile::tempdir().unwrap();
-        let app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
-        let mut harness = Harness::builder()
-            .with_size([width, height])
-            .build_ui_state(
-                |ui, app: &mut WorkbenchApp| {
-                    app.poll();
-                    app.draw(ui);
-                },
-                app,
-            );
-        step_until(&mut harness, "the dataset to load", ready);
-        let names: Vec<String> = harness
-            .state()
-            .dataset
-            .as_ref()
-            .unwrap()
-            .class_names
-            .clone();
-        let predictions: Vec<Prediction> = (0..500u32)
-            .map(|i| Prediction {
-                part: Part::Test,
-                index: i,
-                truth: (i % 10) as u16,
-                predicted: ((i * 7 + i / 10) % 10) as u16,
-                confidence: 0.6,
-                loss: 1.0 + (i % 13) as f32 / 10.0,
-            })
-            .collect();
-        {
-            let app = harness.state_mut();
-            app.run = cnn_workbench::app::state::RunView::starting();
-            app.run.apply(Event::Started(RunInfo {
-                epochs: 10,
-                steps_per_epoch: 94,
-                train_samples: 6000,
-                val_samples: 1000,
-                num_params: 31_530,
-                device: "CPU (flex)".into(),
-                run_dir: None,
-                class_names: names,
-            }));
-            app.run.apply(Event::Epoch(EpochMetrics {
-                epoch: 1,
-                train_loss: 0.9,
-                val_loss: 0.8,
-                train_acc: 0.7,
-                val_acc: 0.72,
-                lr: 1e-3,
-                train_secs: 1.0,
-                val_secs: 0.1,
-            }));
-            app.run
-                .apply(Event::Evaluated(Box::new(Evaluation::from_predictions(
-                    1,
-                    10,
-                    &predictions,
-                ))));
-        }
-        harness.run_steps(4);
+        let harness = scripted_window(width, height, false);
         let window = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(width, height));
         for label in [
             "Start",
@@ -772,4 +793,22 @@ fn every_panel_fits_the_window_at_1280x800_and_1920x1080() {
             "the matrix fills the Evaluation column at {width}×{height}: {matrix:?}"
         );
     }
+}
+
+/// The same window rendered (wgpu; Mesa's lavapipe where there is no GPU) and compared with
+/// `tests/snapshots/window-*.png`: a change to any panel's look shows up as a failed test with
+/// a diff image beside the snapshot (`UPDATE_SNAPSHOTS=1` accepts the new look). Skipped, with
+/// the reason, where no Vulkan driver exists.
+#[test]
+fn the_window_looks_as_recorded_at_1280x800_and_1920x1080() {
+    if let Err(why) = cnn_workbench::train::gpu::device() {
+        println!("skipped: {why}");
+        return;
+    }
+    let mut results = egui_kittest::SnapshotResults::new();
+    for (width, height) in [(1280.0f32, 800.0f32), (1920.0, 1080.0)] {
+        let mut harness = scripted_window(width, height, true);
+        results.add(harness.try_snapshot(format!("window-{width}x{height}")));
+    }
+    results.unwrap();
 }
