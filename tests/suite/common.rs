@@ -117,3 +117,23 @@ pub fn train(config: ExperimentConfig, run_dir: Option<std::path::PathBuf>) -> O
         }
     }
 }
+
+/// A safetensors file of zeros holding f32 tensors of the given names and shapes.
+#[allow(dead_code)] // not every module writes weight files
+pub fn write_safetensors<N: AsRef<str>>(path: &std::path::Path, tensors: &[(N, Vec<usize>)]) {
+    let mut header = serde_json::Map::new();
+    let mut offset = 0usize;
+    for (name, shape) in tensors {
+        let bytes = 4 * shape.iter().product::<usize>();
+        header.insert(
+            name.as_ref().to_owned(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + bytes]}),
+        );
+        offset += bytes;
+    }
+    let header = serde_json::to_vec(&header).unwrap();
+    let mut file = (header.len() as u64).to_le_bytes().to_vec();
+    file.extend(header);
+    file.extend(vec![0u8; offset]);
+    std::fs::write(path, file).unwrap();
+}

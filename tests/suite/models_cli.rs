@@ -6,6 +6,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::common;
+
 fn workbench(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cnn-workbench"))
         .args(args)
@@ -203,25 +205,6 @@ fn predict_with_imagenet_preprocessing_and_a_torchvision_file() {
     assert_eq!(json["top"].as_array().unwrap().len(), 5);
 }
 
-/// A safetensors file of zeros with the given f32 tensors.
-fn write_safetensors(path: &Path, tensors: &[(String, Vec<usize>)]) {
-    let mut header = serde_json::Map::new();
-    let mut offset = 0usize;
-    for (name, shape) in tensors {
-        let bytes = 4 * shape.iter().product::<usize>();
-        header.insert(
-            name.clone(),
-            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + bytes]}),
-        );
-        offset += bytes;
-    }
-    let header = serde_json::to_vec(&header).unwrap();
-    let mut file = (header.len() as u64).to_le_bytes().to_vec();
-    file.extend(header);
-    file.extend(vec![0u8; offset]);
-    std::fs::write(path, file).unwrap();
-}
-
 #[test]
 fn weights_of_another_architecture_are_refused_as_such() {
     let tmp = tempfile::tempdir().unwrap();
@@ -238,7 +221,7 @@ fn weights_of_another_architecture_are_refused_as_such() {
     tensors.push(("_fc.weight".into(), vec![10, 1280]));
     tensors.push(("_fc.bias".into(), vec![10]));
     let weights = tmp.path().join("efficientnet_lite0.safetensors");
-    write_safetensors(&weights, &tensors);
+    common::write_safetensors(&weights, &tensors);
     let output = workbench(&[
         "train",
         "--dataset",

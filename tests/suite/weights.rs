@@ -16,6 +16,8 @@ use cnn_workbench::model::{
     ResNetSmallConfig, TransferConfig,
 };
 
+use crate::common;
+
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/resnet")
@@ -250,30 +252,11 @@ fn a_file_that_does_not_fit_lists_the_tensors() {
     );
 }
 
-/// A safetensors file with the given f32 tensors (zeros).
-fn write_safetensors(path: &Path, tensors: &[(&str, Vec<usize>)]) {
-    let mut header = serde_json::Map::new();
-    let mut offset = 0usize;
-    for (name, shape) in tensors {
-        let bytes = 4 * shape.iter().product::<usize>();
-        header.insert(
-            (*name).to_owned(),
-            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + bytes]}),
-        );
-        offset += bytes;
-    }
-    let header = serde_json::to_vec(&header).unwrap();
-    let mut file = (header.len() as u64).to_le_bytes().to_vec();
-    file.extend(header);
-    file.extend(vec![0u8; offset]);
-    std::fs::write(path, file).unwrap();
-}
-
 #[test]
 fn unsupported_architectures_and_bad_files_say_so() {
     let dir = tempfile::tempdir().unwrap();
     let resnet50 = dir.path().join("resnet50.safetensors");
-    write_safetensors(
+    common::write_safetensors(
         &resnet50,
         &[
             ("conv1.weight", vec![64, 3, 7, 7]),
@@ -328,7 +311,7 @@ fn write_efficientnet(path: &Path) {
         .iter()
         .map(|(n, s)| (n.as_str(), s.clone()))
         .collect();
-    write_safetensors(path, &named);
+    common::write_safetensors(path, &named);
 }
 
 #[test]
