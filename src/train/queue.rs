@@ -109,11 +109,6 @@ impl<T> RunQueue<T> {
         self.is_active().then_some((self.started, self.total))
     }
 
-    /// The rule the queue follows.
-    pub fn rule(&self) -> ContinueRule {
-        self.rule
-    }
-
     fn take_next(&mut self) -> Option<T> {
         let next = self.waiting.pop_front()?;
         self.started += 1;
