@@ -227,7 +227,7 @@ impl WorkbenchApp {
             plot::plots_ui(
                 ui,
                 &self.run,
-                &self.config.train.early_stopping,
+                &self.config.train,
                 &self.plot_options,
                 &overlays,
             );

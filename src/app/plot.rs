@@ -11,7 +11,7 @@ use egui_plot::{
 
 use super::AppCommand;
 use super::state::RunView;
-use crate::experiment::EarlyStopping;
+use crate::experiment::TrainConfig;
 use crate::experiment::curves::{self, Smoothing};
 use crate::train::lr_finder::LrFinding;
 
@@ -108,10 +108,11 @@ pub struct Overlay<'a> {
 pub fn plots_ui(
     ui: &mut egui::Ui,
     run: &RunView,
-    rule: &EarlyStopping,
+    train: &TrainConfig,
     options: &PlotOptions,
     overlays: &[Overlay<'_>],
 ) {
+    let rule = &train.early_stopping;
     let link = ui.make_persistent_id("epoch_axis");
     let scale = options.line_scale.clamp(0.5, 4.0);
     let total_height = ui.available_height();
@@ -311,6 +312,8 @@ pub fn plots_ui(
         });
 
     ui.strong("Learning rate");
+    // Before the first step the axis reaches the base learning rate, the schedule's peak.
+    let lr_top = if run.lrs.is_empty() { train.lr } else { 0.0 };
     Plot::new("lr_plot")
         .height((ui.available_height() - 4.0).max(50.0))
         .link_axis(link, [true, false])
@@ -318,6 +321,7 @@ pub fn plots_ui(
         .include_x(0.0)
         .include_x(max_epoch)
         .include_y(0.0)
+        .include_y(lr_top)
         .show_x(false)
         .y_axis_formatter(|mark, _| format!("{:.0e}", mark.value))
         .label_formatter(|pos| {

@@ -22,8 +22,10 @@ use std::borrow::Cow;
 #[cfg(target_arch = "x86_64")]
 use super::direct::{self, Grid};
 #[cfg(target_arch = "x86_64")]
+use super::masked_sum;
+#[cfg(target_arch = "x86_64")]
 use super::winograd::{self, Winograd};
-use super::{masked_sum, sum, tensor, values};
+use super::{sum, tensor, values};
 
 /// The sizes of one convolution: input, kernel, stride, padding and the output they give.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
