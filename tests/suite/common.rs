@@ -137,3 +137,24 @@ pub fn write_safetensors<N: AsRef<str>>(path: &std::path::Path, tensors: &[(N, V
     file.extend(vec![0u8; offset]);
     std::fs::write(path, file).unwrap();
 }
+
+/// The real app in a headless `width`×`height` harness (rendered through wgpu with `wgpu`),
+/// polled and drawn each frame as eframe would.
+#[allow(dead_code)] // only the window's modules build one
+pub fn app_harness<'a>(
+    app: cnn_workbench::app::WorkbenchApp,
+    [width, height]: [f32; 2],
+    wgpu: bool,
+) -> egui_kittest::Harness<'a, cnn_workbench::app::WorkbenchApp> {
+    let mut builder = egui_kittest::Harness::builder().with_size([width, height]);
+    if wgpu {
+        builder = builder.wgpu();
+    }
+    builder.build_ui_state(
+        |ui, app: &mut cnn_workbench::app::WorkbenchApp| {
+            app.poll();
+            app.draw(ui);
+        },
+        app,
+    )
+}

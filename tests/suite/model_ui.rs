@@ -14,15 +14,7 @@ use egui_kittest::kittest::Queryable;
 /// The real app with the built-in dataset loaded.
 fn harness<'a>(runs: &std::path::Path) -> Harness<'a, WorkbenchApp> {
     let app = WorkbenchApp::new(&egui::Context::default(), None, runs.to_owned());
-    let mut harness = Harness::builder()
-        .with_size([1280.0, 2400.0])
-        .build_ui_state(
-            |ui, app: &mut WorkbenchApp| {
-                app.poll();
-                app.draw(ui);
-            },
-            app,
-        );
+    let mut harness = common::app_harness(app, [1280.0, 2400.0], false);
     // Loaded, and the Dataset panel's summary in place (the column's layout then stays put).
     common::wait_until("the dataset to load", Duration::from_secs(60), || {
         harness.step();

@@ -33,15 +33,7 @@ fn ready(app: &WorkbenchApp) -> bool {
 
 /// The real app in a headless harness, drawn and polled each frame as eframe would.
 fn harness<'a>(app: WorkbenchApp) -> Harness<'a, WorkbenchApp> {
-    Harness::builder()
-        .with_size([1280.0, 2400.0])
-        .build_ui_state(
-            |ui, app: &mut WorkbenchApp| {
-                app.poll();
-                app.draw(ui);
-            },
-            app,
-        )
+    common::app_harness(app, [1280.0, 2400.0], false)
 }
 
 /// The app on the noise dataset, recording into `runs`, with the dataset loaded.
@@ -686,17 +678,7 @@ fn scripted_window<'a>(width: f32, height: f32, wgpu: bool) -> Harness<'a, Workb
     use cnn_workbench::train::message::{EpochMetrics, Event, RunInfo};
     let runs = std::env::temp_dir().join("cnn-workbench-scripted-window");
     let app = WorkbenchApp::new(&egui::Context::default(), None, runs);
-    let mut builder = Harness::builder().with_size([width, height]);
-    if wgpu {
-        builder = builder.wgpu();
-    }
-    let mut harness = builder.build_ui_state(
-        |ui, app: &mut WorkbenchApp| {
-            app.poll();
-            app.draw(ui);
-        },
-        app,
-    );
+    let mut harness = common::app_harness(app, [width, height], wgpu);
     step_until(&mut harness, "the dataset to load", ready);
     let names: Vec<String> = harness
         .state()
