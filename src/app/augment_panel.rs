@@ -10,8 +10,9 @@
 use std::sync::Arc;
 
 use super::AppCommand;
-use super::augment_settings::{settings_ui, warnings_ui};
+use super::augment_settings::{crop_ui, settings_ui, warnings_ui};
 use super::background::Background;
+use crate::augment::crop::CropConfig;
 use crate::augment::grid::{self, GridRequest, Layout, PreviewGrid};
 use crate::augment::warnings::{self, Warning};
 use crate::augment::{AugmentConfig, ImageShape, Op, Preset, torch};
@@ -132,6 +133,7 @@ impl AugmentView {
     fn request(
         &self,
         config: &AugmentConfig,
+        crop: CropConfig,
         seed: u64,
         data: &Dataset,
     ) -> Result<GridRequest, String> {
@@ -145,6 +147,7 @@ impl AugmentView {
         };
         Ok(GridRequest {
             config,
+            crop,
             samples,
             epochs: (self.first_epoch..self.first_epoch + self.cols as u64).collect(),
             seed,
@@ -379,6 +382,19 @@ impl AugmentView {
                     .auto_shrink([false, false])
                     .show(ui, |ui| {
                         ui.add_enabled_ui(input.editable, |ui| {
+                            egui::CollapsingHeader::new("Crops and tiles")
+                                .default_open(config.crop.is_active())
+                                .show(ui, |ui| match input.data {
+                                    Some(data) => {
+                                        let stored = ImageShape::of(data);
+                                        if let Some(crop) = crop_ui(ui, &config.crop, stored) {
+                                            command = Some(AppCommand::SetCrop(crop));
+                                        }
+                                    }
+                                    None => {
+                                        ui.label("Load a dataset first.");
+                                    }
+                                });
                             settings_ui(ui, &mut config.augment, &mut self.solo);
                         });
                     });
@@ -451,7 +467,7 @@ impl AugmentView {
         if self.show_last_batch {
             self.last_batch_ui(ui, input.last_batch);
         } else {
-            match self.request(&config.augment, config.seed, data) {
+            match self.request(&config.augment, config.crop, config.seed, data) {
                 Ok(request) => {
                     self.refresh(ui.ctx(), &request, data);
                     self.grid_ui(ui, data);
@@ -656,7 +672,9 @@ mod tests {
             ..AugmentView::default()
         };
         let seed2 = Preset::Seed2.config();
-        let first = view.request(&seed2, 1, &data).unwrap();
+        let first = view
+            .request(&seed2, CropConfig::default(), 1, &data)
+            .unwrap();
         view.refresh(&ctx, &first, &data);
         assert!(
             view.pending.is_some(),
@@ -666,7 +684,9 @@ mod tests {
 
         let mut turned = seed2;
         turned.affine.degrees = 45.0;
-        let second = view.request(&turned, 1, &data).unwrap();
+        let second = view
+            .request(&turned, CropConfig::default(), 1, &data)
+            .unwrap();
         view.refresh(&ctx, &second, &data);
         assert_eq!(
             view.grid().map(|g| &g.request),
@@ -686,7 +706,9 @@ mod tests {
         .unwrap();
         let ctx = egui::Context::default();
         let mut view = AugmentView::default();
-        let request = view.request(&Preset::Seed2.config(), 3, &data).unwrap();
+        let request = view
+            .request(&Preset::Seed2.config(), CropConfig::default(), 3, &data)
+            .unwrap();
         view.refresh(&ctx, &request, &data);
         assert!(view.pending.is_none());
         assert_eq!(view.grid().map(|g| &g.request), Some(&request));

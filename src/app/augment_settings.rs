@@ -2,8 +2,9 @@
 //! mixing, fill modes and the warnings about settings that would hurt, shown in the
 //! Augmentation window beside the preview.
 
+use crate::augment::crop::{CropConfig, EvalCrop, TrainCrop};
 use crate::augment::warnings::Warning;
-use crate::augment::{AugmentConfig, FillMode, Mix, Op};
+use crate::augment::{AugmentConfig, FillMode, ImageShape, Mix, Op};
 
 /// Sliders never change a value by showing it (no clamping, no rounding to the shown
 /// decimals): a preset's 4/3 or a file's value beyond the slider's range stays as it is.
@@ -24,6 +25,112 @@ pub(super) fn warnings_ui(ui: &mut egui::Ui, warnings: &[Warning]) {
             ui.label(&warning.message);
         });
     }
+}
+
+/// The crop and tile settings for images stored at `stored`; the edited settings when the user
+/// changed them (they may need the data reloaded, so the caller applies them as a command).
+pub(super) fn crop_ui(
+    ui: &mut egui::Ui,
+    crop: &CropConfig,
+    stored: ImageShape,
+) -> Option<CropConfig> {
+    let mut edit = *crop;
+    ui.horizontal(|ui| {
+        ui.label("Training input").on_hover_text(
+            "How each training image becomes the network's input. A crop keeps the images at \
+             their own resolution and cuts an input-sized window from them every step, so \
+             fine detail reaches the network and each epoch sees other parts of the image.",
+        );
+        egui::ComboBox::from_id_salt("train_crop")
+            .selected_text(edit.train.label())
+            .show_ui(ui, |ui| {
+                for choice in TrainCrop::ALL {
+                    ui.selectable_value(&mut edit.train, choice, choice.label());
+                }
+            });
+    });
+    ui.horizontal(|ui| {
+        ui.label("Validation input").on_hover_text(
+            "How each validation image becomes input: the whole image resized, the centre \
+             window, or tiles covering the whole image whose logits are averaged (so \
+             validation sees everything).",
+        );
+        egui::ComboBox::from_id_salt("eval_crop")
+            .selected_text(edit.eval.label())
+            .show_ui(ui, |ui| {
+                for choice in EvalCrop::ALL {
+                    ui.selectable_value(&mut edit.eval, choice, choice.label());
+                }
+            });
+    });
+    let cropping = edit.train != TrainCrop::None || edit.eval != EvalCrop::Resize;
+    if cropping {
+        let mut side = edit
+            .input_size
+            .unwrap_or_else(|| (stored.width.min(stored.height).min(224) as u32).max(4));
+        ui.horizontal(|ui| {
+            ui.add(
+                egui::DragValue::new(&mut side)
+                    .range(4..=1024)
+                    .prefix("input ")
+                    .suffix(" px"),
+            )
+            .on_hover_text("Side of the square input the network sees");
+            ui.add(
+                egui::DragValue::new(&mut edit.scale)
+                    .range(0.01..=16.0)
+                    .speed(0.01)
+                    .prefix("scale ×"),
+            )
+            .on_hover_text(
+                "Scale of the image before a window is cut: 1 takes native pixels, 0.5 shrinks \
+                 the image by half first (a window then covers twice the width)",
+            );
+        });
+        edit.input_size = Some(side);
+        if edit.train == TrainCrop::Resized {
+            ui.horizontal(|ui| {
+                ui.label("area");
+                ui.add(
+                    egui::DragValue::new(&mut edit.area[0])
+                        .range(0.01..=1.0)
+                        .speed(0.01),
+                );
+                ui.add(
+                    egui::DragValue::new(&mut edit.area[1])
+                        .range(0.01..=1.0)
+                        .speed(0.01),
+                );
+                ui.label("ratio");
+                ui.add(
+                    egui::DragValue::new(&mut edit.ratio[0])
+                        .range(0.05..=20.0)
+                        .speed(0.01),
+                );
+                ui.add(
+                    egui::DragValue::new(&mut edit.ratio[1])
+                        .range(0.05..=20.0)
+                        .speed(0.01),
+                );
+            });
+        }
+        let views = edit.views(stored);
+        let input = edit.input_shape(stored);
+        ui.label(
+            egui::RichText::new(format!(
+                "stored {}×{} → input {}×{}; validation: {} input{} per image",
+                stored.width,
+                stored.height,
+                input.width,
+                input.height,
+                views,
+                if views == 1 { "" } else { "s" }
+            ))
+            .small()
+            .weak(),
+        );
+    }
+    (edit != *crop && edit.validate().is_ok()).then_some(edit)
 }
 
 /// Every operation: its switch, probability, solo toggle and (when on) its parameters.

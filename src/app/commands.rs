@@ -32,6 +32,8 @@ pub enum AppCommand {
     CancelLoad,
     /// Reload the dataset at another input size or channel count.
     SetInput(crate::data::InputFormat),
+    /// Use other crop and tile settings (reloading the data when its storage changes).
+    SetCrop(crate::augment::crop::CropConfig),
     /// Save the list of files the loader skipped, with the reasons.
     ExportSkipped,
     /// Train the finished run for this many more epochs.
@@ -110,7 +112,7 @@ impl WorkbenchApp {
             self.lessons.advance();
         }
         let same_data = next.dataset.source == self.config.dataset.source
-            && next.dataset.input == self.config.dataset.input;
+            && next.storage() == self.config.storage();
         self.use_config(next);
         if same_data && self.dataset.is_some() {
             self.start_queued();
@@ -149,7 +151,7 @@ impl WorkbenchApp {
     /// Makes `config` the one the next run uses, loading its dataset if that changed.
     pub(super) fn use_config(&mut self, config: ExperimentConfig) {
         let source_changed = config.dataset.source != self.config.dataset.source
-            || config.dataset.input != self.config.dataset.input;
+            || config.storage() != self.config.storage();
         self.config = config;
         if source_changed {
             self.dataset = None;
@@ -337,6 +339,13 @@ impl WorkbenchApp {
             AppCommand::SetInput(input) => {
                 if !self.run.is_active() {
                     self.load_dataset(self.config.dataset.source.clone(), input);
+                }
+            }
+            AppCommand::SetCrop(crop) => {
+                if !self.run.is_active() {
+                    let mut next = self.config.clone();
+                    next.crop = crop;
+                    self.use_config(next);
                 }
             }
             AppCommand::ExportSkipped => {

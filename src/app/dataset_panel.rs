@@ -744,17 +744,37 @@ fn pick_samples(data: &Dataset, split: &data::Split) -> Vec<(Part, u32, usize, O
     out
 }
 
-/// Converts one CHW `u8` image to an egui image.
+/// Longest side of a thumbnail texture: larger images are shrunk for display (a 1024×1024
+/// slide would otherwise take 4 MB of texture per thumbnail).
+const THUMBNAIL_MAX_SIDE: usize = 256;
+
+/// Converts one CHW `u8` image to an egui image (shrunk to [`THUMBNAIL_MAX_SIDE`] if larger).
 pub fn to_color_image(data: &Dataset, pixels: &[u8]) -> egui::ColorImage {
-    let plane = data.width * data.height;
+    let shape = crate::augment::ImageShape::of(data);
+    let longer = shape.width.max(shape.height);
+    if longer > THUMBNAIL_MAX_SIDE {
+        let to = crate::augment::ImageShape {
+            channels: shape.channels,
+            width: (shape.width * THUMBNAIL_MAX_SIDE / longer).max(1),
+            height: (shape.height * THUMBNAIL_MAX_SIDE / longer).max(1),
+        };
+        let small =
+            crate::augment::crop::cut(pixels, shape, crate::augment::ops::Rect::full(shape), to);
+        return chw_to_color(&small, to);
+    }
+    chw_to_color(pixels, shape)
+}
+
+fn chw_to_color(pixels: &[u8], shape: crate::augment::ImageShape) -> egui::ColorImage {
+    let plane = shape.plane();
     let rgba: Vec<egui::Color32> = (0..plane)
         .map(|p| {
-            if data.channels == 1 {
+            if shape.channels == 1 {
                 egui::Color32::from_gray(pixels[p])
             } else {
                 egui::Color32::from_rgb(pixels[p], pixels[plane + p], pixels[2 * plane + p])
             }
         })
         .collect();
-    egui::ColorImage::new([data.width, data.height], rgba)
+    egui::ColorImage::new([shape.width, shape.height], rgba)
 }

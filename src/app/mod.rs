@@ -183,7 +183,9 @@ impl WorkbenchApp {
     }
 
     /// Starts loading `source` at `input`; what is on show stays until it has loaded.
+    /// With cropping on, the images are loaded at their own resolution (the run's storage).
     fn load_dataset(&mut self, source: DatasetSource, input: crate::data::InputFormat) {
+        let input = crate::experiment::storage(input, &self.config.crop);
         let ctx = self.ctx.clone();
         self.dataset_view.load_error = None;
         self.pending = Some(PendingLoad::spawn(source, input, move || {
@@ -199,12 +201,16 @@ impl WorkbenchApp {
             let mut config = ExperimentConfig::for_source(data.source.clone());
             config.model = self.config.model.clone();
             config.augment = self.config.augment.clone();
+            config.crop = self.config.crop;
             config.transfer = self.config.transfer.clone();
             config.seed = self.config.seed;
             config.device = self.config.device;
             self.config = config;
         }
-        self.config.dataset.input = input;
+        // A load at the run's own storage leaves the chosen input format as it is.
+        if input != self.config.storage() {
+            self.config.dataset.input = input;
+        }
         self.dataset_view.remember(&data.source);
         self.dataset_view.invalidate();
         self.dataset = Some(data);

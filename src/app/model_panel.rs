@@ -101,6 +101,10 @@ impl ModelView {
         });
         if let Some(data) = data {
             let mut input = InputShape::of(data);
+            let cut = config
+                .crop
+                .input_shape(crate::augment::ImageShape::of(data));
+            (input.height, input.width) = (cut.height, cut.width);
             if let Some(classes) = &config.dataset.classes {
                 input.classes = classes.len();
             }

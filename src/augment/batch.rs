@@ -8,6 +8,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Beta, Distribution};
 
+use super::crop::CropConfig;
 use super::pipeline::{Applied, SampleKey, augment_image, mix};
 use super::{AugmentConfig, ImageShape, Mix};
 use crate::data::batch::Normalizer;
@@ -101,6 +102,8 @@ impl std::fmt::Display for Mixing {
 pub struct PreparedBatch {
     /// Normalised pixels, `[n, channels, height, width]`.
     pub pixels: Vec<f32>,
+    /// The shape of one image (the network's input).
+    pub shape: ImageShape,
     /// Each image's own label.
     pub labels: Vec<u16>,
     /// The batch-level mixing, if any.
@@ -153,11 +156,13 @@ pub struct BatchKey {
     pub batch: u64,
 }
 
-/// Augments and normalises the images `indices` of `part`, then mixes the batch if mixup or
-/// cutmix fires. Each image's randomness depends only on (seed, epoch, its index), so a sample
-/// looks the same whichever batch it lands in; the mixing depends on the batch key.
+/// Crops, augments and normalises the images `indices` of `part`, then mixes the batch if
+/// mixup or cutmix fires. Each image's randomness depends only on (seed, epoch, its index), so a
+/// sample looks the same whichever batch it lands in; the mixing depends on the batch key.
+#[allow(clippy::too_many_arguments)]
 pub fn prepare_batch(
     config: &AugmentConfig,
+    crop: &CropConfig,
     data: &Dataset,
     part: Part,
     indices: &[u32],
@@ -165,13 +170,26 @@ pub fn prepare_batch(
     key: BatchKey,
     keep_applied: bool,
 ) -> PreparedBatch {
-    let shape = ImageShape::of(data);
+    let stored = ImageShape::of(data);
+    let shape = crop.input_shape(stored);
     let plane = shape.plane();
     let mut pixels = Vec::with_capacity(indices.len() * shape.len());
     let mut applied = Vec::new();
     let identity = config.is_identity();
     for &index in indices {
-        let image = data.image(part, index as usize);
+        let stored_image = data.image(part, index as usize);
+        let sample = SampleKey {
+            seed: key.seed,
+            epoch: key.epoch,
+            sample: u64::from(index),
+        };
+        let cropped;
+        let image = if shape == stored {
+            stored_image
+        } else {
+            cropped = crop.train_view(stored, stored_image, sample);
+            &cropped[..]
+        };
         if identity {
             norm.extend(image, plane, &mut pixels);
             if keep_applied {
@@ -179,11 +197,6 @@ pub fn prepare_batch(
             }
             continue;
         }
-        let sample = SampleKey {
-            seed: key.seed,
-            epoch: key.epoch,
-            sample: u64::from(index),
-        };
         let out = augment_image(config, shape, image, sample);
         norm.extend(&out.pixels, plane, &mut pixels);
         if keep_applied {
@@ -197,10 +210,58 @@ pub fn prepare_batch(
     let mixing = mix_batch(config, shape, &mut pixels, indices.len(), key);
     PreparedBatch {
         pixels,
+        shape,
         labels,
         mixing,
         applied,
     }
+}
+
+/// Evaluation inputs of the images `indices` of `part`, normalised: `views` inputs per image
+/// (one, or the tiles of [`CropConfig::eval_rects`]), image after image. Nothing random.
+pub fn prepare_eval(
+    crop: &CropConfig,
+    data: &Dataset,
+    part: Part,
+    indices: &[u32],
+    norm: &PixelNorm,
+) -> EvalBatch {
+    let stored = ImageShape::of(data);
+    let shape = crop.input_shape(stored);
+    let views = crop.views(stored);
+    let mut pixels = Vec::with_capacity(indices.len() * views * shape.len());
+    let mut cut = Vec::with_capacity(views);
+    for &index in indices {
+        let image = data.image(part, index as usize);
+        if shape == stored && views == 1 {
+            norm.extend(image, shape.plane(), &mut pixels);
+            continue;
+        }
+        cut.clear();
+        crop.eval_views(stored, image, &mut cut);
+        for view in &cut {
+            norm.extend(view, shape.plane(), &mut pixels);
+        }
+    }
+    EvalBatch {
+        pixels,
+        shape,
+        images: indices.len(),
+        views,
+    }
+}
+
+/// Evaluation inputs of some images.
+#[derive(Debug, Clone)]
+pub struct EvalBatch {
+    /// Normalised pixels, `[images · views, channels, height, width]`.
+    pub pixels: Vec<f32>,
+    /// The shape of one input.
+    pub shape: ImageShape,
+    /// Images.
+    pub images: usize,
+    /// Inputs per image (their logits are averaged).
+    pub views: usize,
 }
 
 /// Applies mixup or cutmix (when enabled and drawn) to normalised `pixels` of `n` images.
@@ -305,6 +366,7 @@ mod tests {
         let indices = [5u32, 0, 17];
         let batch = prepare_batch(
             &AugmentConfig::default(),
+            &CropConfig::default(),
             &data,
             Part::Train,
             &indices,
@@ -339,8 +401,18 @@ mod tests {
         .unwrap();
         let config = Preset::Seed2.config();
         let id = PixelNorm::identity(1);
-        let alone = prepare_batch(&config, &data, Part::Train, &[42], &id, key(0), true);
-        let among = prepare_batch(&config, &data, Part::Train, &[7, 42, 9], &id, key(5), true);
+        let none = CropConfig::default();
+        let alone = prepare_batch(&config, &none, &data, Part::Train, &[42], &id, key(0), true);
+        let among = prepare_batch(
+            &config,
+            &none,
+            &data,
+            Part::Train,
+            &[7, 42, 9],
+            &id,
+            key(5),
+            true,
+        );
         assert_eq!(alone.pixels[..], among.pixels[784..2 * 784]);
         assert_eq!(alone.applied[0], among.applied[1]);
     }
@@ -367,6 +439,7 @@ mod tests {
         assert!((pixels[0] - (1.0 - l)).abs() < 1e-6 && (pixels[4] - l).abs() < 1e-6);
         let batch = PreparedBatch {
             pixels,
+            shape,
             labels: vec![0, 2],
             mixing: Some(mixing),
             applied: Vec::new(),

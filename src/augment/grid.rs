@@ -8,6 +8,8 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::index;
 
 use super::batch::{BatchKey, PixelNorm, prepare_batch};
+use super::crop::{self, CropConfig};
+use super::ops::Rect;
 use super::pipeline::Applied;
 use super::{AugmentConfig, AugmentError, ImageShape};
 use crate::data::{Dataset, Part};
@@ -22,6 +24,8 @@ const GAP_COLOUR: Rgb<u8> = Rgb([48, 48, 56]);
 pub struct GridRequest {
     /// The pipeline.
     pub config: AugmentConfig,
+    /// How inputs are cut from the stored images.
+    pub crop: CropConfig,
     /// Training-set indices of the rows.
     pub samples: Vec<u32>,
     /// The epoch of each draw column.
@@ -46,9 +50,9 @@ pub struct Cell {
 pub struct PreviewGrid {
     /// What was asked for.
     pub request: GridRequest,
-    /// Image shape.
+    /// Shape of the network's input (the draws and the originals).
     pub shape: ImageShape,
-    /// The originals, one per row.
+    /// The originals, one per row (whole images, resized to the input when cropping).
     pub originals: Vec<Vec<u8>>,
     /// Draws, row-major: `cells[row * columns + column]`.
     pub cells: Vec<Cell>,
@@ -74,7 +78,8 @@ impl PreviewGrid {
 /// Computes the grid. Each column runs the training batch function on the rows as one batch,
 /// with identity normalisation, so per-image operations and mixing look exactly as in training.
 pub fn compute(request: &GridRequest, data: &Dataset) -> PreviewGrid {
-    let shape = ImageShape::of(data);
+    let stored = ImageShape::of(data);
+    let shape = request.crop.input_shape(stored);
     let samples: Vec<u32> = request
         .samples
         .iter()
@@ -84,7 +89,14 @@ pub fn compute(request: &GridRequest, data: &Dataset) -> PreviewGrid {
     let norm = PixelNorm::identity(shape.channels);
     let originals = samples
         .iter()
-        .map(|&i| data.image(Part::Train, i as usize).to_vec())
+        .map(|&i| {
+            let image = data.image(Part::Train, i as usize);
+            if shape == stored {
+                image.to_vec()
+            } else {
+                crop::cut(image, stored, Rect::full(stored), shape)
+            }
+        })
         .collect();
     let mut columns = Vec::with_capacity(request.epochs.len());
     for &epoch in &request.epochs {
@@ -95,6 +107,7 @@ pub fn compute(request: &GridRequest, data: &Dataset) -> PreviewGrid {
         };
         let batch = prepare_batch(
             &request.config,
+            &request.crop,
             data,
             Part::Train,
             &samples,
@@ -289,6 +302,7 @@ mod tests {
     fn request(config: AugmentConfig) -> GridRequest {
         GridRequest {
             config,
+            crop: CropConfig::default(),
             samples: vec![0, 10, 20],
             epochs: vec![1, 2, 3, 4],
             seed: 42,
@@ -331,6 +345,7 @@ mod tests {
         };
         let batch = prepare_batch(
             &Preset::Seed2.config(),
+            &CropConfig::default(),
             &data,
             Part::Train,
             &[10],

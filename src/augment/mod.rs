@@ -10,6 +10,7 @@
 //! the rows of its grid.
 
 pub mod batch;
+pub mod crop;
 pub mod grid;
 pub mod ops;
 pub mod pipeline;

@@ -313,7 +313,7 @@ pub fn augment_image(
 
 /// torchvision's `RandomResizedCrop.get_params`: ten tries at a random area and log-uniform
 /// aspect ratio that fits, else a centre crop at the nearest allowed ratio.
-fn crop_params(
+pub(crate) fn crop_params(
     rng: &mut Xoshiro256PlusPlus,
     shape: ImageShape,
     scale: [f32; 2],

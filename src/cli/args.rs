@@ -7,6 +7,7 @@ use anyhow::{Context as _, bail};
 use clap::{Subcommand, ValueEnum};
 
 use crate::augment::AugmentSpec;
+use crate::augment::crop::{EvalCrop, TrainCrop};
 use crate::data::{DatasetSource, InputFormat, TrainSize, Validation};
 use crate::experiment::lessons;
 use crate::experiment::{DeviceKind, ExperimentConfig};
@@ -163,10 +164,27 @@ pub struct TrainArgs {
     /// Train on these classes only (dataset class numbers, comma-separated).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub classes: Option<Vec<u16>>,
-    /// Resize every image to PX×PX (default: the data's own size; for an image folder the most
-    /// common size, or 64 when that is over 128 px).
+    /// The network's input side: every image is resized to PX×PX (default: the data's own size;
+    /// for an image folder the most common size, or 64 when that is over 128 px). With
+    /// --train-crop or --eval-crop the images keep their own resolution and PX×PX inputs are cut
+    /// from them.
     #[arg(long, value_name = "PX")]
     pub input_size: Option<u32>,
+    /// How a training image becomes an input: none (the whole image resized), random (a window
+    /// of the image scaled by --crop-scale) or resized (random area and aspect, resized).
+    #[arg(long, value_enum)]
+    pub train_crop: Option<TrainCropArg>,
+    /// Scale of the image before a window is cut (1: native pixels, 0.5: halved first).
+    #[arg(long, value_name = "F")]
+    pub crop_scale: Option<f32>,
+    /// How a validation image becomes inputs: resize (whole image), center (the middle window)
+    /// or tiles (windows covering the image; their logits are averaged).
+    #[arg(long, value_enum)]
+    pub eval_crop: Option<EvalCropArg>,
+    /// Keep each image's aspect ratio when bringing it to the stored size (scale the shorter
+    /// side, cut the centre) instead of stretching it.
+    #[arg(long)]
+    pub keep_aspect: bool,
     /// 1 (grayscale) or 3 (RGB) input channels (default: grayscale only if every image is).
     #[arg(long, value_name = "1|3")]
     pub channels: Option<u8>,
@@ -245,6 +263,28 @@ pub struct TrainArgs {
     /// Pretrained weights and how they are fitted.
     #[command(flatten)]
     pub transfer: TransferArgs,
+}
+
+/// Training crops on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TrainCropArg {
+    /// The whole image, resized to the input size.
+    None,
+    /// A window at a random position.
+    Random,
+    /// A window of random area and aspect ratio, resized.
+    Resized,
+}
+
+/// Evaluation crops on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalCropArg {
+    /// The whole image, resized to the input size.
+    Resize,
+    /// The window at the centre.
+    Center,
+    /// Windows covering the image, their logits averaged.
+    Tiles,
 }
 
 /// Models selectable on the command line.
@@ -523,10 +563,47 @@ impl TrainArgs {
         if self.classes.is_some() {
             data.classes.clone_from(&self.classes);
         }
-        if self.input_size.is_some() || self.channels.is_some() {
+        let crop = &mut config.crop;
+        if let Some(train) = self.train_crop {
+            crop.train = match train {
+                TrainCropArg::None => TrainCrop::None,
+                TrainCropArg::Random => TrainCrop::Random,
+                TrainCropArg::Resized => TrainCrop::Resized,
+            };
+        }
+        if let Some(eval) = self.eval_crop {
+            crop.eval = match eval {
+                EvalCropArg::Resize => EvalCrop::Resize,
+                EvalCropArg::Center => EvalCrop::Center,
+                EvalCropArg::Tiles => EvalCrop::Tiles,
+            };
+        }
+        if let Some(scale) = self.crop_scale {
+            crop.scale = scale;
+        }
+        let cropping = crop.train != TrainCrop::None || crop.eval != EvalCrop::Resize;
+        if cropping {
+            crop.input_size = self.input_size.or(crop.input_size);
+            if crop.input_size.is_none() {
+                bail!(
+                    "--train-crop and --eval-crop need --input-size PX: the side of the inputs cut from the images"
+                );
+            }
+        } else if self.crop_scale.is_some() {
+            bail!("--crop-scale needs --train-crop random|resized or --eval-crop center|tiles");
+        }
+        crop.validate()?;
+        let data = &mut config.dataset;
+        if self.input_size.is_some() || self.channels.is_some() || self.keep_aspect {
             data.input = InputFormat {
-                size: self.input_size,
-                channels: self.channels,
+                size: if cropping {
+                    None
+                } else {
+                    self.input_size.or(data.input.size)
+                },
+                channels: self.channels.or(data.input.channels),
+                keep_aspect: self.keep_aspect || data.input.keep_aspect,
+                ..data.input
             };
         }
         data.validate()?;

@@ -3,6 +3,7 @@
 use anyhow::{Context as _, bail};
 
 use super::args::{AugmentArgs, installed};
+use crate::augment::crop::CropConfig;
 use crate::augment::grid::{self, GridRequest};
 use crate::data::InputFormat;
 
@@ -38,6 +39,7 @@ pub(super) fn augment_grid(args: &AugmentArgs) -> anyhow::Result<()> {
     };
     let request = GridRequest {
         config,
+        crop: CropConfig::default(),
         samples,
         epochs: (1..=args.cols as u64).collect(),
         seed: args.seed,

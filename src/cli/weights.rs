@@ -30,14 +30,7 @@ pub fn predict(args: &PredictArgs) -> anyhow::Result<()> {
         PreprocessArg::Dataset => {
             let config = ExperimentConfig::default();
             let (data, split) = crate::data::prepare(&config.dataset, config.seed)?;
-            let prepared = preprocess::dataset(
-                &image,
-                data.channels,
-                data.height,
-                data.width,
-                &split.norm.mean,
-                &split.norm.std,
-            )?;
+            let prepared = preprocess::like_stored(&image, &data, &split.norm)?;
             (prepared, data.class_names.clone())
         }
     };

@@ -29,6 +29,13 @@ pub struct InputFormat {
     pub size: Option<u32>,
     /// 1 (grayscale) or 3 (RGB); `None` takes it from the data (grayscale only if every image is).
     pub channels: Option<u8>,
+    /// Keep the source's own resolution when `size` is `None` (an image folder's most common
+    /// size, at most [`Self::NATIVE_MAX_SIDE`] on its longer side), instead of shrinking large
+    /// images to 64×64: the network's inputs are then cut from the stored images (crops, tiles).
+    pub native: bool,
+    /// Bring images of another aspect ratio to the stored one by scaling the shorter side and
+    /// cutting the centre, instead of stretching them.
+    pub keep_aspect: bool,
 }
 
 impl InputFormat {
@@ -36,6 +43,9 @@ impl InputFormat {
     pub const MIN_SIZE: u32 = 4;
     /// Largest input side accepted.
     pub const MAX_SIZE: u32 = 1024;
+    /// Longest side of images stored at their own resolution (larger ones are scaled down,
+    /// keeping their aspect ratio).
+    pub const NATIVE_MAX_SIDE: u32 = 2048;
 
     /// Checks the size and channel count.
     pub fn validate(&self) -> Result<(), DataError> {
@@ -78,6 +88,29 @@ pub(crate) fn alloc_pixels(
     pixels.try_reserve_exact(bytes).map_err(|_| too_big())?;
     pixels.resize(bytes, 0);
     Ok(pixels)
+}
+
+/// Cuts the centre of `image` to the aspect ratio of `width × height` (the shorter side is kept
+/// whole), so a following resize scales without stretching.
+pub(crate) fn centre_to_aspect(image: DynamicImage, width: u32, height: u32) -> DynamicImage {
+    let (w, h) = (image.width(), image.height());
+    if w == 0 || h == 0 || width == 0 || height == 0 {
+        return image;
+    }
+    // Compare w/h with width/height without rounding: w·height vs h·width.
+    let (wide, tall) = (
+        u64::from(w) * u64::from(height),
+        u64::from(h) * u64::from(width),
+    );
+    if wide > tall {
+        let cw = ((u64::from(h) * u64::from(width)) / u64::from(height)).max(1) as u32;
+        image.crop_imm((w - cw) / 2, 0, cw, h)
+    } else if tall > wide {
+        let ch = ((u64::from(w) * u64::from(height)) / u64::from(width)).max(1) as u32;
+        image.crop_imm(0, (h - ch) / 2, w, ch)
+    } else {
+        image
+    }
 }
 
 /// Converts a decoded image to `channels` (1 or 3), resizes it to `width × height` if needed and
@@ -154,9 +187,10 @@ pub(crate) fn conform(
     progress.begin("Resizing images", total as u64);
     let from = (data.width, data.height, data.channels);
     let to = (width, height, channels);
-    data.train = convert_set(&data.train, from, to, progress)?;
+    let keep = input.keep_aspect;
+    data.train = convert_set(&data.train, from, to, keep, progress)?;
     if let Some(test) = &data.test {
-        data.test = Some(convert_set(test, from, to, progress)?);
+        data.test = Some(convert_set(test, from, to, keep, progress)?);
     }
     data.fixed_norm = data.fixed_norm.map(|norm| recolour_norm(norm, channels));
     data.source_format.converted = total;
@@ -168,6 +202,7 @@ fn convert_set(
     set: &ImageSet,
     (sw, sh, sc): (usize, usize, usize),
     (dw, dh, dc): (usize, usize, usize),
+    keep_aspect: bool,
     progress: &LoadProgress,
 ) -> Result<ImageSet, DataError> {
     let src_len = sw * sh * sc;
@@ -180,7 +215,10 @@ fn convert_set(
             if progress.is_cancelled() {
                 return;
             }
-            if let Some(image) = from_chw(src, sw, sh, sc) {
+            if let Some(mut image) = from_chw(src, sw, sh, sc) {
+                if keep_aspect {
+                    image = centre_to_aspect(image, dw as u32, dh as u32);
+                }
                 write_chw(image, dw as u32, dh as u32, dc, out);
             }
             progress.add(1);
@@ -239,6 +277,7 @@ mod tests {
             InputFormat {
                 size: None,
                 channels: Some(3),
+                ..InputFormat::default()
             },
             &p,
         )
@@ -261,6 +300,7 @@ mod tests {
             InputFormat {
                 size: Some(5),
                 channels: Some(1),
+                ..InputFormat::default()
             },
             &LoadProgress::new(),
         )
@@ -275,6 +315,7 @@ mod tests {
         let err = InputFormat {
             size: Some(2),
             channels: None,
+            ..InputFormat::default()
         }
         .validate()
         .unwrap_err();
@@ -282,6 +323,7 @@ mod tests {
         let err = InputFormat {
             size: None,
             channels: Some(2),
+            ..InputFormat::default()
         }
         .validate()
         .unwrap_err();

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use image::{ImageDecoder, ImageError, ImageFormat, ImageReader, Limits};
 use rayon::prelude::*;
 
-use super::convert::{InputFormat, alloc_pixels, write_chw};
+use super::convert::{InputFormat, alloc_pixels, centre_to_aspect, write_chw};
 use super::progress::LoadProgress;
 use super::{DataError, Dataset, DatasetSource, ImageSet, SkippedFile, SourceFormat};
 
@@ -108,7 +108,11 @@ pub(crate) fn load(
                 .chain(probed_test)
                 .filter_map(Result::ok)
                 .collect();
-            let (w, h) = default_size(&natives);
+            let (w, h) = if input.native {
+                native_size(&natives)
+            } else {
+                default_size(&natives)
+            };
             let gray = natives.iter().all(|n| n.2);
             let (w, h) = input.size.map_or((w, h), |s| (s, s));
             let channels = input.channels.map_or(if gray { 1 } else { 3 }, usize::from);
@@ -120,8 +124,9 @@ pub(crate) fn load(
     progress.begin("Decoding images", total as u64);
     let shape = (width, height, channels);
     let mut natives = Vec::with_capacity(total);
-    let train_set = decode_set(&train, shape, progress, &mut skipped, &mut natives)?;
-    let test_set = decode_set(&test, shape, progress, &mut skipped, &mut natives)?;
+    let keep = input.keep_aspect;
+    let train_set = decode_set(&train, shape, keep, progress, &mut skipped, &mut natives)?;
+    let test_set = decode_set(&test, shape, keep, progress, &mut skipped, &mut natives)?;
     for (label, class) in classes.iter().enumerate() {
         if !train_set.labels.contains(&(label as u16)) {
             let reasons: Vec<String> = skipped
@@ -506,17 +511,22 @@ fn probe_all(
     Ok(probed)
 }
 
-/// The default input size: the most common image size, 64×64 when that is over 128 px on a side,
-/// and at least 8 px on a side.
-fn default_size(natives: &[Native]) -> (u32, u32) {
+/// The most common image size (the largest among equally common ones; 64×64 for none).
+fn most_common_size(natives: &[Native]) -> (u32, u32) {
     let mut counts: HashMap<(u32, u32), usize> = HashMap::new();
     for &(w, h, _) in natives {
         *counts.entry((w, h)).or_default() += 1;
     }
-    let (w, h) = counts
+    counts
         .into_iter()
         .max_by_key(|&((w, h), n)| (n, w, h))
-        .map_or((LARGE_DEFAULT_SIDE, LARGE_DEFAULT_SIDE), |(size, _)| size);
+        .map_or((LARGE_DEFAULT_SIDE, LARGE_DEFAULT_SIDE), |(size, _)| size)
+}
+
+/// The default input size: the most common image size, 64×64 when that is over 128 px on a side,
+/// and at least 8 px on a side.
+fn default_size(natives: &[Native]) -> (u32, u32) {
+    let (w, h) = most_common_size(natives);
     if w.max(h) > LARGE_SIDE {
         (LARGE_DEFAULT_SIDE, LARGE_DEFAULT_SIDE)
     } else {
@@ -524,15 +534,34 @@ fn default_size(natives: &[Native]) -> (u32, u32) {
     }
 }
 
+/// The stored size of images kept at their own resolution: the most common size, its longer
+/// side brought down to [`InputFormat::NATIVE_MAX_SIDE`] (aspect kept) and at least 8 px.
+fn native_size(natives: &[Native]) -> (u32, u32) {
+    let (w, h) = most_common_size(natives);
+    let longer = w.max(h).max(1);
+    let max = InputFormat::NATIVE_MAX_SIDE;
+    let (w, h) = if longer > max {
+        let shrink = |side: u32| (u64::from(side) * u64::from(max) / u64::from(longer)) as u32;
+        (shrink(w), shrink(h))
+    } else {
+        (w, h)
+    };
+    (w.max(MIN_DEFAULT_SIDE), h.max(MIN_DEFAULT_SIDE))
+}
+
 /// Decodes one file into its slot of the pixel array.
 fn decode_into(
     path: &Path,
     (w, h, c): (u32, u32, usize),
+    keep_aspect: bool,
     slot: &mut [u8],
 ) -> Result<Native, String> {
     guarded(|| {
-        let image = open(path)?.decode().map_err(describe)?;
+        let mut image = open(path)?.decode().map_err(describe)?;
         let native = (image.width(), image.height(), !image.color().has_color());
+        if keep_aspect {
+            image = centre_to_aspect(image, w, h);
+        }
         write_chw(image, w, h, c, slot);
         Ok(native)
     })
@@ -543,6 +572,7 @@ fn decode_into(
 fn decode_set(
     files: &Files,
     (w, h, c): (u32, u32, usize),
+    keep_aspect: bool,
     progress: &LoadProgress,
     skipped: &mut Vec<SkippedFile>,
     natives: &mut Vec<Native>,
@@ -556,7 +586,7 @@ fn decode_set(
             if progress.is_cancelled() {
                 return Err(String::new());
             }
-            let outcome = decode_into(path, (w, h, c), slot);
+            let outcome = decode_into(path, (w, h, c), keep_aspect, slot);
             progress.add(1);
             outcome
         })
@@ -598,6 +628,9 @@ mod tests {
         assert_eq!(default_size(&[(640, 480, false)]), (64, 64));
         assert_eq!(default_size(&[(1, 1, true)]), (8, 8));
         assert_eq!(default_size(&[(128, 20, true)]), (128, 20));
+        assert_eq!(native_size(&[(640, 480, false)]), (640, 480));
+        assert_eq!(native_size(&[(4000, 3000, false)]), (2048, 1536));
+        assert_eq!(native_size(&[(3, 3000, false)]), (8, 2048));
     }
 
     #[test]

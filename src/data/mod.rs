@@ -846,6 +846,7 @@ mod tests {
             InputFormat {
                 size: Some(32),
                 channels: Some(3),
+                ..InputFormat::default()
             },
         )
         .unwrap();
@@ -878,6 +879,7 @@ mod tests {
             input: InputFormat {
                 size: Some(48),
                 channels: Some(1),
+                ..InputFormat::default()
             },
         };
         let text = toml::to_string(&full).unwrap();

@@ -19,6 +19,7 @@ mod training;
 use serde::{Deserialize, Serialize};
 
 use crate::augment::AugmentConfig;
+use crate::augment::crop::CropConfig;
 pub use crate::data::DatasetConfig;
 use crate::data::{DatasetSource, Validation, noise::NoiseConfig};
 use crate::model::{ModelConfig, TransferConfig};
@@ -27,6 +28,20 @@ pub use metrics::{ConfigChange, EpochMetrics, Restored, RunStatus};
 pub use optim::{GradClip, OptimizerConfig};
 pub use schedule::Schedule;
 pub use training::{ConfigError, TrainConfig};
+
+/// The storage of `input` when inputs are cut as `crop` says: with cropping the images keep
+/// their own resolution (no stored size) and the crop's input size is what the network sees.
+pub fn storage(input: crate::data::InputFormat, crop: &CropConfig) -> crate::data::InputFormat {
+    if crop.is_active() {
+        crate::data::InputFormat {
+            size: None,
+            native: true,
+            ..input
+        }
+    } else {
+        input
+    }
+}
 
 /// Which backend trains the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -51,6 +66,9 @@ pub struct ExperimentConfig {
     /// Augmentation of the training images (none by default, and in configurations saved
     /// before it existed).
     pub augment: AugmentConfig,
+    /// How the network's input is cut from each stored image in training and evaluation
+    /// (default: the stored image is the input).
+    pub crop: CropConfig,
     /// The architecture.
     pub model: ModelConfig,
     /// Pretrained weights, input adaptation, freezing (default: from scratch).
@@ -91,6 +109,7 @@ impl ExperimentConfig {
                 ..DatasetConfig::default()
             },
             augment: AugmentConfig::default(),
+            crop: CropConfig::default(),
             model: ModelConfig::default(),
             transfer: TransferConfig::default(),
             train,
@@ -205,7 +224,28 @@ impl ExperimentConfig {
                 format!("{message} (section `augment`)"),
             ));
         }
+        if let Err(e) = config.crop.validate() {
+            let message = e.to_string();
+            return Err(error(
+                section_line("crop", &["input_size", "scale", "area", "ratio"], &message),
+                format!("{message} (section `crop`)"),
+            ));
+        }
         Ok(config)
+    }
+
+    /// How the dataset is stored for this run: as configured, and at its own resolution when
+    /// the inputs are cut from it (see [`CropConfig::is_active`]).
+    pub fn storage(&self) -> crate::data::InputFormat {
+        storage(self.dataset.input, &self.crop)
+    }
+
+    /// The dataset settings this run loads: [`Self::storage`] in place of the input format.
+    pub fn data_config(&self) -> DatasetConfig {
+        DatasetConfig {
+            input: self.storage(),
+            ..self.dataset.clone()
+        }
     }
 
     /// A short name for the run: dataset, model and augmentation (if any), e.g.

@@ -98,6 +98,53 @@ pub struct RunSummary {
     /// Files of the dataset the loader left out (corrupt, truncated, unreadable), with reasons.
     #[serde(default)]
     pub skipped: Vec<SkippedFile>,
+    /// How the network's inputs were taken from the stored images.
+    #[serde(default)]
+    pub input: Option<InputRecord>,
+}
+
+/// The image sizes of a run and how inputs were cut (`input` in `run.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputRecord {
+    /// Stored images, `[width, height]`.
+    pub stored: [usize; 2],
+    /// The network's input, `[width, height]`.
+    pub network: [usize; 2],
+    /// Training crop (`none`, `random`, `resized`).
+    pub train_crop: crate::augment::crop::TrainCrop,
+    /// Evaluation crop (`resize`, `center`, `tiles`).
+    pub eval_crop: crate::augment::crop::EvalCrop,
+    /// Scale of the image before a window is cut.
+    pub scale: f32,
+    /// Inputs per validation image (tiles).
+    pub eval_views: usize,
+}
+
+impl InputRecord {
+    /// The record of `crop` on images stored at `stored`.
+    pub fn new(
+        crop: &crate::augment::crop::CropConfig,
+        stored: crate::augment::ImageShape,
+    ) -> Self {
+        let input = crop.input_shape(stored);
+        let active = crop.is_active();
+        Self {
+            stored: [stored.width, stored.height],
+            network: [input.width, input.height],
+            train_crop: if active {
+                crop.train
+            } else {
+                Default::default()
+            },
+            eval_crop: if active {
+                crop.eval
+            } else {
+                Default::default()
+            },
+            scale: if active { crop.scale } else { 1.0 },
+            eval_views: crop.views(stored),
+        }
+    }
 }
 
 /// The identity of a run's data: source, sample counts and a hash of the sample indices of both
@@ -168,6 +215,7 @@ impl RunSummary {
             changes: Vec::new(),
             dataset_fingerprint: None,
             skipped: Vec::new(),
+            input: None,
         }
     }
 }

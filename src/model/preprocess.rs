@@ -82,6 +82,22 @@ pub fn imagenet(image: &DynamicImage) -> Result<Prepared, PreprocessError> {
     })
 }
 
+/// [`dataset`] at the size and channels of `data`'s stored images with `norm`.
+pub fn like_stored(
+    image: &DynamicImage,
+    data: &crate::data::Dataset,
+    norm: &crate::data::ChannelNorm,
+) -> Result<Prepared, PreprocessError> {
+    dataset(
+        image,
+        data.channels,
+        data.height,
+        data.width,
+        &norm.mean,
+        &norm.std,
+    )
+}
+
 /// Resizes to `height × width` (bilinear), converts to `channels` (1: luminance, 3: RGB) and
 /// normalises each channel as `(p − mean) / std` in 0..=255 units, as the training batches are.
 pub fn dataset(

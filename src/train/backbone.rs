@@ -92,26 +92,56 @@ pub struct ClassScore {
 /// that run's training images were (size, channels, normalisation); the `top` most probable
 /// classes, most probable first.
 pub fn predict(run_dir: &Path, image: &Path, top: usize) -> Result<Vec<ClassScore>, BackboneError> {
+    let load = load_run_model(run_dir, false)?;
     let Parts {
         data,
         split,
         device,
         model,
         ..
-    } = load_run_model(run_dir, false)?.parts;
-    let class_names = split.class_names(&data);
+    } = &load.parts;
+    let class_names = split.class_names(data);
     let picture = preprocess::open(image)?;
-    let prepared = preprocess::dataset(
-        &picture,
-        data.channels,
-        data.height,
-        data.width,
-        &split.norm.mean,
-        &split.norm.std,
-    )?;
-    let logits = model
-        .logits(prepared.values, prepared.shape, &device)
-        .map_err(BackboneError::Apply)?;
+    let crop = &load.parts.config.crop;
+    let logits = if crop.is_active() {
+        // As validation sees it: the image at the stored size, then the evaluation crop (the
+        // mean of the tiles' logits).
+        let stored = crate::augment::ImageShape::of(&data);
+        let identity = crate::data::ChannelNorm {
+            mean: vec![0.0; data.channels],
+            std: vec![1.0; data.channels],
+        };
+        let raw = preprocess::like_stored(&picture, data, &identity)?;
+        let pixels: Vec<u8> = raw
+            .values
+            .iter()
+            .map(|&v| v.round().clamp(0.0, 255.0) as u8)
+            .collect();
+        let norm = crate::augment::batch::PixelNorm::new(&split.norm);
+        let input = crop.input_shape(stored);
+        let mut views = Vec::new();
+        crop.eval_views(stored, &pixels, &mut views);
+        let mut sum: Vec<f32> = Vec::new();
+        for view in &views {
+            let mut values = Vec::with_capacity(input.len());
+            norm.extend(view, input.plane(), &mut values);
+            let shape = [input.channels, input.height, input.width];
+            let logits = model
+                .logits(values, shape, &device)
+                .map_err(BackboneError::Apply)?;
+            sum.resize(logits.len(), 0.0);
+            for (s, l) in sum.iter_mut().zip(logits) {
+                *s += l;
+            }
+        }
+        let n = views.len().max(1) as f32;
+        sum.into_iter().map(|s| s / n).collect()
+    } else {
+        let prepared = preprocess::like_stored(&picture, data, &split.norm)?;
+        model
+            .logits(prepared.values, prepared.shape, &device)
+            .map_err(BackboneError::Apply)?
+    };
     let probs = preprocess::softmax(&logits);
     Ok(preprocess::top_k(&probs, top)
         .into_iter()

@@ -24,13 +24,16 @@ use super::control::{Control, EventSink, WorkerCommand};
 use super::message::{Command, ConfigChange, EpochMetrics, Event, Restored, RunInfo, RunStatus};
 use super::prefetch::{self, EpochJob, Prefetcher};
 use super::session::{self, Purpose, SessionError};
-use crate::augment::batch::PixelNorm;
-use crate::data::batch::{Normalizer, make_batch};
+use crate::augment::ImageShape;
+use crate::augment::batch::{PixelNorm, prepare_eval};
+use crate::augment::crop::CropConfig;
 use crate::data::{Dataset, Split, Subset};
 use crate::experiment::ExperimentConfig;
 use crate::experiment::checkpoint::{self, CheckpointError};
 use crate::experiment::evaluation::{self, Evaluation, Prediction};
-use crate::experiment::record::{DatasetFingerprint, RecordError, RunRecorder, RunSummary};
+use crate::experiment::record::{
+    DatasetFingerprint, InputRecord, RecordError, RunRecorder, RunSummary,
+};
 use crate::experiment::report;
 use crate::experiment::runs::{RunDirError, open_run};
 use crate::model::Model;
@@ -224,6 +227,10 @@ impl Session {
             )
         };
         summary.skipped.clone_from(&self.data.skipped);
+        summary.input = Some(InputRecord::new(
+            &self.config.crop,
+            ImageShape::of(&self.data),
+        ));
         summary
     }
 
@@ -312,12 +319,13 @@ fn restore_best(session: &mut Session, events: &EventSink) -> Option<Restored> {
     let epoch = rule.best_epoch(&session.history)?;
     let best = session.best_model.clone()?;
     let recorded = session.history.iter().find(|m| m.epoch == epoch)?.val_loss;
-    let norm = Normalizer::new(&session.split.norm);
+    let norm = PixelNorm::new(&session.split.norm);
     let never = AtomicBool::new(false);
     let (val_loss, _, predictions) = evaluate(
         &best,
         &session.data,
         &session.split.val,
+        &session.config.crop,
         &norm,
         &session.device,
         &never,
@@ -344,7 +352,6 @@ fn train_epochs(
     control: &Control,
     events: &EventSink,
 ) -> Result<Ended, RunError> {
-    let normalizer = Normalizer::new(&session.split.norm);
     let train_device = session.device.clone().autodiff();
     let batch_size = session.batch_size();
     let steps_per_epoch = session.steps_per_epoch();
@@ -372,6 +379,7 @@ fn train_epochs(
             order: order.clone(),
             batch_size,
             augment: Arc::clone(&augment),
+            crop: session.config.crop,
             norm: Arc::clone(&pixel_norm),
             seed: session.config.seed,
             epoch,
@@ -410,11 +418,11 @@ fn train_epochs(
             })?;
             data_wait += t0.elapsed();
             if step + 1 == steps_per_epoch {
-                shown = Some(prefetch::shown_batch(&prepared, &session.data, &pixel_norm));
+                shown = Some(prefetch::shown_batch(&prepared, &pixel_norm));
             }
             let smoothing = session.config.train.label_smoothing as f32;
             let (images, labels, soft) =
-                prefetch::to_tensors(prepared, &session.data, classes, smoothing, &train_device);
+                prefetch::to_tensors(prepared, classes, smoothing, &train_device);
             let logits = session.model.forward(images);
             let loss = match soft {
                 Some(targets) => prefetch::soft_cross_entropy(logits.clone(), targets),
@@ -458,7 +466,8 @@ fn train_epochs(
             &session.model,
             &session.data,
             &session.split.val,
-            &normalizer,
+            &session.config.crop,
+            &pixel_norm,
             &session.device,
             &control.stop,
         ) else {
@@ -677,24 +686,38 @@ fn evaluate(
     model: &Model,
     data: &Dataset,
     subset: &Subset,
-    normalizer: &Normalizer,
+    crop: &CropConfig,
+    norm: &PixelNorm,
     device: &Device,
     stop: &AtomicBool,
 ) -> Option<Evaluated> {
     let model = model.valid();
     let positions: Vec<u32> = (0..subset.len() as u32).collect();
     let mut predictions = Vec::with_capacity(subset.len());
-    for batch in positions.chunks(EVAL_BATCH) {
+    // Tiles multiply the inputs per image: keep a batch near EVAL_BATCH inputs.
+    let views = crop.views(ImageShape::of(data));
+    let per_batch = (EVAL_BATCH / views.max(1)).max(1);
+    for batch in positions.chunks(per_batch) {
         if stop.load(Ordering::SeqCst) {
             return None;
         }
-        let (images, _) = make_batch(data, subset, batch, normalizer, device);
-        let logits = match model
-            .forward(images)
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-        {
+        let indices: Vec<u32> = batch.iter().map(|&p| subset.indices[p as usize]).collect();
+        let inputs = prepare_eval(crop, data, subset.part, &indices, norm);
+        let (n, v, s) = (inputs.images, inputs.views, inputs.shape);
+        let images = Tensor::<4>::from_data(
+            TensorData::new(inputs.pixels, [n * v, s.channels, s.height, s.width]),
+            device,
+        );
+        let mut logits = model.forward(images);
+        if v > 1 {
+            // An image's logits are the mean of its tiles' logits.
+            let classes = logits.dims()[1];
+            logits = logits
+                .reshape([n, v, classes])
+                .mean_dim(1)
+                .reshape([n, classes]);
+        }
+        let logits = match logits.into_data().convert::<f32>().try_into_vec::<f32>() {
             Ok(values) => values,
             Err(e) => return Some(Err(format!("cannot read the model's outputs: {e:?}"))),
         };
@@ -728,4 +751,68 @@ pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
         .map(ToString::to_string)
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown cause".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::augment::crop::{EvalCrop, TrainCrop};
+    use crate::data::{TrainSize, Validation};
+    use crate::train::session::{self, Purpose};
+
+    #[test]
+    fn tiled_evaluation_scores_the_mean_of_the_tiles_logits() {
+        let mut config = ExperimentConfig::default();
+        config.dataset.train_size = TrainSize::PerClass { count: 2 };
+        config.dataset.validation = Validation::Holdout { fraction: 0.01 };
+        config.crop = CropConfig {
+            input_size: Some(16),
+            train: TrainCrop::Random,
+            eval: EvalCrop::Tiles,
+            ..CropConfig::default()
+        };
+        let parts = session::build(&config, Purpose::Infer).unwrap();
+        let stored = ImageShape::of(&parts.data);
+        assert_eq!(parts.input.height, 16, "the model takes the crop");
+        assert_eq!(config.crop.views(stored), 4, "28 px in 16 px tiles: 2 × 2");
+        let norm = PixelNorm::new(&parts.split.norm);
+        let never = AtomicBool::new(false);
+        let (loss, _, predictions) = evaluate(
+            &parts.model,
+            &parts.data,
+            &parts.split.val,
+            &config.crop,
+            &norm,
+            &parts.device,
+            &never,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(predictions.len(), parts.split.val.len());
+        // The first image, by hand: each tile through the model, logits averaged.
+        let index = parts.split.val.indices[0];
+        let mut views = Vec::new();
+        config.crop.eval_views(
+            stored,
+            parts.data.image(parts.split.val.part, index as usize),
+            &mut views,
+        );
+        let mut mean = vec![0.0f32; 10];
+        for view in &views {
+            let mut values = Vec::new();
+            norm.extend(view, 256, &mut values);
+            let logits = parts
+                .model
+                .logits(values, [1, 16, 16], &parts.device)
+                .unwrap();
+            for (m, l) in mean.iter_mut().zip(logits) {
+                *m += l / 4.0;
+            }
+        }
+        let truth = parts.split.val.labels[0];
+        let (predicted, _, sample_loss) = evaluation::score(&mean, usize::from(truth));
+        assert_eq!(predictions[0].predicted, predicted);
+        assert!((predictions[0].loss - sample_loss).abs() < 1e-4);
+        assert!(loss.is_finite());
+    }
 }

@@ -8,8 +8,10 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use super::prefetch;
 use super::session::{self, Parts, Purpose, SessionError};
-use crate::data::batch::{Normalizer, make_batch};
+use crate::augment::AugmentConfig;
+use crate::augment::batch::{BatchKey, PixelNorm, prepare_batch};
 use crate::experiment::ExperimentConfig;
 
 /// Lowest learning rate tried.
@@ -59,7 +61,8 @@ pub fn find(config: &ExperimentConfig, stop: &dyn Fn() -> bool) -> Result<LrFind
     let device = device.autodiff();
     let mut optimizer = session::optimizer(&config.train);
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
-    let normalizer = Normalizer::new(&split.norm);
+    let norm = PixelNorm::new(&split.norm);
+    let plain = AugmentConfig::default();
     let batch_size = config.train.batch_size.min(split.train.len()).max(1);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(config.seed);
     let mut order = Vec::new();
@@ -75,7 +78,32 @@ pub fn find(config: &ExperimentConfig, stop: &dyn Fn() -> bool) -> Result<LrFind
         }
         let batch: Vec<u32> = order.split_off(order.len() - batch_size);
         let lr = sweep_lr(k, STEPS);
-        let (images, labels) = make_batch(&data, &split.train, &batch, &normalizer, &device);
+        // The run's crop (its training inputs), without the rest of the augmentation.
+        let indices: Vec<u32> = batch
+            .iter()
+            .map(|&p| split.train.indices[p as usize])
+            .collect();
+        let key = BatchKey {
+            seed: config.seed,
+            epoch: 1,
+            batch: k as u64,
+        };
+        let part = split.train.part;
+        let mut prepared = prepare_batch(
+            &plain,
+            &config.crop,
+            &data,
+            part,
+            &indices,
+            &norm,
+            key,
+            false,
+        );
+        prepared.labels = batch
+            .iter()
+            .map(|&p| split.train.labels[p as usize])
+            .collect();
+        let (images, labels, _) = prefetch::to_tensors(prepared, 0, 0.0, &device);
         let loss = loss_fn.forward(model.forward(images), labels);
         let value = f64::from(loss.clone().into_scalar::<f32>());
         if !value.is_finite() {

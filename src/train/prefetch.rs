@@ -16,8 +16,9 @@ use burn::tensor::activation::log_softmax;
 use crossbeam_channel::{Receiver, bounded};
 
 use super::message::TrainingBatch;
+use crate::augment::AugmentConfig;
 use crate::augment::batch::{BatchKey, PixelNorm, PreparedBatch, prepare_batch};
-use crate::augment::{AugmentConfig, ImageShape};
+use crate::augment::crop::CropConfig;
 use crate::data::{Dataset, Subset};
 
 /// Batches each thread may have ready ahead of the training step.
@@ -35,6 +36,7 @@ pub(crate) struct EpochJob {
     pub order: Vec<u32>,
     pub batch_size: usize,
     pub augment: Arc<AugmentConfig>,
+    pub crop: CropConfig,
     pub norm: Arc<PixelNorm>,
     pub seed: u64,
     /// 1-based.
@@ -88,6 +90,7 @@ impl Prefetcher {
                         };
                         let mut batch = prepare_batch(
                             &job.augment,
+                            &job.crop,
                             &job.data,
                             subset.part,
                             &indices,
@@ -154,7 +157,6 @@ impl Drop for Prefetcher {
 /// The batch's images, labels and (when it was mixed) soft targets as tensors on `device`.
 pub(crate) fn to_tensors(
     batch: PreparedBatch,
-    data: &Dataset,
     classes: usize,
     smoothing: f32,
     device: &Device,
@@ -165,7 +167,12 @@ pub(crate) fn to_tensors(
         .map(|targets| Tensor::<2>::from_data(TensorData::new(targets, [n, classes]), device));
     let labels: Vec<i64> = batch.labels.iter().map(|&l| i64::from(l)).collect();
     let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), device);
-    let shape = [n, data.channels, data.height, data.width];
+    let shape = [
+        n,
+        batch.shape.channels,
+        batch.shape.height,
+        batch.shape.width,
+    ];
     let images = Tensor::<4>::from_data(TensorData::new(batch.pixels, shape), device);
     (images, labels, soft)
 }
@@ -178,12 +185,8 @@ pub(crate) fn soft_cross_entropy(logits: Tensor<2>, targets: Tensor<2>) -> Tenso
 
 /// A small owned copy of a batch for the UI: its first images as grey levels, as the model got
 /// them (epoch and timings are filled in when the epoch ends).
-pub(crate) fn shown_batch(
-    batch: &PreparedBatch,
-    data: &Dataset,
-    norm: &PixelNorm,
-) -> TrainingBatch {
-    let shape = ImageShape::of(data);
+pub(crate) fn shown_batch(batch: &PreparedBatch, norm: &PixelNorm) -> TrainingBatch {
+    let shape = batch.shape;
     let count = batch.len().min(TrainingBatch::MAX_IMAGES);
     TrainingBatch {
         epoch: 0,
@@ -220,6 +223,7 @@ mod tests {
             order: (0..300).rev().collect(),
             batch_size: 64,
             augment: Arc::new(Preset::Seed2.config()),
+            crop: CropConfig::default(),
             norm: Arc::new(PixelNorm::identity(1)),
             seed: 9,
             epoch,
@@ -249,7 +253,16 @@ mod tests {
                 epoch: 2,
                 batch: b as u64,
             };
-            let direct = prepare_batch(&augment, &data, Part::Train, &indices, &norm, key, false);
+            let direct = prepare_batch(
+                &augment,
+                &CropConfig::default(),
+                &data,
+                Part::Train,
+                &indices,
+                &norm,
+                key,
+                false,
+            );
             assert_eq!(got.pixels, direct.pixels, "batch {b}");
             assert_eq!(got.labels, labels, "the subset's labels, not the dataset's");
         }

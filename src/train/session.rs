@@ -75,9 +75,16 @@ pub fn build(config: &ExperimentConfig, purpose: Purpose) -> Result<Parts, Sessi
     if purpose == Purpose::Train {
         config.train.validate()?;
         config.augment.validate()?;
+        config.crop.validate()?;
     }
-    let (data, split) = data::prepare(&config.dataset, config.seed)?;
-    let input = InputShape::for_split(&data, &split);
+    let (data, split) = data::prepare(&config.data_config(), config.seed)?;
+    let stored = crate::augment::ImageShape::of(&data);
+    let cut = config.crop.input_shape(stored);
+    let input = InputShape {
+        height: cut.height,
+        width: cut.width,
+        ..InputShape::for_split(&data, &split)
+    };
     // A weights file of another architecture is named as such before any channel reasoning.
     config.transfer.check_weights(&config.model, input)?;
     let summary = ModelSummary::new(&config.model, &config.transfer, input)?;

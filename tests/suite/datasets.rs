@@ -238,6 +238,7 @@ fn input_format_overrides_the_defaults_and_an_all_gray_folder_is_one_channel() {
         InputFormat {
             size: Some(12),
             channels: Some(3),
+            ..InputFormat::default()
         },
     )
     .unwrap();
@@ -353,6 +354,7 @@ fn bad_folders_are_errors_that_name_the_folder() {
         InputFormat {
             size: Some(100_000),
             channels: None,
+            ..InputFormat::default()
         },
     ));
     assert!(err.contains("input size"), "{err}");
@@ -552,6 +554,7 @@ fn idx_folders_and_files_load_raw_or_gzipped_with_fitting_class_names() {
         InputFormat {
             size: Some(12),
             channels: None,
+            ..InputFormat::default()
         },
     )
     .unwrap();
@@ -940,7 +943,8 @@ fn the_cli_takes_dataset_specs_and_data_knobs() {
         config.dataset.input,
         InputFormat {
             size: Some(12),
-            channels: Some(1)
+            channels: Some(1),
+            ..InputFormat::default()
         }
     );
     let summary: RunSummary =

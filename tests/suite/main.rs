@@ -7,6 +7,7 @@ mod common;
 
 mod augment;
 mod cli;
+mod crops;
 mod datasets;
 mod engine;
 mod fuzz_corpus;
