@@ -748,15 +748,27 @@ fn pick_samples(data: &Dataset, split: &data::Split) -> Vec<(Part, u32, usize, O
 /// slide would otherwise take 4 MB of texture per thumbnail).
 const THUMBNAIL_MAX_SIDE: usize = 256;
 
+/// Longest side of an image shown whole (the Evaluation panel's clicked sample).
+const FULL_MAX_SIDE: usize = 1024;
+
 /// Converts one CHW `u8` image to an egui image (shrunk to [`THUMBNAIL_MAX_SIDE`] if larger).
 pub fn to_color_image(data: &Dataset, pixels: &[u8]) -> egui::ColorImage {
+    shrunk_color_image(data, pixels, THUMBNAIL_MAX_SIDE)
+}
+
+/// Converts one CHW `u8` image to an egui image for viewing whole (at most 1024 px a side).
+pub fn full_color_image(data: &Dataset, pixels: &[u8]) -> egui::ColorImage {
+    shrunk_color_image(data, pixels, FULL_MAX_SIDE)
+}
+
+fn shrunk_color_image(data: &Dataset, pixels: &[u8], max_side: usize) -> egui::ColorImage {
     let shape = crate::augment::ImageShape::of(data);
     let longer = shape.width.max(shape.height);
-    if longer > THUMBNAIL_MAX_SIDE {
+    if longer > max_side {
         let to = crate::augment::ImageShape {
             channels: shape.channels,
-            width: (shape.width * THUMBNAIL_MAX_SIDE / longer).max(1),
-            height: (shape.height * THUMBNAIL_MAX_SIDE / longer).max(1),
+            width: (shape.width * max_side / longer).max(1),
+            height: (shape.height * max_side / longer).max(1),
         };
         let small =
             crate::augment::crop::cut(pixels, shape, crate::augment::ops::Rect::full(shape), to);

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use super::dataset_panel::to_color_image;
+use super::dataset_panel::{full_color_image, to_color_image};
+use crate::augment::ImageShape;
+use crate::augment::crop::CropConfig;
 use crate::data::{Dataset, Part};
 use crate::experiment::evaluation::{Evaluation, Prediction};
 
@@ -12,6 +14,8 @@ use crate::experiment::evaluation::{Evaluation, Prediction};
 const GALLERY: usize = 48;
 /// Thumbnails uploaded per frame at most, so an epoch's new gallery never stalls one frame.
 const UPLOADS_PER_FRAME: usize = 8;
+/// Largest side of the whole-image view, in points.
+const FULL_IMAGE_MAX_PX: f32 = 480.0;
 
 /// Panel state: display choices and the thumbnails already uploaded.
 #[derive(Default)]
@@ -19,6 +23,8 @@ pub struct EvaluationView {
     normalised: bool,
     selected: Option<(u16, u16)>,
     thumbnails: HashMap<(Part, u32), egui::TextureHandle>,
+    /// The sample shown whole below the gallery (clicked), with its texture.
+    opened: Option<(Prediction, egui::TextureHandle)>,
 }
 
 impl EvaluationView {
@@ -29,6 +35,7 @@ impl EvaluationView {
         evaluation: Option<&Evaluation>,
         data: Option<&Dataset>,
         names: &[String],
+        crop: &CropConfig,
     ) {
         let (Some(evaluation), Some(data)) = (evaluation, data) else {
             ui.label("The confusion matrix, per-class scores and the worst mistakes appear here after the first epoch.");
@@ -47,6 +54,70 @@ impl EvaluationView {
         per_class_ui(ui, evaluation, names);
         ui.add_space(6.0);
         self.gallery_ui(ui, evaluation, data, names);
+        self.full_image_ui(ui, data, names, crop);
+    }
+
+    /// The clicked sample at full size (as far as the panel allows), with the windows that
+    /// validation cut from it outlined: the centre crop or every tile.
+    fn full_image_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        data: &Dataset,
+        names: &[String],
+        crop: &CropConfig,
+    ) {
+        let Some((prediction, texture)) = &self.opened else {
+            return;
+        };
+        let name = |c: u16| names.get(usize::from(c)).cloned().unwrap_or_default();
+        ui.add_space(6.0);
+        let mut close = false;
+        ui.horizontal(|ui| {
+            ui.strong(format!(
+                "#{}: true {}, predicted {} ({:.0} %)",
+                prediction.index,
+                name(prediction.truth),
+                name(prediction.predicted),
+                prediction.confidence * 100.0
+            ));
+            close = ui.small_button("close").clicked();
+        });
+        let stored = ImageShape::of(data);
+        let side = ui.available_width().clamp(64.0, FULL_IMAGE_MAX_PX);
+        let scale = side / stored.width.max(stored.height) as f32;
+        let size = egui::vec2(stored.width as f32 * scale, stored.height as f32 * scale);
+        let response = ui.add(egui::Image::new((texture.id(), size)));
+        let rects = crop.eval_rects(stored);
+        if crop.is_active() {
+            let painter = ui.painter_at(response.rect);
+            let colour = ui.visuals().selection.stroke.color;
+            for r in &rects {
+                let min = response.rect.min + egui::vec2(r.left as f32, r.top as f32) * scale;
+                let max = min + egui::vec2(r.width as f32, r.height as f32) * scale;
+                painter.rect_stroke(
+                    egui::Rect::from_min_max(min, max),
+                    0.0,
+                    egui::Stroke::new(1.0, colour),
+                    egui::StrokeKind::Inside,
+                );
+            }
+            let what = if rects.len() == 1 {
+                "the window validation saw".to_owned()
+            } else {
+                format!("the {} tiles whose mean logits scored it", rects.len())
+            };
+            ui.label(
+                egui::RichText::new(format!(
+                    "{}×{} stored; outlined: {what}",
+                    stored.width, stored.height
+                ))
+                .small()
+                .weak(),
+            );
+        }
+        if close {
+            self.opened = None;
+        }
     }
 
     /// The confusion matrix as a heat map that fits the panel's width: cells shrink with the
@@ -228,15 +299,32 @@ impl EvaluationView {
                     )
                 });
                 ui.vertical(|ui| {
-                    ui.add(egui::Image::new((texture.id(), egui::vec2(48.0, 48.0))))
+                    let clicked = ui
+                        .add(
+                            egui::Image::new((texture.id(), egui::vec2(48.0, 48.0)))
+                                .sense(egui::Sense::click()),
+                        )
                         .on_hover_text(format!(
-                            "#{}: true {}, predicted {} ({:.0} %), loss {:.3}",
+                            "#{}: true {}, predicted {} ({:.0} %), loss {:.3}. Click to see it whole.",
                             prediction.index,
                             name(prediction.truth),
                             name(prediction.predicted),
                             prediction.confidence * 100.0,
                             prediction.loss
-                        ));
+                        ))
+                        .clicked();
+                    if clicked {
+                        let full = full_color_image(
+                            data,
+                            data.image(prediction.part, prediction.index as usize),
+                        );
+                        let texture = ui.ctx().load_texture(
+                            format!("val-full-{key:?}"),
+                            full,
+                            egui::TextureOptions::LINEAR,
+                        );
+                        self.opened = Some(((*prediction).clone(), texture));
+                    }
                     ui.label(
                         egui::RichText::new(format!(
                             "{:.0}% {}",

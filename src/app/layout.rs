@@ -272,6 +272,7 @@ impl WorkbenchApp {
                         self.run.evaluation.as_ref(),
                         self.dataset.as_deref(),
                         &names,
+                        &self.config.crop,
                     );
                 });
         });

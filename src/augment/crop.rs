@@ -25,8 +25,8 @@ use super::{AugmentError, ImageShape};
 /// Separates the crop's random stream from the operations' ones.
 const CROP_STREAM: u64 = 0xC209_0000;
 
-/// Most tiles per image at evaluation (a 16×16 grid).
-pub const MAX_TILES: usize = 256;
+/// Most tiles per image at evaluation (a 32×32 grid: a 3000 px image in 96 px tiles).
+pub const MAX_TILES: usize = 1024;
 
 /// How a training image becomes the network's input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -268,7 +268,7 @@ fn tile_starts(len: usize, window: usize) -> Vec<usize> {
     if window >= len {
         return vec![0];
     }
-    // At most 16 per side (MAX_TILES): beyond that the tiles are spread evenly with gaps.
+    // At most 32 per side (MAX_TILES): beyond that the tiles are spread evenly with gaps.
     let count = len.div_ceil(window).min(MAX_TILES.isqrt());
     let span = len - window;
     (0..count)

@@ -694,7 +694,8 @@ fn evaluate(
     let model = model.valid();
     let positions: Vec<u32> = (0..subset.len() as u32).collect();
     let mut predictions = Vec::with_capacity(subset.len());
-    // Tiles multiply the inputs per image: keep a batch near EVAL_BATCH inputs.
+    // Tiles multiply the inputs per image: a batch holds about EVAL_BATCH inputs, and the
+    // tiles of one large image go through the model in chunks of EVAL_BATCH.
     let views = crop.views(ImageShape::of(data));
     let per_batch = (EVAL_BATCH / views.max(1)).max(1);
     for batch in positions.chunks(per_batch) {
@@ -703,23 +704,40 @@ fn evaluate(
         }
         let indices: Vec<u32> = batch.iter().map(|&p| subset.indices[p as usize]).collect();
         let inputs = prepare_eval(crop, data, subset.part, &indices, norm);
-        let (n, v, s) = (inputs.images, inputs.views, inputs.shape);
-        let images = Tensor::<4>::from_data(
-            TensorData::new(inputs.pixels, [n * v, s.channels, s.height, s.width]),
-            device,
-        );
-        let mut logits = model.forward(images);
-        if v > 1 {
-            // An image's logits are the mean of its tiles' logits.
-            let classes = logits.dims()[1];
-            logits = logits
-                .reshape([n, v, classes])
-                .mean_dim(1)
-                .reshape([n, classes]);
+        let s = inputs.shape;
+        let mut all = Vec::new();
+        for chunk in inputs.pixels.chunks(EVAL_BATCH * s.len().max(1)) {
+            if stop.load(Ordering::SeqCst) {
+                return None;
+            }
+            let n = chunk.len() / s.len().max(1);
+            let images = Tensor::<4>::from_data(
+                TensorData::new(chunk.to_vec(), [n, s.channels, s.height, s.width]),
+                device,
+            );
+            match model
+                .forward(images)
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+            {
+                Ok(values) => all.extend(values),
+                Err(e) => return Some(Err(format!("cannot read the model's outputs: {e:?}"))),
+            }
         }
-        let logits = match logits.into_data().convert::<f32>().try_into_vec::<f32>() {
-            Ok(values) => values,
-            Err(e) => return Some(Err(format!("cannot read the model's outputs: {e:?}"))),
+        // An image's logits are the mean of its tiles' logits.
+        let v = inputs.views.max(1);
+        let classes = all.len() / (batch.len() * v).max(1);
+        let logits: Vec<f32> = if v == 1 {
+            all
+        } else {
+            all.chunks_exact((v * classes).max(1))
+                .flat_map(|tiles| {
+                    (0..classes).map(move |c| {
+                        tiles.iter().skip(c).step_by(classes.max(1)).sum::<f32>() / v as f32
+                    })
+                })
+                .collect()
         };
         let classes = logits.len() / batch.len().max(1);
         for (&position, row) in batch.iter().zip(logits.chunks_exact(classes.max(1))) {
