@@ -36,7 +36,7 @@ pub(super) fn crop_ui(
 ) -> Option<CropConfig> {
     let mut edit = *crop;
     ui.horizontal(|ui| {
-        ui.label("Training input").on_hover_text(
+        let label = ui.label("Training input").on_hover_text(
             "How each training image becomes the network's input. A crop keeps the images at \
              their own resolution and cuts an input-sized window from them every step, so \
              fine detail reaches the network and each epoch sees other parts of the image.",
@@ -47,10 +47,12 @@ pub(super) fn crop_ui(
                 for choice in TrainCrop::ALL {
                     ui.selectable_value(&mut edit.train, choice, choice.label());
                 }
-            });
+            })
+            .response
+            .labelled_by(label.id);
     });
     ui.horizontal(|ui| {
-        ui.label("Validation input").on_hover_text(
+        let label = ui.label("Validation input").on_hover_text(
             "How each validation image becomes input: the whole image resized, the centre \
              window, or tiles covering the whole image whose logits are averaged (so \
              validation sees everything).",
@@ -61,13 +63,15 @@ pub(super) fn crop_ui(
                 for choice in EvalCrop::ALL {
                     ui.selectable_value(&mut edit.eval, choice, choice.label());
                 }
-            });
+            })
+            .response
+            .labelled_by(label.id);
     });
     let cropping = edit.train != TrainCrop::None || edit.eval != EvalCrop::Resize;
     if cropping {
         let mut side = edit
             .input_size
-            .unwrap_or_else(|| (stored.width.min(stored.height).min(224) as u32).max(4));
+            .unwrap_or_else(|| ((stored.width.min(stored.height) / 2).min(224) as u32).max(4));
         ui.horizontal(|ui| {
             ui.add(
                 egui::DragValue::new(&mut side)
@@ -118,7 +122,7 @@ pub(super) fn crop_ui(
         let input = edit.input_shape(stored);
         ui.label(
             egui::RichText::new(format!(
-                "stored {}×{} → input {}×{}; validation: {} input{} per image",
+                "stored {}×{}, input {}×{}; validation: {} input{} per image",
                 stored.width,
                 stored.height,
                 input.width,

@@ -794,3 +794,39 @@ fn the_window_looks_as_recorded_at_1280x800_and_1920x1080() {
     }
     results.unwrap();
 }
+
+#[test]
+fn choosing_a_random_crop_reloads_the_data_and_the_preview_shows_windows() {
+    let runs = tempfile::tempdir().unwrap();
+    let app = WorkbenchApp::new(&egui::Context::default(), None, runs.path().to_owned());
+    let mut harness = harness(app);
+    step_until(&mut harness, "the dataset to load", ready);
+    harness.get_by_label("Preview and edit…").click();
+    harness.run_steps(2);
+    harness.get_by_label("Crops and tiles").click();
+    harness.run_steps(2);
+    harness.get_by_label("Training input").click();
+    harness.run_steps(2);
+    harness.get_by_label("random crop").click();
+    step_until(&mut harness, "the data to reload at its own size", |app| {
+        ready(app)
+            && app
+                .augment_view
+                .grid()
+                .is_some_and(|g| g.shape.height == 14)
+    });
+    let app = harness.state();
+    let crop = app.config.crop;
+    assert_eq!(crop.train, cnn_workbench::augment::crop::TrainCrop::Random);
+    assert_eq!(
+        crop.input_size,
+        Some(14),
+        "half the 28 px images to start with"
+    );
+    assert!(app.config.storage().native, "stored at its own resolution");
+    assert!(
+        harness
+            .query_by_label_contains("stored 28×28, input 14×14")
+            .is_some()
+    );
+}
