@@ -14,8 +14,8 @@ use super::AppCommand;
 use super::background::Background;
 use super::dataset_split::{classes_ui, subset_ui, validation_ui};
 use crate::data::{
-    self, CifarLabels, Dataset, DatasetConfig, DatasetSource, InputFormat, Part, ShapesConfig,
-    SplitSummary, loader::PendingLoad, noise::NoiseConfig,
+    self, CifarLabels, Dataset, DatasetConfig, DatasetSource, InputFormat, MicroConfig, Part,
+    ShapesConfig, SplitSummary, loader::PendingLoad, noise::NoiseConfig,
 };
 use crate::experiment::ExperimentConfig;
 
@@ -78,6 +78,8 @@ pub struct DatasetView {
     pub load_error: Option<String>,
     /// The synthetic-shapes settings being edited.
     shapes: ShapesConfig,
+    /// The micrograph generator's settings being edited.
+    micro: MicroConfig,
     /// Input size and channels being edited; applied (and the data reloaded) with "Apply".
     input_edit: Option<InputFormat>,
     job: Option<SplitJob>,
@@ -146,8 +148,10 @@ impl DatasetView {
         ui.add_enabled_ui(input.editable, |ui| {
             self.source_ui(ui, config, &mut commands);
             self.path_ui(ui, &mut commands);
-            if let DatasetSource::Shapes(current) = &config.dataset.source {
-                self.shapes_ui(ui, current, &mut commands);
+            match &config.dataset.source {
+                DatasetSource::Shapes(current) => self.shapes_ui(ui, current, &mut commands),
+                DatasetSource::Micro(current) => self.micro_ui(ui, current, &mut commands),
+                _ => {}
             }
         });
         if let Some(pending) = input.pending {
@@ -198,6 +202,7 @@ impl DatasetView {
         }
         builtins.push(DatasetSource::Noise(NoiseConfig::default()));
         builtins.push(DatasetSource::Shapes(self.shapes.clone()));
+        builtins.push(DatasetSource::Micro(self.micro.clone()));
         let mut pick = None;
         egui::ComboBox::from_label("Source")
             .selected_text(current.label())
@@ -332,6 +337,64 @@ impl DatasetView {
                     .clicked()
                 {
                     commands.push(AppCommand::SelectDataset(DatasetSource::Shapes(s.clone())));
+                }
+            });
+    }
+
+    fn micro_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        current: &MicroConfig,
+        commands: &mut Vec<AppCommand>,
+    ) {
+        egui::CollapsingHeader::new("Micrograph generator")
+            .id_salt("micro_generator")
+            .show(ui, |ui| {
+                let m = &mut self.micro;
+                let max_classes = data::micro::CLASS_NAMES.len();
+                ui.add(egui::Slider::new(&mut m.classes, 2..=max_classes).text("classes"))
+                    .on_hover_text(format!(
+                        "Nuclei that are {} (the first N are used)",
+                        data::micro::CLASS_NAMES.join(", ")
+                    ));
+                ui.add(
+                    egui::Slider::new(&mut m.train_per_class, 1..=500)
+                        .logarithmic(true)
+                        .text("training images per class"),
+                );
+                ui.add(
+                    egui::Slider::new(&mut m.test_per_class, 1..=200)
+                        .logarithmic(true)
+                        .text("test images per class"),
+                );
+                ui.add(
+                    egui::Slider::new(&mut m.size, data::micro::MIN_SIZE..=data::micro::MAX_SIZE)
+                        .step_by(64.0)
+                        .text("size (px)"),
+                )
+                .on_hover_text(
+                    "Cells keep their size in pixels: a smaller image is a smaller field of \
+                     view. The classes differ in details a few pixels wide, which squashing a \
+                     1024 px image to 64 px (Resize to, below) wipes out.",
+                );
+                ui.add(egui::DragValue::new(&mut m.seed).prefix("drawing seed "));
+                let (train, test) = m.image_counts();
+                ui.label(
+                    egui::RichText::new(format!(
+                        "{train} training + {test} test images of {size}×{size} RGB · {:.0} MB \
+                         in memory",
+                        m.pixel_bytes() as f64 / 1e6,
+                        size = m.size
+                    ))
+                    .weak(),
+                );
+                let changed = m != current;
+                if ui
+                    .add_enabled(changed, egui::Button::new("Generate"))
+                    .on_hover_text("Draw a new micrograph dataset with these settings")
+                    .clicked()
+                {
+                    commands.push(AppCommand::SelectDataset(DatasetSource::Micro(m.clone())));
                 }
             });
     }

@@ -150,8 +150,9 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 1, requires = "lesson")]
     pub lesson_run: usize,
     /// Dataset to train on: folder:PATH (one subfolder per class), idx:PATH (MNIST-style files),
-    /// cifar10:PATH, cifar100:PATH, cifar100-coarse:PATH, shapes (synthetic), noise, embedded
-    /// (the built-in Fashion-MNIST subset, the default) or fashion-mnist (Debian's full copy).
+    /// cifar10:PATH, cifar100:PATH, cifar100-coarse:PATH, shapes (synthetic), micro[:SEED]
+    /// (synthetic stained-cell micrographs, 1024 px), noise, embedded (the built-in
+    /// Fashion-MNIST subset, the default) or fashion-mnist (Debian's full copy).
     #[arg(long, value_name = "SPEC")]
     pub dataset: Option<DatasetSource>,
     /// Training samples to use: all, N (in total, stratified) or N/class.

@@ -1,8 +1,8 @@
 //! Datasets: where images come from, how they are held in memory, and how they are split.
 //!
-//! Every source (an image folder, IDX files, CIFAR batches, the built-in sets, the shapes
-//! generator) ends up as a [`Dataset`]: images stored once as one compact `u8` array per part
-//! (channel-major per image) at one input size and channel count, labels as `u16`, and an
+//! Every source (an image folder, IDX files, CIFAR batches, the built-in sets, the shapes and
+//! micrograph generators) ends up as a [`Dataset`]: images stored once as one compact `u8` array
+//! per part (channel-major per image) at one input size and channel count, labels as `u16`, and an
 //! optional test part supplied by the source itself. [`load`] caches datasets by source and
 //! input format; [`split`] then picks the training and validation samples of a run by index
 //! (with class selection, training-subset size and label noise), so nothing is copied.
@@ -14,6 +14,7 @@ pub mod convert;
 pub mod folder;
 pub mod idx;
 pub mod loader;
+pub mod micro;
 pub mod noise;
 pub mod progress;
 pub mod sampling;
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cifar::CifarLabels;
 pub use convert::InputFormat;
+pub use micro::MicroConfig;
 pub use progress::LoadProgress;
 pub use sampling::{
     DatasetConfig, Part, Split, SplitSummary, Subset, TrainSize, Validation, channel_norm, split,
@@ -107,7 +109,7 @@ impl DataError {
 ///
 /// On the command line (and in [`FromStr`] / [`std::fmt::Display`]) a source is written
 /// `folder:PATH`, `idx:PATH`, `cifar10:PATH`, `cifar100:PATH`, `cifar100-coarse:PATH`, `shapes`,
-/// `noise`, `embedded` or `fashion-mnist[:PATH]`.
+/// `micro[:SEED]`, `noise`, `embedded` or `fashion-mnist[:PATH]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum DatasetSource {
@@ -149,6 +151,8 @@ pub enum DatasetSource {
     },
     /// Synthetic colour images of simple shapes.
     Shapes(ShapesConfig),
+    /// Synthetic micrographs of stained cells whose classes differ in a fine detail.
+    Micro(MicroConfig),
 }
 
 fn default_fashion_dir() -> PathBuf {
@@ -183,6 +187,7 @@ impl DatasetSource {
             Self::Cifar10 { .. } => "cifar10",
             Self::Cifar100 { .. } => "cifar100",
             Self::Shapes(_) => "shapes",
+            Self::Micro(_) => "micro",
         }
     }
 
@@ -204,6 +209,10 @@ impl DatasetSource {
                 }
             ),
             Self::Shapes(config) => format!("Synthetic shapes ({} classes)", config.classes),
+            Self::Micro(config) => format!(
+                "Synthetic micrographs ({} classes, {} px)",
+                config.classes, config.size
+            ),
         }
     }
 
@@ -215,7 +224,7 @@ impl DatasetSource {
             | Self::Idx { path }
             | Self::Cifar10 { path }
             | Self::Cifar100 { path, .. } => Some(path),
-            Self::Embedded | Self::Noise(_) | Self::Shapes(_) => None,
+            Self::Embedded | Self::Noise(_) | Self::Shapes(_) | Self::Micro(_) => None,
         }
     }
 
@@ -291,14 +300,14 @@ impl DatasetSource {
             | Self::Idx { .. }
             | Self::Cifar10 { .. }
             | Self::Cifar100 { .. } => true,
-            Self::Embedded | Self::Noise(_) | Self::Shapes(_) => false,
+            Self::Embedded | Self::Noise(_) | Self::Shapes(_) | Self::Micro(_) => false,
         }
     }
 }
 
 impl std::fmt::Display for DatasetSource {
-    /// The command-line spelling (`folder:PATH`, `shapes`, ...); generator settings are not part
-    /// of it.
+    /// The command-line spelling (`folder:PATH`, `shapes`, `micro:SEED`, ...); generator settings
+    /// other than the micrographs' seed are not part of it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Cifar100 {
@@ -308,6 +317,7 @@ impl std::fmt::Display for DatasetSource {
             Self::FashionMnist { dir } if dir == &default_fashion_dir() => {
                 f.write_str("fashion-mnist")
             }
+            Self::Micro(config) if config.seed != 0 => write!(f, "micro:{}", config.seed),
             other => match other.path() {
                 Some(path) => write!(f, "{}:{}", other.short_name(), path.display()),
                 None => f.write_str(other.short_name()),
@@ -325,6 +335,21 @@ impl FromStr for DatasetSource {
             None => (spec, None),
         };
         let kind = kind.trim().to_ascii_lowercase();
+        if kind == "micro" {
+            let seed = match path.map(str::trim) {
+                None => 0,
+                Some(seed) => seed.parse().map_err(|_| {
+                    format!(
+                        "'micro' takes a seed (a whole number from 0): micro or micro:SEED, \
+                         found '{seed}'"
+                    )
+                })?,
+            };
+            return Ok(Self::Micro(MicroConfig {
+                seed,
+                ..MicroConfig::default()
+            }));
+        }
         let path = path
             .map(str::trim)
             .filter(|p| !p.is_empty())
@@ -358,7 +383,8 @@ impl FromStr for DatasetSource {
             }),
             _ => Err(format!(
                 "unknown dataset '{spec}': use folder:PATH, idx:PATH, cifar10:PATH, \
-                 cifar100:PATH, cifar100-coarse:PATH, shapes, noise, embedded or fashion-mnist"
+                 cifar100:PATH, cifar100-coarse:PATH, shapes, micro[:SEED], noise, embedded or \
+                 fashion-mnist"
             )),
         }
     }
@@ -620,6 +646,7 @@ fn load_uncached(
         }
         DatasetSource::Noise(config) => noise::generate(config)?,
         DatasetSource::Shapes(config) => shapes::generate(config, progress)?,
+        DatasetSource::Micro(config) => micro::generate(config, progress)?,
         DatasetSource::Folder { path } => {
             // Converted while decoding: no second pass needed.
             return folder::load(path, input, source.clone(), progress);
@@ -812,6 +839,8 @@ mod tests {
             "cifar100:/data/c100",
             "cifar100-coarse:/data/c100",
             "shapes",
+            "micro",
+            "micro:7",
             "noise",
             "embedded",
             "fashion-mnist",
