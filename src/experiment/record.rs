@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::ExperimentConfig;
 use super::early_stop::EarlyStopping;
 use super::evaluation::{ClassMetrics, Evaluation};
+use super::feature_cache::FeatureCacheRecord;
 use super::metrics::{ConfigChange, EpochMetrics, RunStatus};
 use crate::data::SkippedFile;
 use crate::data::{Dataset, Part, Split};
@@ -98,6 +99,10 @@ pub struct RunSummary {
     /// Files of the dataset the loader left out (corrupt, truncated, unreadable), with reasons.
     #[serde(default)]
     pub skipped: Vec<SkippedFile>,
+    /// Whether the backbone's features were cached, and why not when they were not (absent in
+    /// runs recorded before caching existed).
+    #[serde(default)]
+    pub feature_cache: Option<FeatureCacheRecord>,
 }
 
 /// The identity of a run's data: source, sample counts and a hash of the sample indices of both
@@ -168,6 +173,7 @@ impl RunSummary {
             changes: Vec::new(),
             dataset_fingerprint: None,
             skipped: Vec::new(),
+            feature_cache: None,
         }
     }
 }
@@ -258,6 +264,12 @@ impl RunRecorder {
     /// Updates the planned epoch count (after "+N epochs").
     pub fn set_planned(&mut self, epochs: usize) {
         self.summary.epochs_planned = epochs;
+    }
+
+    /// Records in `run.json` whether the backbone's features are cached.
+    pub fn set_feature_cache(&mut self, record: FeatureCacheRecord) -> Result<(), RecordError> {
+        self.summary.feature_cache = Some(record);
+        self.write_summary()
     }
 
     /// Notes which epoch's weights the run ended with.
