@@ -9,6 +9,7 @@ mod augment;
 mod cli;
 mod datasets;
 mod engine;
+mod features;
 mod fuzz_corpus;
 mod gpu;
 mod hostile;
