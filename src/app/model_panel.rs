@@ -8,11 +8,13 @@ use super::AppCommand;
 use super::model_tasks::{ModelCommand, ModelOutcome};
 use crate::data::Dataset;
 use crate::experiment::ExperimentConfig;
+use crate::experiment::feature_cache;
 use crate::experiment::lesson_runs::LessonRun;
 use crate::model::cnn::Pooling;
 use crate::model::summary::{bytes, group_digits, si};
+use crate::model::transfer::MAX_CACHE_VIEWS;
 use crate::model::weights::WeightsInfo;
-use crate::model::{ChannelAdapt, Freeze, InputShape, ModelConfig, ModelSummary};
+use crate::model::{CacheFeatures, ChannelAdapt, Freeze, InputShape, ModelConfig, ModelSummary};
 use crate::train::backbone::ClassScore;
 
 /// What the panel remembers between frames.
@@ -354,6 +356,35 @@ impl ModelView {
                  fraction of it: pretrained features change slowly while the new head catches up.",
             );
         });
+        ui.horizontal(|ui| {
+            let t = &mut config.transfer;
+            let mut cache = t.cache_features == CacheFeatures::Auto;
+            ui.checkbox(&mut cache, "Cache frozen backbone features")
+                .on_hover_text(
+                    "With the whole backbone frozen and nothing random before it, each image's \
+                     features are the same every epoch: they are computed once and only the \
+                     classifier runs afterwards. The results are identical; training is faster.",
+                );
+            t.cache_features = if cache {
+                CacheFeatures::Auto
+            } else {
+                CacheFeatures::Off
+            };
+            let label = ui.label("Augmented views");
+            ui.add(egui::DragValue::new(&mut t.cache_views).range(0..=MAX_CACHE_VIEWS))
+                .labelled_by(label.id)
+                .on_hover_text(
+                    "With augmentation on: cache the features of this many fixed augmented views \
+                     per training image, one picked per image each epoch (0: augmentation turns \
+                     caching off). Fewer distinct augmentations are seen; the cache takes this \
+                     many times the memory and the views are computed as epochs first use them.",
+                );
+        });
+        ui.label(
+            egui::RichText::new(feature_cache::plan(config).line())
+                .weak()
+                .small(),
+        );
         command
     }
 }

@@ -13,8 +13,8 @@ use crate::experiment::lessons;
 use crate::experiment::{DeviceKind, ExperimentConfig};
 use crate::experiment::{GradClip, Monitor, OptimizerConfig, Schedule};
 use crate::model::{
-    ChannelAdapt, CnnConfig, Freeze, LeNet5Config, MlpConfig, ModelConfig, ResNet18Config,
-    ResNetSmallConfig, SimpleCnnConfig, TransferConfig, weights,
+    CacheFeatures, ChannelAdapt, CnnConfig, Freeze, LeNet5Config, MlpConfig, ModelConfig,
+    ResNet18Config, ResNetSmallConfig, SimpleCnnConfig, TransferConfig, weights,
 };
 
 /// Options of `cnn-workbench augment`.
@@ -358,6 +358,14 @@ pub struct TransferArgs {
     /// The backbone's learning rate as a fraction of --lr (e.g. 0.1).
     #[arg(long, value_name = "F")]
     pub backbone_lr: Option<f64>,
+    /// Compute a fully frozen backbone's features once per image and train the classifier on
+    /// them (auto), or run the backbone on every step (off).
+    #[arg(long, value_name = "auto|off", default_value = "auto")]
+    pub cache_features: CacheFeatures,
+    /// With augmentation on: cache the features of K fixed augmented views per training image
+    /// (each epoch picks one per image) instead of augmenting afresh every epoch.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub cache_views: usize,
 }
 
 fn parse_freeze(text: &str) -> Result<Freeze, String> {
@@ -394,6 +402,8 @@ impl TransferArgs {
             replace_head: !self.keep_head,
             freeze: self.freeze,
             backbone_lr_factor: self.backbone_lr.unwrap_or(1.0),
+            cache_features: self.cache_features,
+            cache_views: self.cache_views,
         };
         if let Some(path) = &self.weights {
             let info = weights::inspect(path)?;

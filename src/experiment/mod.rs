@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod curves;
 pub mod early_stop;
 pub mod evaluation;
+pub mod feature_cache;
 pub mod lesson_runs;
 pub mod lessons;
 pub mod metrics;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::ExperimentConfig;
 use super::early_stop::EarlyStopping;
 use super::evaluation::{ClassMetrics, Evaluation};
+use super::feature_cache::FeatureCacheRecord;
 use super::metrics::{ConfigChange, EpochMetrics, RunStatus};
 use crate::data::SkippedFile;
 use crate::data::{Dataset, Part, Split};
@@ -101,6 +102,10 @@ pub struct RunSummary {
     /// How the network's inputs were taken from the stored images.
     #[serde(default)]
     pub input: Option<InputRecord>,
+    /// Whether the backbone's features were cached, and why not when they were not (absent in
+    /// runs recorded before caching existed).
+    #[serde(default)]
+    pub feature_cache: Option<FeatureCacheRecord>,
 }
 
 /// The image sizes of a run and how inputs were cut (`input` in `run.json`).
@@ -216,6 +221,7 @@ impl RunSummary {
             dataset_fingerprint: None,
             skipped: Vec::new(),
             input: None,
+            feature_cache: None,
         }
     }
 }
@@ -306,6 +312,12 @@ impl RunRecorder {
     /// Updates the planned epoch count (after "+N epochs").
     pub fn set_planned(&mut self, epochs: usize) {
         self.summary.epochs_planned = epochs;
+    }
+
+    /// Records in `run.json` whether the backbone's features are cached.
+    pub fn set_feature_cache(&mut self, record: FeatureCacheRecord) -> Result<(), RecordError> {
+        self.summary.feature_cache = Some(record);
+        self.write_summary()
     }
 
     /// Notes which epoch's weights the run ended with.

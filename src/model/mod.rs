@@ -31,7 +31,7 @@ pub use resnet::{ResNet, ResNet18Config};
 pub use resnet_small::ResNetSmallConfig;
 pub use simple_cnn::{SimpleCnn, SimpleCnnConfig};
 pub use summary::ModelSummary;
-pub use transfer::{ChannelAdapt, Freeze, TransferConfig};
+pub use transfer::{CacheFeatures, ChannelAdapt, Freeze, TransferConfig};
 
 /// What a model is built for: the dataset's image shape and class count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,6 +247,18 @@ impl ModelConfig {
         names
     }
 
+    /// Length of the feature vector the classifier takes, for the architectures whose
+    /// backbone and classifier can be run apart (the ResNets; see [`Net::features`]); `None`
+    /// for the others or an input the model cannot take.
+    pub fn feature_len(&self, input: InputShape) -> Option<usize> {
+        if !matches!(self, Self::ResNet18(_) | Self::ResNetSmall(_)) {
+            return None;
+        }
+        let layers = self.layers(input).ok()?;
+        let before_head = layers.len().checked_sub(2)?;
+        Some(layers[before_head].output.iter().product())
+    }
+
     /// The dropout probability the Hyperparameters panel and `--dropout` set, where the
     /// architecture has one.
     pub fn dropout_mut(&mut self) -> Option<&mut f64> {
@@ -356,6 +368,15 @@ impl Net {
         }
     }
 
+    /// The features the classifier takes, for the architectures whose classifier is one linear
+    /// layer right after a parameter-free reduction (the ResNets); `None` for the others.
+    pub fn features(&self, images: Tensor<4>) -> Option<Tensor<2>> {
+        match self {
+            Self::ResNet(m) => Some(m.features(images)),
+            Self::SimpleCnn(_) | Self::Cnn(_) | Self::Mlp(_) | Self::LeNet5(_) => None,
+        }
+    }
+
     /// The final classifier layer.
     pub fn head(&self) -> &Linear {
         match self {
@@ -397,6 +418,18 @@ impl Model {
     /// Class scores (logits) for a batch of images `[batch, channels, height, width]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.net.forward(self.adapt(images))
+    }
+
+    /// The backbone's output for a batch of images (input adaptation included), which
+    /// [`Self::head_forward`] turns into the logits of [`Self::forward`]; `None` for
+    /// architectures without such a split (see [`Net::features`]).
+    pub fn forward_features(&self, images: Tensor<4>) -> Option<Tensor<2>> {
+        self.net.features(self.adapt(images))
+    }
+
+    /// Logits for features from [`Self::forward_features`]: the classifier alone.
+    pub fn head_forward(&self, features: Tensor<2>) -> Tensor<2> {
+        self.net.head().forward(features)
     }
 
     /// The images as the network sees them.

@@ -259,8 +259,17 @@ pub struct ResNet {
 }
 
 impl ResNet {
-    /// Logits `[batch, classes]` for images `[batch, channels, height, width]`.
+    /// Logits `[batch, classes]` for images `[batch, channels, height, width]`: the classifier
+    /// applied to [`Self::features`].
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.fc.forward(self.features(images))
+    }
+
+    /// What the classifier sees: the globally pooled output of the last stage, `[batch,
+    /// channels]`. Each image's features are computed on their own (the kernels work image by
+    /// image, and a frozen backbone's BatchNorm uses its running statistics), so they do not
+    /// depend on the other images of the batch.
+    pub fn features(&self, images: Tensor<4>) -> Tensor<2> {
         let mut x = batch_norm_relu(&self.bn1, conv2d(&self.conv1, images));
         if let Some(pool) = &self.maxpool {
             x = max_pool2d(pool, x);
@@ -274,8 +283,7 @@ impl ResNet {
         {
             x = block.forward(x);
         }
-        let x: Tensor<2> = self.avgpool.forward(x).flatten(1, 3);
-        self.fc.forward(x)
+        self.avgpool.forward(x).flatten(1, 3)
     }
 
     /// The classifier.

@@ -52,6 +52,43 @@ impl Freeze {
     }
 }
 
+/// Whether a fully frozen backbone's features are computed once and reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CacheFeatures {
+    /// Cache them whenever the result is the same as recomputing them (see
+    /// `experiment::feature_cache`).
+    #[default]
+    Auto,
+    /// Run the backbone on every step.
+    Off,
+}
+
+impl CacheFeatures {
+    /// The name in configuration files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Off => "off",
+        }
+    }
+}
+
+impl std::str::FromStr for CacheFeatures {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "auto" => Ok(Self::Auto),
+            "off" => Ok(Self::Off),
+            _ => Err(format!("expected auto or off, found {text}")),
+        }
+    }
+}
+
+/// Most augmented views per training image whose features may be cached.
+pub const MAX_CACHE_VIEWS: usize = 64;
+
 /// Pretrained weights and how they are fitted to the data. The default is training from
 /// scratch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +108,11 @@ pub struct TransferConfig {
     pub freeze: Freeze,
     /// The backbone's learning rate as a fraction of the classifier's (1: the same).
     pub backbone_lr_factor: f64,
+    /// Whether a fully frozen backbone's features are computed once per image and reused.
+    pub cache_features: CacheFeatures,
+    /// With augmentation on, the augmented views per training image whose features are cached
+    /// (0: none, so augmentation turns caching off); each epoch picks one view per image.
+    pub cache_views: usize,
 }
 
 impl Default for TransferConfig {
@@ -83,6 +125,8 @@ impl Default for TransferConfig {
             replace_head: true,
             freeze: Freeze::Nothing,
             backbone_lr_factor: 1.0,
+            cache_features: CacheFeatures::Auto,
+            cache_views: 0,
         }
     }
 }
@@ -114,7 +158,13 @@ pub struct Adaptation {
 impl TransferConfig {
     /// Whether this differs from training from scratch on the data as it is.
     pub fn is_active(&self) -> bool {
-        self != &Self::default()
+        let defaults = Self::default();
+        let without_cache = Self {
+            cache_features: defaults.cache_features,
+            cache_views: defaults.cache_views,
+            ..self.clone()
+        };
+        without_cache != defaults
     }
 
     /// Checks the settings and works out how the data reaches the network.
@@ -156,6 +206,12 @@ impl TransferConfig {
                 }
                 ChannelAdapt::SumFirstConv => adaptation.sum_first_conv = true,
             }
+        }
+        if self.cache_views > MAX_CACHE_VIEWS {
+            return Err(err(format!(
+                "at most {MAX_CACHE_VIEWS} cached views per image, found {}",
+                self.cache_views
+            )));
         }
         if let Some(size) = self.resize {
             if !(4..=1024).contains(&size) {

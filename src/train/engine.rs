@@ -21,6 +21,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
 
 use super::control::{Control, EventSink, WorkerCommand};
+use super::features;
 use super::message::{Command, ConfigChange, EpochMetrics, Event, Restored, RunInfo, RunStatus};
 use super::prefetch::{self, EpochJob, Prefetcher};
 use super::session::{self, Purpose, SessionError};
@@ -39,7 +40,7 @@ use crate::experiment::runs::{RunDirError, open_run};
 use crate::model::Model;
 
 /// Validation batch size: larger than training batches since no gradients are kept.
-const EVAL_BATCH: usize = 500;
+pub(super) const EVAL_BATCH: usize = 500;
 /// A batch loss this many times the first one counts as divergence.
 const DIVERGENCE_FACTOR: f64 = 100.0;
 /// Training steps whose losses stay on the device before they are read back together.
@@ -361,6 +362,13 @@ fn train_epochs(
     let classes = session.split.num_classes();
     let pixel_norm = Arc::new(PixelNorm::new(&session.split.norm));
     let augment = Arc::new(session.config.augment.clone());
+    // A frozen backbone's features, computed once (see `features`).
+    let mut cache = features::prepare(
+        &session.config,
+        &session.data,
+        &session.split,
+        session.recorder.as_mut(),
+    );
     while session.history.len() < session.config.train.epochs {
         let epoch = session.history.len() + 1;
         let total_steps = session.config.train.epochs * steps_per_epoch;
@@ -423,7 +431,19 @@ fn train_epochs(
             let smoothing = session.config.train.label_smoothing as f32;
             let (images, labels, soft) =
                 prefetch::to_tensors(prepared, classes, smoothing, &train_device);
-            let logits = session.model.forward(images);
+            let logits = match cache.as_mut() {
+                Some(cache) => cache
+                    .train_logits(
+                        &session.model,
+                        &session.data,
+                        &train_subset,
+                        epoch,
+                        batch,
+                        images,
+                    )
+                    .map_err(RunError::Step)?,
+                None => session.model.forward(images),
+            };
             let loss = match soft {
                 Some(targets) => prefetch::soft_cross_entropy(logits.clone(), targets),
                 None => loss_fn.forward(logits.clone(), labels.clone()),
@@ -462,15 +482,26 @@ fn train_epochs(
         }
 
         let t0 = Instant::now();
-        let Some(evaluated) = evaluate(
-            &session.model,
-            &session.data,
-            &session.split.val,
-            &session.config.crop,
-            &pixel_norm,
-            &session.device,
-            &control.stop,
-        ) else {
+        let evaluated = match cache.as_mut() {
+            Some(cache) => cache.evaluate(
+                &session.model,
+                &session.data,
+                &session.split.val,
+                &pixel_norm,
+                &session.device,
+                &control.stop,
+            ),
+            None => evaluate(
+                &session.model,
+                &session.data,
+                &session.split.val,
+                &session.config.crop,
+                &pixel_norm,
+                &session.device,
+                &control.stop,
+            ),
+        };
+        let Some(evaluated) = evaluated else {
             return Ok(Ended::Done(RunStatus::Stopped));
         };
         let (val_loss, val_acc, predictions) = evaluated.map_err(RunError::Step)?;
@@ -680,7 +711,7 @@ fn read_back(
 /// stopped meanwhile. Softmax and loss are computed here from the logits, so the reported loss and
 /// the evaluation panel agree exactly.
 /// Validation loss, accuracy and per-sample predictions; or why the outputs could not be read.
-type Evaluated = Result<(f64, f64, Vec<Prediction>), String>;
+pub(super) type Evaluated = Result<(f64, f64, Vec<Prediction>), String>;
 
 fn evaluate(
     model: &Model,

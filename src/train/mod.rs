@@ -4,6 +4,7 @@
 pub mod backbone;
 mod control;
 pub mod engine;
+mod features;
 pub mod gpu;
 pub mod lr_finder;
 pub mod message;

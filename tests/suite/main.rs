@@ -10,6 +10,7 @@ mod cli;
 mod crops;
 mod datasets;
 mod engine;
+mod features;
 mod fuzz_corpus;
 mod gpu;
 mod hostile;
