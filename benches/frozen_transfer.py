@@ -132,7 +132,7 @@ def ours(folder, epochs, cache, out):
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True)
     secs = time.perf_counter() - t0
-    run = next(p for p in out.iterdir() if p.is_dir())
+    run = out  # --out is the run's own folder
     with open(run / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     summary = json.loads((run / "run.json").read_text())
