@@ -46,10 +46,10 @@ impl ModelView {
             ModelOutcome::Weights(path, Ok(info)) => {
                 if let Some(model) = &info.model {
                     config.model = model.clone();
-                } else if info.architecture.as_deref() == Some("ResNet-18")
-                    && !matches!(config.model, ModelConfig::ResNet18(_))
+                } else if let Some(model) = torchvision_model(info.architecture.as_deref())
+                    && model.short_name() != config.model.short_name()
                 {
-                    config.model = ModelConfig::ResNet18(crate::model::ResNet18Config::default());
+                    config.model = model;
                 }
                 config.transfer.weights = Some(path.clone());
                 config.transfer.backbone_channels = info.input_channels;
@@ -407,6 +407,18 @@ fn describe(info: &WeightsInfo) -> String {
     parts.join(", ")
 }
 
+/// The torchvision model a weight file's architecture (as [`WeightsInfo::architecture`] words
+/// it) is, at full width, if CNN Workbench has it.
+fn torchvision_model(architecture: Option<&str>) -> Option<ModelConfig> {
+    let name = match architecture? {
+        "ResNet-18" => "resnet18",
+        "ResNet-34" => "resnet34",
+        "ResNet-50" => "resnet50",
+        _ => return None,
+    };
+    ModelConfig::from_name(name).ok()
+}
+
 fn architecture_ui(ui: &mut egui::Ui, model: &mut ModelConfig) {
     let label = ui.label("Architecture");
     egui::ComboBox::from_id_salt("architecture")
@@ -506,6 +518,12 @@ fn settings_ui(ui: &mut egui::Ui, model: &mut ModelConfig) {
             }
             ModelConfig::ResNet18(c) => {
                 drag(ui, "Width", &mut c.width, 1..=64, "Channels of the first stage; 64 is torchvision's ResNet-18 (and the only width its weights fit).");
+            }
+            ModelConfig::ResNet34(c) => {
+                drag(ui, "Width", &mut c.width, 1..=64, "Channels of the first stage; 64 is torchvision's ResNet-34 (and the only width its weights fit).");
+            }
+            ModelConfig::ResNet50(c) => {
+                drag(ui, "Width", &mut c.width, 1..=64, "Inner channels of the first stage's bottleneck blocks (their outputs have four times as many); 64 is torchvision's ResNet-50 (and the only width its weights fit).");
             }
             ModelConfig::ResNetSmall(c) => {
                 drag(ui, "Blocks per stage", &mut c.blocks_per_stage, 1..=9, "3 is ResNet-20, 5 ResNet-32, 9 ResNet-56.");

@@ -14,7 +14,8 @@ use crate::experiment::{DeviceKind, ExperimentConfig};
 use crate::experiment::{GradClip, Monitor, OptimizerConfig, Schedule};
 use crate::model::{
     CacheFeatures, ChannelAdapt, CnnConfig, Freeze, LeNet5Config, MlpConfig, ModelConfig,
-    ResNet18Config, ResNetSmallConfig, SimpleCnnConfig, TransferConfig, weights,
+    ResNet18Config, ResNet34Config, ResNet50Config, ResNetSmallConfig, SimpleCnnConfig,
+    TransferConfig, weights,
 };
 
 /// Options of `cnn-workbench augment`.
@@ -301,6 +302,10 @@ pub enum ModelArg {
     Lenet5,
     /// torchvision's ResNet-18 (11.2 M parameters for 10 classes).
     Resnet18,
+    /// torchvision's ResNet-34 (21.3 M parameters for 10 classes).
+    Resnet34,
+    /// torchvision's ResNet-50 with bottleneck blocks (23.5 M parameters for 10 classes).
+    Resnet50,
     /// A CIFAR-style ResNet-20 for 28–32 px images.
     ResnetSmall,
 }
@@ -314,6 +319,8 @@ impl ModelArg {
             Self::Mlp => ModelConfig::Mlp(MlpConfig::default()),
             Self::Lenet5 => ModelConfig::LeNet5(LeNet5Config::default()),
             Self::Resnet18 => ModelConfig::ResNet18(ResNet18Config::default()),
+            Self::Resnet34 => ModelConfig::ResNet34(ResNet34Config::default()),
+            Self::Resnet50 => ModelConfig::ResNet50(ResNet50Config::default()),
             Self::ResnetSmall => ModelConfig::ResNetSmall(ResNetSmallConfig::default()),
         }
     }

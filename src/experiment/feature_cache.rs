@@ -65,7 +65,10 @@ pub fn plan(config: &ExperimentConfig) -> CachePlan {
     let model = &config.model;
     if !matches!(
         model,
-        crate::model::ModelConfig::ResNet18(_) | crate::model::ModelConfig::ResNetSmall(_)
+        crate::model::ModelConfig::ResNet18(_)
+            | crate::model::ModelConfig::ResNet34(_)
+            | crate::model::ModelConfig::ResNet50(_)
+            | crate::model::ModelConfig::ResNetSmall(_)
     ) {
         return CachePlan::Recomputed(format!(
             "only the ResNets' backbones are cached, not {}",

@@ -27,7 +27,7 @@ use crate::data::{Dataset, Split};
 pub use cnn::{Cnn, CnnConfig};
 pub use lenet5::{LeNet5, LeNet5Config};
 pub use mlp::{Mlp, MlpConfig};
-pub use resnet::{ResNet, ResNet18Config};
+pub use resnet::{ResNet, ResNet18Config, ResNet34Config, ResNet50Config};
 pub use resnet_small::ResNetSmallConfig;
 pub use simple_cnn::{SimpleCnn, SimpleCnnConfig};
 pub use summary::ModelSummary;
@@ -145,6 +145,12 @@ pub enum ModelConfig {
     /// torchvision's ResNet-18.
     #[serde(rename = "resnet18")]
     ResNet18(ResNet18Config),
+    /// torchvision's ResNet-34.
+    #[serde(rename = "resnet34")]
+    ResNet34(ResNet34Config),
+    /// torchvision's ResNet-50 (bottleneck blocks).
+    #[serde(rename = "resnet50")]
+    ResNet50(ResNet50Config),
     /// A CIFAR-style ResNet for 28–32 px images.
     #[serde(rename = "resnet-small")]
     ResNetSmall(ResNetSmallConfig),
@@ -158,12 +164,14 @@ impl Default for ModelConfig {
 
 impl ModelConfig {
     /// Command-line names of the architectures, in the order of [`Self::all`].
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 8] = [
         "simple-cnn",
         "cnn",
         "mlp",
         "lenet5",
         "resnet18",
+        "resnet34",
+        "resnet50",
         "resnet-small",
     ];
 
@@ -175,6 +183,8 @@ impl ModelConfig {
             Self::Mlp(MlpConfig::default()),
             Self::LeNet5(LeNet5Config::default()),
             Self::ResNet18(ResNet18Config::default()),
+            Self::ResNet34(ResNet34Config::default()),
+            Self::ResNet50(ResNet50Config::default()),
             Self::ResNetSmall(ResNetSmallConfig::default()),
         ]
     }
@@ -199,6 +209,8 @@ impl ModelConfig {
             Self::Mlp(_) => "mlp",
             Self::LeNet5(_) => "lenet5",
             Self::ResNet18(_) => "resnet18",
+            Self::ResNet34(_) => "resnet34",
+            Self::ResNet50(_) => "resnet50",
             Self::ResNetSmall(_) => "resnet-small",
         }
     }
@@ -211,6 +223,8 @@ impl ModelConfig {
             Self::Mlp(_) => "MLP (no convolutions)",
             Self::LeNet5(_) => "LeNet-5",
             Self::ResNet18(_) => "ResNet-18 (torchvision)",
+            Self::ResNet34(_) => "ResNet-34 (torchvision)",
+            Self::ResNet50(_) => "ResNet-50 (torchvision)",
             Self::ResNetSmall(_) => "ResNet-small (CIFAR-style)",
         }
     }
@@ -223,6 +237,8 @@ impl ModelConfig {
             Self::Mlp(c) => c.layers(input),
             Self::LeNet5(c) => c.layers(input),
             Self::ResNet18(c) => c.layers(input),
+            Self::ResNet34(c) => c.layers(input),
+            Self::ResNet50(c) => c.layers(input),
             Self::ResNetSmall(c) => c.layers(input),
         }
     }
@@ -237,9 +253,11 @@ impl ModelConfig {
             Self::LeNet5(_) => ["conv1", "conv2", "fc1", "fc2", "fc3"]
                 .map(String::from)
                 .to_vec(),
-            Self::ResNet18(_) => ["stem", "layer1", "layer2", "layer3", "layer4", "fc"]
-                .map(String::from)
-                .to_vec(),
+            Self::ResNet18(_) | Self::ResNet34(_) | Self::ResNet50(_) => {
+                ["stem", "layer1", "layer2", "layer3", "layer4", "fc"]
+                    .map(String::from)
+                    .to_vec()
+            }
             Self::ResNetSmall(_) => ["stem", "layer1", "layer2", "layer3", "fc"]
                 .map(String::from)
                 .to_vec(),
@@ -251,7 +269,10 @@ impl ModelConfig {
     /// backbone and classifier can be run apart (the ResNets; see [`Net::features`]); `None`
     /// for the others or an input the model cannot take.
     pub fn feature_len(&self, input: InputShape) -> Option<usize> {
-        if !matches!(self, Self::ResNet18(_) | Self::ResNetSmall(_)) {
+        if !matches!(
+            self,
+            Self::ResNet18(_) | Self::ResNet34(_) | Self::ResNet50(_) | Self::ResNetSmall(_)
+        ) {
             return None;
         }
         let layers = self.layers(input).ok()?;
@@ -266,7 +287,11 @@ impl ModelConfig {
             Self::SimpleCnn(c) => Some(&mut c.dropout),
             Self::Cnn(c) => Some(&mut c.dropout),
             Self::Mlp(c) => Some(&mut c.dropout),
-            Self::LeNet5(_) | Self::ResNet18(_) | Self::ResNetSmall(_) => None,
+            Self::LeNet5(_)
+            | Self::ResNet18(_)
+            | Self::ResNet34(_)
+            | Self::ResNet50(_)
+            | Self::ResNetSmall(_) => None,
         }
     }
 
@@ -289,6 +314,8 @@ impl ModelConfig {
             Self::Mlp(c) => Net::Mlp(c.init(input, device)),
             Self::LeNet5(c) => Net::LeNet5(c.init(input, device)),
             Self::ResNet18(c) => Net::ResNet(c.init(input, device)),
+            Self::ResNet34(c) => Net::ResNet(c.init(input, device)),
+            Self::ResNet50(c) => Net::ResNet(c.init(input, device)),
             Self::ResNetSmall(c) => Net::ResNet(c.init(input, device)),
         };
         // Reading every parameter draws its initial value now, in a fixed order.
@@ -352,7 +379,7 @@ pub enum Net {
     Mlp(Mlp),
     /// LeNet-5.
     LeNet5(LeNet5),
-    /// ResNet-18 or ResNet-small.
+    /// ResNet-18, -34, -50 or ResNet-small.
     ResNet(ResNet),
 }
 
@@ -574,6 +601,12 @@ mod tests {
             11_181_642
         );
         assert_eq!(params(&resnet18, GRAY28), 11_175_370);
+        let resnet34 = ModelConfig::ResNet34(ResNet34Config::default());
+        assert_eq!(params(&resnet34, RGB224), 21_797_672);
+        assert_eq!(params(&resnet34, GRAY28), 21_283_530);
+        let resnet50 = ModelConfig::ResNet50(ResNet50Config::default());
+        assert_eq!(params(&resnet50, RGB224), 25_557_032);
+        assert_eq!(params(&resnet50, GRAY28), 23_522_250);
         assert_eq!(params(&ModelConfig::default(), GRAY28), 31_530);
         let lenet = ModelConfig::LeNet5(LeNet5Config::default());
         assert_eq!(params(&lenet, GRAY28), 61_706);
@@ -615,6 +648,12 @@ mod tests {
             .map(|l| l.macs)
             .sum();
         assert_eq!(macs, 1_814_073_344);
+        // The deeper torchvision ResNets, counted the same way.
+        for (name, expected) in [("resnet34", 3_663_761_408), ("resnet50", 4_089_184_256)] {
+            let model = ModelConfig::from_name(name).unwrap();
+            let macs: u64 = model.layers(RGB224).unwrap().iter().map(|l| l.macs).sum();
+            assert_eq!(macs, expected, "{name}");
+        }
         // The same count for every architecture on 1×28×28 with 10 classes.
         for (name, expected) in [
             ("simple-cnn", 144_256),
@@ -622,6 +661,9 @@ mod tests {
             ("lenet5", 416_520),
             ("cnn", 4_241_152),
             ("resnet-small", 31_021_952),
+            ("resnet18", 33_010_944),
+            ("resnet34", 69_653_760),
+            ("resnet50", 77_951_232),
         ] {
             let model = ModelConfig::from_name(name).unwrap();
             let macs: u64 = model.layers(GRAY28).unwrap().iter().map(|l| l.macs).sum();
@@ -642,7 +684,11 @@ mod tests {
             },
         ] {
             for config in ModelConfig::all() {
-                if matches!(config, ModelConfig::ResNet18(_)) && input.channels == 3 {
+                if matches!(
+                    config,
+                    ModelConfig::ResNet18(_) | ModelConfig::ResNet34(_) | ModelConfig::ResNet50(_)
+                ) && input.channels == 3
+                {
                     continue;
                 }
                 let table: usize = params(&config, input);
@@ -705,5 +751,111 @@ mod tests {
             unknown.contains("`resnet-50`") && unknown.contains("resnet18"),
             "{unknown}"
         );
+    }
+
+    #[test]
+    fn built_deep_resnets_have_torchvision_parameter_counts() {
+        let device = Device::flex();
+        for (config, expected) in [
+            (ModelConfig::ResNet34(ResNet34Config::default()), 21_797_672),
+            (ModelConfig::ResNet50(ResNet50Config::default()), 25_557_032),
+        ] {
+            let model = config.init(RGB224, &device, 1).unwrap();
+            assert_eq!(model.param_count(), expected, "{}", config.short_name());
+            assert_eq!(params(&config, RGB224), expected, "{}", config.short_name());
+        }
+    }
+
+    #[test]
+    fn resnet50_rows_are_bottleneck_blocks_with_four_times_the_channels() {
+        let resnet50 = ModelConfig::ResNet50(ResNet50Config::default());
+        let layers = resnet50.layers(RGB224).unwrap();
+        let blocks: Vec<&LayerInfo> = layers
+            .iter()
+            .filter(|l| l.name.starts_with("layer"))
+            .collect();
+        assert_eq!(blocks.len(), 3 + 4 + 6 + 3);
+        let first = blocks[0];
+        assert_eq!(first.name, "layer1.0 (bottleneck, downsample)");
+        assert_eq!(first.output, [256, 56, 56]);
+        // conv1 64·64, conv2 64·64·9, conv3 64·256, bn 2·64 + 2·64 + 2·256, shortcut 64·256 +
+        // 2·256 (torchvision's layer1[0]).
+        assert_eq!(first.params, 75_008);
+        assert_eq!(blocks[1].name, "layer1.1 (bottleneck)");
+        assert_eq!(blocks[3].output, [512, 28, 28], "layer2.0 halves the size");
+        assert_eq!(blocks.last().unwrap().output, [2048, 7, 7]);
+        // Stages are the freezing units: stem, layer1..layer4, fc.
+        let stage_of: Vec<usize> = blocks.iter().map(|l| l.block).collect();
+        assert_eq!(stage_of[..3], [1, 1, 1]);
+        assert_eq!(stage_of[15], 4);
+        // Every block keeps more values for the backward pass than its output alone.
+        assert!(
+            blocks
+                .iter()
+                .all(|l| l.activations > 3 * l.output.iter().product::<usize>() as u64)
+        );
+        let resnet34 = ModelConfig::ResNet34(ResNet34Config::default());
+        let layers = resnet34.layers(RGB224).unwrap();
+        assert_eq!(
+            layers
+                .iter()
+                .filter(|l| l.name.contains("basic block"))
+                .count(),
+            16
+        );
+    }
+
+    #[test]
+    fn narrow_deep_resnets_freeze_by_stage() {
+        // Gradients are tracked, so a frozen parameter is one that no longer requires them.
+        let device = Device::flex().autodiff();
+        let input = InputShape {
+            channels: 3,
+            height: 32,
+            width: 32,
+            classes: 4,
+        };
+        for config in [
+            ModelConfig::ResNet34(ResNet34Config { width: 4 }),
+            ModelConfig::ResNet50(ResNet50Config { width: 4 }),
+        ] {
+            let name = config.short_name();
+            assert_eq!(
+                config.blocks(),
+                ["stem", "layer1", "layer2", "layer3", "layer4", "fc"],
+                "{name}"
+            );
+            let table = params(&config, input);
+            let model = config.init(input, &device, 3).unwrap();
+            assert_eq!(model.param_count(), table, "{name}");
+            let x = Tensor::<4>::ones([2, 3, 32, 32], &device);
+            assert_eq!(model.forward(x).dims(), [2, 4], "{name}");
+            // Freezing the stem and layer1..layer3 leaves layer4 and fc trainable.
+            let frozen = model.freeze_first(4);
+            let mut count = CountTrainable::default();
+            frozen.net().visit(&mut count);
+            let layers = config.layers(input).unwrap();
+            let trainable: usize = layers
+                .iter()
+                .filter(|l| l.block >= 4)
+                .map(|l| l.params)
+                .sum();
+            assert_eq!(count.trainable, trainable, "{name}");
+            assert!(count.trainable < table, "{name}");
+        }
+    }
+
+    /// Counts parameters that still take gradients (running statistics are never trainable).
+    #[derive(Default)]
+    struct CountTrainable {
+        trainable: usize,
+    }
+
+    impl ModuleVisitor for CountTrainable {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if param.is_require_grad() {
+                self.trainable += param.lazy_shape().num_elements();
+            }
+        }
     }
 }

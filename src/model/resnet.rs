@@ -1,11 +1,14 @@
-//! ResNet with basic blocks, in torchvision's layout and parameter names: `conv1`, `bn1`,
-//! `layer1`…`layer4` (each a list of blocks with `conv1`, `bn1`, `conv2`, `bn2` and, where the
-//! shape changes, `downsample.0` (1×1 convolution) and `downsample.1` (BatchNorm)), `fc`. A
-//! torchvision state dict therefore loads by name, BatchNorm running statistics included.
+//! ResNets in torchvision's layout and parameter names: `conv1`, `bn1`, `layer1`…`layer4` (each
+//! a list of blocks) and `fc`. A basic block has `conv1`, `bn1`, `conv2`, `bn2`; a bottleneck
+//! block adds `conv3`, `bn3`; where the shape changes, a block has `downsample.0` (1×1
+//! convolution) and `downsample.1` (BatchNorm). A torchvision state dict therefore loads by
+//! name, BatchNorm running statistics included.
 //!
-//! [`ResNet18Config`] is torchvision's `resnet18` (7×7 stride-2 stem, max-pool, four stages of
-//! two blocks, 64–512 channels): 11,689,512 parameters for 3 channels and 1,000 classes. The
-//! CIFAR-style variant for small images lives in [`super::resnet_small`] and uses the same
+//! For 3 channels and 1,000 classes: [`ResNet18Config`] (basic blocks, 2-2-2-2) has 11,689,512
+//! parameters, [`ResNet34Config`] (basic blocks, 3-4-6-3) 21,797,672 and [`ResNet50Config`]
+//! (bottleneck blocks, 3-4-6-3) 25,557,032. All three have the 7×7 stride-2 stem with
+//! max-pooling and 64–512 channels in the stages (four times that leaving a bottleneck block).
+//! The CIFAR-style variant for small images lives in [`super::resnet_small`] and uses the same
 //! modules.
 
 use super::kernels::{batch_norm, batch_norm_relu, conv2d, max_pool2d};
@@ -33,6 +36,37 @@ impl Default for ResNet18Config {
     }
 }
 
+/// Settings of torchvision's ResNet-34.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ResNet34Config {
+    /// Channels of the stem and the first stage (64 in torchvision; the stages double it).
+    /// Only the default loads torchvision's weights; smaller widths keep the layout and names.
+    pub width: usize,
+}
+
+impl Default for ResNet34Config {
+    fn default() -> Self {
+        Self { width: 64 }
+    }
+}
+
+/// Settings of torchvision's ResNet-50.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ResNet50Config {
+    /// Channels of the stem and of the inner convolutions of the first stage (64 in
+    /// torchvision; the stages double it, and a block's output has four times as many). Only
+    /// the default loads torchvision's weights; smaller widths keep the layout and names.
+    pub width: usize,
+}
+
+impl Default for ResNet50Config {
+    fn default() -> Self {
+        Self { width: 64 }
+    }
+}
+
 /// The first layers of a ResNet.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Stem {
@@ -42,29 +76,63 @@ pub(crate) struct Stem {
     pub max_pool: bool,
 }
 
-/// A ResNet's shape: stem, then stages of basic blocks.
+/// The residual block a ResNet is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BlockKind {
+    /// Two 3×3 convolutions; the output has the stage's width.
+    Basic,
+    /// 1×1, 3×3 (with the stage's stride, as in torchvision) and 1×1 convolutions; the output
+    /// has [`BOTTLENECK_EXPANSION`] times the stage's width.
+    Bottleneck,
+}
+
+/// How many times more channels a bottleneck block puts out than its inner convolutions have.
+const BOTTLENECK_EXPANSION: usize = 4;
+
+impl BlockKind {
+    /// Output channels of a block of this kind in a stage of `planes`.
+    fn out_channels(self, planes: usize) -> usize {
+        match self {
+            Self::Basic => planes,
+            Self::Bottleneck => BOTTLENECK_EXPANSION * planes,
+        }
+    }
+}
+
+/// A ResNet's shape: stem, then stages of residual blocks.
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
     pub name: &'static str,
     pub stem: Stem,
-    /// Output channels of each stage (at most 4).
+    /// The kind of every block.
+    pub block: BlockKind,
+    /// Width of each stage (at most 4): its output channels for basic blocks, its inner
+    /// channels for bottleneck blocks.
     pub widths: Vec<usize>,
     /// Blocks per stage.
     pub depths: Vec<usize>,
 }
 
-impl ResNet18Config {
-    fn layout(&self) -> Layout {
-        let w = self.width;
-        Layout {
-            name: "ResNet-18",
+impl Layout {
+    /// torchvision's ImageNet ResNet: 7×7 stride-2 stem with max-pooling, four stages whose
+    /// width doubles from `width`.
+    fn imagenet(name: &'static str, width: usize, block: BlockKind, depths: [usize; 4]) -> Self {
+        Self {
+            name,
             stem: Stem {
                 conv: (7, 2, 3),
                 max_pool: true,
             },
-            widths: vec![w, 2 * w, 4 * w, 8 * w],
-            depths: vec![2, 2, 2, 2],
+            block,
+            widths: vec![width, 2 * width, 4 * width, 8 * width],
+            depths: depths.to_vec(),
         }
+    }
+}
+
+impl ResNet18Config {
+    fn layout(&self) -> Layout {
+        Layout::imagenet("ResNet-18", self.width, BlockKind::Basic, [2, 2, 2, 2])
     }
 
     /// Layer table for `input`.
@@ -75,6 +143,97 @@ impl ResNet18Config {
     /// Builds the model on `device` (call [`Self::layers`] first to validate `input`).
     pub fn init(&self, input: InputShape, device: &Device) -> ResNet {
         self.layout().init(input, device)
+    }
+}
+
+impl ResNet34Config {
+    fn layout(&self) -> Layout {
+        Layout::imagenet("ResNet-34", self.width, BlockKind::Basic, [3, 4, 6, 3])
+    }
+
+    /// Layer table for `input`.
+    pub fn layers(&self, input: InputShape) -> Result<Vec<LayerInfo>, ModelError> {
+        self.layout().layers(input)
+    }
+
+    /// Builds the model on `device` (call [`Self::layers`] first to validate `input`).
+    pub fn init(&self, input: InputShape, device: &Device) -> ResNet {
+        self.layout().init(input, device)
+    }
+}
+
+impl ResNet50Config {
+    fn layout(&self) -> Layout {
+        Layout::imagenet("ResNet-50", self.width, BlockKind::Bottleneck, [3, 4, 6, 3])
+    }
+
+    /// Layer table for `input`.
+    pub fn layers(&self, input: InputShape) -> Result<Vec<LayerInfo>, ModelError> {
+        self.layout().layers(input)
+    }
+
+    /// Builds the model on `device` (call [`Self::layers`] first to validate `input`).
+    pub fn init(&self, input: InputShape, device: &Device) -> ResNet {
+        self.layout().init(input, device)
+    }
+}
+
+/// Size of one residual block in a layer table.
+struct BlockCost {
+    params: usize,
+    macs: u64,
+    /// Values kept for the backward pass.
+    activations: u64,
+}
+
+impl BlockKind {
+    /// Parameters, multiply-adds and stored values of a block of a stage of width `planes`
+    /// taking `in_c` channels of `in_size` pixels and giving `out_size` pixels per channel.
+    fn cost(
+        self,
+        in_c: usize,
+        planes: usize,
+        in_size: u64,
+        out_size: u64,
+        downsample: bool,
+    ) -> BlockCost {
+        let (in_w, p) = (in_c as u64, planes as u64);
+        let out_c = self.out_channels(planes);
+        let out = out_c as u64 * out_size;
+        let mut cost = match self {
+            // conv1, bn1, relu, conv2, bn2, sum + relu.
+            Self::Basic => BlockCost {
+                params: in_c * planes * 9 + planes * planes * 9 + 4 * planes,
+                macs: out * in_w * 9 + out * p * 9,
+                activations: 6 * out,
+            },
+            // conv1, bn1, relu at the input's size; conv2, bn2, relu at the output's; conv3,
+            // bn3, sum + relu with the expanded channels.
+            Self::Bottleneck => BlockCost {
+                params: in_c * planes
+                    + planes * planes * 9
+                    + planes * out_c
+                    + 4 * planes
+                    + 2 * out_c,
+                macs: p * in_size * in_w + p * out_size * p * 9 + out * p,
+                activations: 3 * p * in_size + 3 * p * out_size + 3 * out,
+            },
+        };
+        // The shortcut's 1×1 convolution and BatchNorm.
+        if downsample {
+            cost.params += in_c * out_c + 2 * out_c;
+            cost.macs += out * in_w;
+            cost.activations += 2 * out;
+        }
+        cost
+    }
+
+    /// Its name in the layer table.
+    fn label(self) -> &'static str {
+        match self {
+            Self::Basic => "basic block",
+            Self::Bottleneck => "bottleneck",
+        }
     }
 }
 
@@ -122,23 +281,24 @@ impl Layout {
                 else {
                     return Err(t.error(format!("{name}: the feature map is already {h}×{w}")));
                 };
-                let out = (planes * oh * ow) as u64;
-                let mut params = in_c * planes * 9 + planes * planes * 9 + 4 * planes;
-                let mut macs = out * (in_c as u64) * 9 + out * (planes as u64) * 9;
-                // conv1, bn1, relu, conv2, bn2, sum + relu; the shortcut's conv and bn.
-                let mut activations = 6 * out;
-                let downsample = stride != 1 || in_c != planes;
-                if downsample {
-                    params += in_c * planes + 2 * planes;
-                    macs += out * in_c as u64;
-                    activations += 2 * out;
-                }
+                let out_c = self.block.out_channels(planes);
+                let downsample = stride != 1 || in_c != out_c;
+                let cost =
+                    self.block
+                        .cost(in_c, planes, (h * w) as u64, (oh * ow) as u64, downsample);
+                let kind = self.block.label();
                 let label = if downsample {
-                    format!("{name} (basic block, downsample)")
+                    format!("{name} ({kind}, downsample)")
                 } else {
-                    format!("{name} (basic block)")
+                    format!("{name} ({kind})")
                 };
-                t.composite(label, vec![planes, oh, ow], params, macs, activations);
+                t.composite(
+                    label,
+                    vec![out_c, oh, ow],
+                    cost.params,
+                    cost.macs,
+                    cost.activations,
+                );
             }
         }
         t.global_pool("avgpool (global)")?;
@@ -152,13 +312,18 @@ impl Layout {
         let width = self.widths.first().copied().unwrap_or(1);
         let (k, s, p) = self.stem.conv;
         let mut in_c = width;
-        let mut stages: Vec<Vec<BasicBlock>> = Vec::with_capacity(4);
+        let mut stages: Vec<Vec<Block>> = Vec::with_capacity(4);
         for (stage, (&planes, &depth)) in self.widths.iter().zip(&self.depths).enumerate() {
             let mut blocks = Vec::with_capacity(depth);
             for b in 0..depth {
                 let stride = if stage > 0 && b == 0 { 2 } else { 1 };
-                blocks.push(BasicBlock::new(in_c, planes, stride, device));
-                in_c = planes;
+                blocks.push(match self.block {
+                    BlockKind::Basic => Block::Basic(BasicBlock::new(in_c, planes, stride, device)),
+                    BlockKind::Bottleneck => {
+                        Block::Bottleneck(Bottleneck::new(in_c, planes, stride, device))
+                    }
+                });
+                in_c = self.block.out_channels(planes);
             }
             stages.push(blocks);
         }
@@ -201,6 +366,30 @@ fn conv(
         .init(device)
 }
 
+/// The shortcut of a block that changes the shape: a strided 1×1 convolution and BatchNorm
+/// (torchvision's `downsample.0` and `downsample.1`), or nothing where the shape stays.
+fn downsample(
+    in_c: usize,
+    out_c: usize,
+    stride: usize,
+    device: &Device,
+) -> Option<(Conv2d, BatchNorm)> {
+    (stride != 1 || in_c != out_c).then(|| {
+        (
+            conv(in_c, out_c, 1, stride, 0, device),
+            BatchNormConfig::new(out_c).init(device),
+        )
+    })
+}
+
+/// The shortcut's output: `x` itself, or `x` through the downsampling convolution.
+fn shortcut(downsample: &Option<(Conv2d, BatchNorm)>, x: Tensor<4>) -> Tensor<4> {
+    match downsample {
+        Some((conv, bn)) => batch_norm(bn, conv2d(conv, x)),
+        None => x,
+    }
+}
+
 /// Two 3×3 convolutions with BatchNorm and a shortcut: `relu(bn2(conv2(relu(bn1(conv1(x))))) +
 /// shortcut(x))`.
 #[derive(Module, Debug)]
@@ -223,37 +412,89 @@ impl BasicBlock {
             relu: Relu::new(),
             conv2: conv(planes, planes, 3, 1, 1, device),
             bn2: BatchNormConfig::new(planes).init(device),
-            downsample: (stride != 1 || in_c != planes).then(|| {
-                (
-                    conv(in_c, planes, 1, stride, 0, device),
-                    BatchNormConfig::new(planes).init(device),
-                )
-            }),
+            downsample: downsample(in_c, planes, stride, device),
         }
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let identity = match &self.downsample {
-            Some((conv, bn)) => batch_norm(bn, conv2d(conv, x.clone())),
-            None => x.clone(),
-        };
+        let identity = shortcut(&self.downsample, x.clone());
         let out = batch_norm_relu(&self.bn1, conv2d(&self.conv1, x));
         let out = batch_norm(&self.bn2, conv2d(&self.conv2, out));
         self.relu.forward(out + identity)
     }
 }
 
-/// A ResNet of basic blocks (ResNet-18 or ResNet-small).
+/// torchvision's bottleneck block (ResNet v1.5, the stride on the 3×3 convolution):
+/// `relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x)))))))) + shortcut(x))` with 1×1, 3×3 and
+/// 1×1 convolutions, the last one widening to four times the inner channels.
+#[derive(Module, Debug)]
+pub struct Bottleneck {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    conv2: Conv2d,
+    bn2: BatchNorm,
+    conv3: Conv2d,
+    bn3: BatchNorm,
+    relu: Relu,
+    /// 1×1 convolution and BatchNorm where the shape changes (torchvision's `downsample.0` and
+    /// `downsample.1`).
+    downsample: Option<(Conv2d, BatchNorm)>,
+}
+
+impl Bottleneck {
+    fn new(in_c: usize, planes: usize, stride: usize, device: &Device) -> Self {
+        let out_c = BlockKind::Bottleneck.out_channels(planes);
+        Self {
+            conv1: conv(in_c, planes, 1, 1, 0, device),
+            bn1: BatchNormConfig::new(planes).init(device),
+            conv2: conv(planes, planes, 3, stride, 1, device),
+            bn2: BatchNormConfig::new(planes).init(device),
+            conv3: conv(planes, out_c, 1, 1, 0, device),
+            bn3: BatchNormConfig::new(out_c).init(device),
+            relu: Relu::new(),
+            downsample: downsample(in_c, out_c, stride, device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let identity = shortcut(&self.downsample, x.clone());
+        let out = batch_norm_relu(&self.bn1, conv2d(&self.conv1, x));
+        let out = batch_norm_relu(&self.bn2, conv2d(&self.conv2, out));
+        let out = batch_norm(&self.bn3, conv2d(&self.conv3, out));
+        self.relu.forward(out + identity)
+    }
+}
+
+/// One residual block of a ResNet. The variant is not part of the parameter names
+/// (`layer1.0.conv1.weight` either way).
+#[derive(Module, Debug)]
+pub enum Block {
+    /// Two 3×3 convolutions (ResNet-18, ResNet-34, ResNet-small).
+    Basic(BasicBlock),
+    /// 1×1, 3×3 and 1×1 convolutions (ResNet-50).
+    Bottleneck(Bottleneck),
+}
+
+impl Block {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Self::Basic(b) => b.forward(x),
+            Self::Bottleneck(b) => b.forward(x),
+        }
+    }
+}
+
+/// A ResNet (ResNet-18, -34, -50 or ResNet-small).
 #[derive(Module, Debug)]
 pub struct ResNet {
     conv1: Conv2d,
     bn1: BatchNorm,
     relu: Relu,
     maxpool: Option<MaxPool2d>,
-    layer1: Vec<BasicBlock>,
-    layer2: Vec<BasicBlock>,
-    layer3: Vec<BasicBlock>,
-    layer4: Vec<BasicBlock>,
+    layer1: Vec<Block>,
+    layer2: Vec<Block>,
+    layer3: Vec<Block>,
+    layer4: Vec<Block>,
     avgpool: AdaptiveAvgPool2d,
     fc: Linear,
 }
@@ -294,7 +535,7 @@ impl ResNet {
     /// Freezes the first `n` of: the stem (`conv1`, `bn1`), `layer1`, … `layer4`; `fc` stays
     /// trainable.
     pub fn freeze_first(self, n: usize) -> Self {
-        let stage = |i: usize, blocks: Vec<BasicBlock>| {
+        let stage = |i: usize, blocks: Vec<Block>| {
             if n > i {
                 blocks.into_iter().map(Module::freeze).collect()
             } else {

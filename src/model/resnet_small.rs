@@ -9,7 +9,7 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::resnet::{Layout, ResNet, Stem};
+use super::resnet::{BlockKind, Layout, ResNet, Stem};
 use super::{InputShape, LayerInfo, ModelError};
 
 /// Settings of ResNet-small.
@@ -40,6 +40,7 @@ impl ResNetSmallConfig {
                 conv: (3, 1, 1),
                 max_pool: false,
             },
+            block: BlockKind::Basic,
             widths: vec![w, 2 * w, 4 * w],
             depths: vec![self.blocks_per_stage; 3],
         }

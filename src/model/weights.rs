@@ -425,24 +425,29 @@ fn guess(names: &[&str]) -> Option<Guess> {
     };
     if has("conv1.weight") && any("layer1.0.conv3.") {
         let blocks: Vec<usize> = (1..=4).map(|i| count(i, ".conv3.weight")).collect();
-        return theirs(match blocks.as_slice() {
-            [3, 4, 6, 3] => "ResNet-50 (a ResNet with bottleneck blocks)",
-            [3, 4, 23, 3] => "ResNet-101 (a ResNet with bottleneck blocks)",
-            [3, 8, 36, 3] => "ResNet-152 (a ResNet with bottleneck blocks)",
-            _ => "a ResNet with bottleneck blocks (ResNet-50 or deeper)",
-        });
+        return match blocks.as_slice() {
+            [3, 4, 6, 3] => ours("ResNet-50".into(), "resnet50"),
+            [3, 4, 23, 3] => theirs("ResNet-101 (a ResNet with bottleneck blocks)"),
+            [3, 8, 36, 3] => theirs("ResNet-152 (a ResNet with bottleneck blocks)"),
+            _ => theirs(&format!(
+                "a ResNet with bottleneck blocks in stages of {blocks:?} blocks"
+            )),
+        };
     }
     if has("conv1.weight") && any("layer1.0.conv1.") {
-        let stages = (1..=4).filter(|&i| count(i, ".conv1.weight") > 0).count();
-        let blocks = count(1, ".conv1.weight");
-        return match (stages, blocks) {
-            (4, 2) => ours("ResNet-18".into(), "resnet18"),
-            (4, 3) => theirs("ResNet-34"),
+        let depths: Vec<usize> = (1..=4).map(|i| count(i, ".conv1.weight")).collect();
+        let stages = depths.iter().filter(|&&d| d > 0).count();
+        let blocks = depths.first().copied().unwrap_or(0);
+        return match (stages, depths.as_slice()) {
+            (4, [2, 2, 2, 2]) => ours("ResNet-18".into(), "resnet18"),
+            (4, [3, 4, 6, 3]) => ours("ResNet-34".into(), "resnet34"),
             (3, _) => ours(
                 format!("ResNet-small ({blocks} blocks per stage)"),
                 "resnet-small",
             ),
-            _ => theirs(&format!("a ResNet with {stages} stages of {blocks} blocks")),
+            _ => theirs(&format!(
+                "a ResNet with basic blocks in stages of {depths:?} blocks"
+            )),
         };
     }
     if starts("_conv_stem.") || starts("_blocks.") {
@@ -633,8 +638,10 @@ pub fn check_architecture(
 }
 
 /// Decides from names alone whether the file holds the model's architecture: it does when at
-/// least half of the model's tensor names are in the file and they make up at least half of
-/// the file's. Otherwise the file is refused with what its names suggest it holds.
+/// least half of the model's tensor names are in the file, they make up at least half of the
+/// file's, and the names do not tell another known architecture (a ResNet-50 holds every name
+/// of a ResNet-34, and a ResNet-34 every name of a ResNet-18). Otherwise the file is refused
+/// with what its names suggest it holds.
 fn check_names(
     file: &BTreeMap<String, PackTensor>,
     expected: &[TensorInfo],
@@ -645,12 +652,20 @@ fn check_names(
         .iter()
         .filter(|t| file.contains_key(&t.name))
         .count();
-    if matched * 2 >= expected.len() && matched * 2 >= file.len() {
-        return Ok(());
-    }
     let names: Vec<&str> = file.keys().map(String::as_str).collect();
     let own: Vec<&str> = expected.iter().map(|t| t.name.as_str()).collect();
-    let (found, mut known) = match guess(&names) {
+    let file_guess = guess(&names);
+    let own_guess = guess(&own);
+    let other_architecture = match (&file_guess, &own_guess) {
+        (Some(theirs), Some(ours)) => {
+            theirs.known != ours.known && matches!(ours.known, KnownArchitecture::Model(_))
+        }
+        _ => false,
+    };
+    if matched * 2 >= expected.len() && matched * 2 >= file.len() && !other_architecture {
+        return Ok(());
+    }
+    let (found, mut known) = match file_guess {
         Some(g) => (g.text, g.known),
         None => (
             "an unknown architecture".to_owned(),
@@ -658,8 +673,7 @@ fn check_names(
         ),
     };
     // Names that look like the chosen model's own after all: no other model to suggest.
-    if matches!(known, KnownArchitecture::Model(_)) && guess(&own).is_some_and(|g| g.known == known)
-    {
+    if matches!(known, KnownArchitecture::Model(_)) && own_guess.is_some_and(|g| g.known == known) {
         known = KnownArchitecture::Unknown;
     }
     let mut missing: Vec<TensorInfo> = expected
@@ -933,7 +947,7 @@ mod tests {
             text(&["blocks.0.conv.weight", "blocks.1.conv.weight", "fc.weight"]),
             "the configurable CNN"
         );
-        let resnet = |blocks: [usize; 4], last: &str| {
+        let resnet_guess = |blocks: [usize; 4], last: &str| {
             let mut names = vec!["conv1.weight".to_owned()];
             for (stage, n) in blocks.iter().enumerate() {
                 for b in 0..*n {
@@ -942,12 +956,42 @@ mod tests {
                 }
             }
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            text(&names)
+            guess(&names)
         };
+        let resnet = |blocks, last| {
+            resnet_guess(blocks, last)
+                .map(|g| g.text)
+                .unwrap_or_default()
+        };
+        let known = |blocks, last| resnet_guess(blocks, last).map(|g| g.known);
         assert_eq!(resnet([2, 2, 2, 2], "conv2"), "ResNet-18");
         assert_eq!(resnet([3, 4, 6, 3], "conv2"), "ResNet-34");
-        assert!(resnet([3, 4, 6, 3], "conv3").starts_with("ResNet-50"));
+        assert_eq!(resnet([3, 4, 6, 3], "conv3"), "ResNet-50");
         assert!(resnet([3, 4, 23, 3], "conv3").starts_with("ResNet-101"));
+        assert_eq!(
+            resnet([2, 3, 4, 2], "conv2"),
+            "a ResNet with basic blocks in stages of [2, 3, 4, 2] blocks"
+        );
+        assert_eq!(
+            resnet([1, 1, 1, 1], "conv3"),
+            "a ResNet with bottleneck blocks in stages of [1, 1, 1, 1] blocks"
+        );
+        assert_eq!(
+            known([2, 2, 2, 2], "conv2"),
+            Some(KnownArchitecture::Model("resnet18"))
+        );
+        assert_eq!(
+            known([3, 4, 6, 3], "conv2"),
+            Some(KnownArchitecture::Model("resnet34"))
+        );
+        assert_eq!(
+            known([3, 4, 6, 3], "conv3"),
+            Some(KnownArchitecture::Model("resnet50"))
+        );
+        assert_eq!(
+            known([3, 4, 23, 3], "conv3"),
+            Some(KnownArchitecture::Unsupported)
+        );
         assert_eq!(guess_architecture(&["weight", "bias"]), None);
     }
 

@@ -59,6 +59,32 @@ fn every_architecture_trains_on_the_noise_data() {
     }
 }
 
+/// ResNet-34 and ResNet-50, narrowed through their `width` setting so an epoch takes moments,
+/// train from the command line and are recorded under their names.
+#[test]
+fn deeper_resnets_train_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    for model in ["resnet34", "resnet50"] {
+        let out = tmp.path().join(model);
+        let json = format!(r#"{{"kind": "{model}", "width": 4}}"#);
+        let stdout = ok(&workbench(&[
+            "train",
+            "--dataset",
+            "noise",
+            "--model-json",
+            &json,
+            "--epochs",
+            "1",
+            "--out",
+            path(&out),
+        ]));
+        assert!(stdout.contains(" parameters) on "), "{model}: {stdout}");
+        let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+        assert!(config.contains(&format!("kind = \"{model}\"")), "{config}");
+        assert!(config.contains("width = 4"), "{config}");
+    }
+}
+
 #[test]
 fn a_run_becomes_a_backbone_for_predict_and_fine_tuning() {
     let tmp = tempfile::tempdir().unwrap();

@@ -13,7 +13,7 @@ use cnn_workbench::experiment::OptimizerConfig;
 use cnn_workbench::model::weights::{self, WeightsError};
 use cnn_workbench::model::{
     ChannelAdapt, CnnConfig, Freeze, InputShape, Model, ModelConfig, ResNet18Config,
-    ResNetSmallConfig, TransferConfig,
+    ResNet34Config, ResNet50Config, ResNetSmallConfig, TransferConfig,
 };
 
 use crate::common;
@@ -26,7 +26,12 @@ fn fixture(name: &str) -> PathBuf {
 
 /// The fixture's input `[2, 3, 40, 40]` and PyTorch's logits `[2, 5]`.
 fn reference() -> (Vec<f32>, Vec<f32>) {
-    let mut store = SafetensorsStore::from_file(fixture("resnet18_w4_io.safetensors"));
+    reference_of("resnet18_w4")
+}
+
+/// Input and PyTorch's logits stored beside the weights `stem`.safetensors.
+fn reference_of(stem: &str) -> (Vec<f32>, Vec<f32>) {
+    let mut store = SafetensorsStore::from_file(fixture(&format!("{stem}_io.safetensors")));
     let tensors = store.get_all_tensors().unwrap();
     let read = |name: &str| {
         bridge::to_data(&tensors[name])
@@ -48,12 +53,35 @@ fn narrow_resnet18() -> ModelConfig {
     ModelConfig::ResNet18(ResNet18Config { width: 4 })
 }
 
+/// The width-4 ResNet-34 and ResNet-50 of the fixtures, by file stem.
+fn narrow_deep_resnets() -> [(&'static str, ModelConfig); 2] {
+    [
+        (
+            "resnet34_w4",
+            ModelConfig::ResNet34(ResNet34Config { width: 4 }),
+        ),
+        (
+            "resnet50_w4",
+            ModelConfig::ResNet50(ResNet50Config { width: 4 }),
+        ),
+    ]
+}
+
 fn load(file: &str, transfer: &TransferConfig, input: InputShape) -> Result<Model, String> {
+    load_as(&narrow_resnet18(), file, transfer, input)
+}
+
+fn load_as(
+    model: &ModelConfig,
+    file: &str,
+    transfer: &TransferConfig,
+    input: InputShape,
+) -> Result<Model, String> {
     TransferConfig {
         weights: Some(fixture(file)),
         ..transfer.clone()
     }
-    .build(&narrow_resnet18(), input, &Device::flex(), 1)
+    .build(model, input, &Device::flex(), 1)
     .map_err(|e| e.to_string())
 }
 
@@ -86,6 +114,87 @@ fn torchvision_layout_files_reproduce_pytorch_logits() {
         let model = load(file, &keep_head, FIXTURE_INPUT).unwrap();
         let got = logits(&model, input.clone(), [2, 3, 40, 40]);
         assert_close(&got, &expected, 1e-4);
+    }
+}
+
+/// ResNet-34 (basic blocks) and ResNet-50 (bottleneck blocks, conv3/bn3) built from
+/// torchvision's own classes load by name and give PyTorch's eval-mode logits; every tensor,
+/// BatchNorm running statistics included, comes back as the file holds it.
+#[test]
+fn torchvision_resnet34_and_resnet50_reproduce_pytorch_logits() {
+    let keep_head = TransferConfig {
+        replace_head: false,
+        ..TransferConfig::default()
+    };
+    for (stem, config) in narrow_deep_resnets() {
+        let file = format!("{stem}.safetensors");
+        let info = weights::inspect(&fixture(&file)).unwrap();
+        let label = config.label();
+        assert!(
+            label.starts_with(info.architecture.as_deref().unwrap()),
+            "{label}: {info:?}"
+        );
+        let model = load_as(&config, &file, &keep_head, FIXTURE_INPUT).unwrap();
+        let (input, expected) = reference_of(stem);
+        let got = logits(&model, input, [2, 3, 40, 40]);
+        let diff = got
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        println!("{stem}: largest logit difference from PyTorch {diff:e}");
+        assert_close(&got, &expected, 1e-4);
+        let mut loaded = weights::tensor_values(model.net()).unwrap();
+        let mut stored = weights::read_values(&fixture(&file)).unwrap();
+        assert!(
+            stored.iter().any(|t| t.name == "layer1.0.bn3.running_var")
+                == matches!(config, ModelConfig::ResNet50(_)),
+            "{stem}"
+        );
+        loaded.sort_by(|a, b| a.name.cmp(&b.name));
+        stored.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(loaded.len(), stored.len(), "{stem}");
+        assert!(
+            loaded == stored,
+            "{stem}: the loaded tensors differ from the file's"
+        );
+    }
+}
+
+/// A ResNet-50 file holds every name of a ResNet-34 (and a ResNet-34 file every name of a
+/// ResNet-18), so names alone would half-fit: the depths and block kinds they show refuse the
+/// file as another architecture, naming the model to choose.
+#[test]
+fn resnets_of_another_depth_are_refused_as_another_architecture() {
+    let narrow18 = ("resnet18_w4", narrow_resnet18());
+    let [narrow34, narrow50] = narrow_deep_resnets();
+    let all = [narrow18, narrow34, narrow50];
+    for (file_stem, file_config) in &all {
+        let file = format!("{file_stem}.safetensors");
+        let holds = file_config.label().trim_end_matches(" (torchvision)");
+        for (_, model) in all.iter().filter(|(stem, _)| stem != file_stem) {
+            for replace_head in [false, true] {
+                let transfer = TransferConfig {
+                    replace_head,
+                    ..TransferConfig::default()
+                };
+                let err = load_as(model, &file, &transfer, FIXTURE_INPUT).unwrap_err();
+                let wanted = format!("holds {holds}, not {}: ", model.label());
+                assert!(err.contains(&wanted), "{wanted} | {err}");
+                assert!(
+                    err.contains(&format!(
+                        "choose the model {} for this file",
+                        file_config.short_name()
+                    )),
+                    "{err}"
+                );
+                assert!(
+                    err.contains("missing from the file")
+                        || err.contains("in the file but not in the model"),
+                    "the tensors that differ are listed: {err}"
+                );
+            }
+        }
     }
 }
 
