@@ -118,6 +118,7 @@ fn main() {
         };
         black_box(prepare_batch(
             &seed2,
+            &cnn_workbench::augment::crop::CropConfig::default(),
             &fashion,
             Part::Train,
             &indices,

@@ -131,6 +131,7 @@ fn augmentation(c: &mut Criterion) {
             };
             black_box(prepare_batch(
                 &seed2,
+                &cnn_workbench::augment::crop::CropConfig::default(),
                 &fashion,
                 Part::Train,
                 &positions,

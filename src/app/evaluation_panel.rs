@@ -323,7 +323,7 @@ impl EvaluationView {
                             full,
                             egui::TextureOptions::LINEAR,
                         );
-                        self.opened = Some(((*prediction).clone(), texture));
+                        self.opened = Some((*prediction, texture));
                     }
                     ui.label(
                         egui::RichText::new(format!(

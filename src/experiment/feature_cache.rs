@@ -129,8 +129,10 @@ mod tests {
     use crate::model::{Freeze, ModelConfig, ResNet18Config};
 
     fn frozen_resnet() -> ExperimentConfig {
-        let mut config = ExperimentConfig::default();
-        config.model = ModelConfig::ResNet18(ResNet18Config { width: 4 });
+        let mut config = ExperimentConfig {
+            model: ModelConfig::ResNet18(ResNet18Config { width: 4 }),
+            ..ExperimentConfig::default()
+        };
         config.transfer.freeze = Freeze::Backbone;
         config
     }

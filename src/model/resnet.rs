@@ -466,7 +466,9 @@ impl Bottleneck {
 }
 
 /// One residual block of a ResNet. The variant is not part of the parameter names
-/// (`layer1.0.conv1.weight` either way).
+/// (`layer1.0.conv1.weight` either way). The variants differ in size, but a network holds a few
+/// dozen blocks at most, so boxing the larger one would save nothing that matters.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Block {
     /// Two 3×3 convolutions (ResNet-18, ResNet-34, ResNet-small).

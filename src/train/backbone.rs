@@ -106,7 +106,7 @@ pub fn predict(run_dir: &Path, image: &Path, top: usize) -> Result<Vec<ClassScor
     let logits = if crop.is_active() {
         // As validation sees it: the image at the stored size, then the evaluation crop (the
         // mean of the tiles' logits).
-        let stored = crate::augment::ImageShape::of(&data);
+        let stored = crate::augment::ImageShape::of(data);
         let identity = crate::data::ChannelNorm {
             mean: vec![0.0; data.channels],
             std: vec![1.0; data.channels],
@@ -127,7 +127,7 @@ pub fn predict(run_dir: &Path, image: &Path, top: usize) -> Result<Vec<ClassScor
             norm.extend(view, input.plane(), &mut values);
             let shape = [input.channels, input.height, input.width];
             let logits = model
-                .logits(values, shape, &device)
+                .logits(values, shape, device)
                 .map_err(BackboneError::Apply)?;
             sum.resize(logits.len(), 0.0);
             for (s, l) in sum.iter_mut().zip(logits) {
@@ -139,7 +139,7 @@ pub fn predict(run_dir: &Path, image: &Path, top: usize) -> Result<Vec<ClassScor
     } else {
         let prepared = preprocess::like_stored(&picture, data, &split.norm)?;
         model
-            .logits(prepared.values, prepared.shape, &device)
+            .logits(prepared.values, prepared.shape, device)
             .map_err(BackboneError::Apply)?
     };
     let probs = preprocess::softmax(&logits);

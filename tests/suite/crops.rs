@@ -91,11 +91,11 @@ fn a_cropped_run_trains_on_windows_validates_on_tiles_and_records_both() {
         "--out",
         path(&again),
     ]);
-    let first: Vec<String> = metrics.lines().map(|l| cut_times(l)).collect();
+    let first: Vec<String> = metrics.lines().map(cut_times).collect();
     let second: Vec<String> = std::fs::read_to_string(again.join("metrics.csv"))
         .unwrap()
         .lines()
-        .map(|l| cut_times(l))
+        .map(cut_times)
         .collect();
     assert_eq!(first, second);
 }
