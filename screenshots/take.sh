@@ -14,12 +14,16 @@ shoot() { # name, seconds before the shot, window options...
   local name=$1 secs=$2
   shift 2
   if [ -n "${ONLY:-}" ] && [ "$ONLY" != "$name" ]; then return; fi
-  XDG_DATA_HOME="$scratch/$name" XDG_CONFIG_HOME="$scratch/$name" \
+  XDG_DATA_HOME="$scratch/$name" XDG_CONFIG_HOME="$scratch/$name" CLICK="${CLICK:-}" \
     xvfb-run -a -s "-screen 0 1280x800x24" bash -c "
       '$bin' $* & pid=\$!
       # The pointer to a corner at once and again before the shot, so no tooltip hides the plot.
       sleep 2; xdotool mousemove 1279 799 2>/dev/null || true
       sleep $secs
+      if [ -n \"\${CLICK:-}\" ]; then
+        xdotool mousemove \${CLICK} click 1 2>/dev/null || true
+        sleep 1
+      fi
       xdotool mousemove 1279 799 2>/dev/null || true
       sleep 0.5
       import -window root 'screenshots/$name.png'
@@ -36,3 +40,6 @@ shoot lesson-augmentation 45 --lesson augmentation --start
 # The Dataset panel on the synthetic shapes, and the Augmentation panel's preview.
 shoot dataset-shapes 10 --dataset shapes
 shoot augmentation-preview 10 --augment seed2
+# Lesson 8: squashed micrographs against random crops with tiled validation; the first mistake of
+# the cropped run clicked open in the Evaluation panel, its 256 tiles outlined.
+CLICK="965 490" shoot high-res-tiles 125 --lesson high-res --start
