@@ -276,3 +276,49 @@ fn a_folder_of_large_images_keeps_its_resolution_when_cropping() {
     assert_eq!((native.width, native.height), (300, 200));
     assert_eq!(native.image(Part::Train, 0)[299], ((299 % 256) as u8));
 }
+
+#[test]
+fn a_folder_emptied_mid_run_does_not_stop_a_cropped_run() {
+    use cnn_workbench::experiment::ExperimentConfig;
+    use cnn_workbench::train::message::{Event, RunStatus};
+
+    let (tmp, source) = two_class_folder(8, || {
+        let shade = rand_shade();
+        image::DynamicImage::from(image::GrayImage::from_fn(40, 40, move |x, y| {
+            image::Luma([((x * y) as u8).wrapping_add(shade)])
+        }))
+    });
+    let mut config = ExperimentConfig::for_source(source);
+    config.dataset.validation = cnn_workbench::data::Validation::Holdout { fraction: 0.25 };
+    config.crop = CropConfig {
+        input_size: Some(16),
+        train: TrainCrop::Random,
+        eval: EvalCrop::Tiles,
+        ..CropConfig::default()
+    };
+    config.train.epochs = 40;
+    config.train.batch_size = 4;
+    let runs = tempfile::tempdir().unwrap();
+    let run = runs.path().join("run");
+    let worker = crate::common::start_worker(config, Some(run.clone()));
+    crate::common::wait_for_event(&worker, 60, |e| matches!(e, Event::Epoch(_)));
+    // The images leave the disk after the first epoch: the run holds them in memory.
+    for class in ["a", "b"] {
+        std::fs::remove_dir_all(tmp.path().join(class)).unwrap();
+    }
+    let Event::Finished { status, .. } =
+        crate::common::wait_for_event(&worker, 60, |e| matches!(e, Event::Finished { .. }))
+    else {
+        unreachable!()
+    };
+    assert_eq!(status, RunStatus::Completed);
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 41, "{metrics}");
+}
+
+/// A different grey offset per call, so the folder's images are not all alike.
+fn rand_shade() -> u8 {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static NEXT: AtomicU8 = AtomicU8::new(0);
+    NEXT.fetch_add(37, Ordering::Relaxed)
+}
