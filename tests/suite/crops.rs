@@ -322,3 +322,46 @@ fn rand_shade() -> u8 {
     static NEXT: AtomicU8 = AtomicU8::new(0);
     NEXT.fetch_add(37, Ordering::Relaxed)
 }
+
+#[test]
+fn sixteen_bit_tiffs_keep_their_resolution_when_cropping() {
+    let (_tmp, source) = two_class_folder(2, || {
+        // 16-bit grayscale and 16-bit RGB slides, 300×200, as microscopes write them.
+        image::DynamicImage::from(image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(
+            300,
+            200,
+            |x, _| image::Luma([(x as u16) * 200]),
+        ))
+    });
+    let rgb = source.path().unwrap().join("b").join("rgb16.tif");
+    image::DynamicImage::from(image::ImageBuffer::<image::Rgb<u16>, Vec<u16>>::from_fn(
+        300,
+        200,
+        |x, _| image::Rgb([(x as u16) * 200, 0, 65_535]),
+    ))
+    .save(&rgb)
+    .unwrap();
+    for class in ["a", "b"] {
+        for i in 0..2 {
+            let png = source.path().unwrap().join(class).join(format!("{i}.png"));
+            let tif = png.with_extension("tif");
+            image::open(&png).unwrap().save(&tif).unwrap();
+            std::fs::remove_file(png).unwrap();
+        }
+    }
+    let data = data::load(
+        &source,
+        InputFormat {
+            native: true,
+            channels: Some(3),
+            ..InputFormat::default()
+        },
+    )
+    .unwrap();
+    assert!(data.skipped.is_empty(), "{:?}", data.skipped);
+    assert_eq!((data.width, data.height, data.train.len()), (300, 200, 5));
+    // 16-bit values come down to 8 bits: x·200 of 65,535 at x = 300 is 91.6 % of white.
+    let image = data.image(Part::Train, 0);
+    let right = image[299];
+    assert!((230..=236).contains(&right), "{right}");
+}
