@@ -770,27 +770,42 @@ fn evaluate(
                 })
                 .collect()
         };
-        let classes = logits.len() / batch.len().max(1);
-        for (&position, row) in batch.iter().zip(logits.chunks_exact(classes.max(1))) {
-            let truth = subset.labels[position as usize];
-            let (predicted, confidence, loss) = evaluation::score(row, usize::from(truth));
-            predictions.push(Prediction {
-                part: subset.part,
-                index: subset.indices[position as usize],
-                truth,
-                predicted,
-                confidence,
-                loss,
-            });
-        }
+        score_batch(subset, batch, &logits, &mut predictions);
     }
+    Some(Ok(summarize(predictions)))
+}
+
+/// Scores the logits (one row per position of `batch`, in order) of a validation batch.
+pub(super) fn score_batch(
+    subset: &Subset,
+    batch: &[u32],
+    logits: &[f32],
+    predictions: &mut Vec<Prediction>,
+) {
+    let classes = logits.len() / batch.len().max(1);
+    for (&position, row) in batch.iter().zip(logits.chunks_exact(classes.max(1))) {
+        let truth = subset.labels[position as usize];
+        let (predicted, confidence, loss) = evaluation::score(row, usize::from(truth));
+        predictions.push(Prediction {
+            part: subset.part,
+            index: subset.indices[position as usize],
+            truth,
+            predicted,
+            confidence,
+            loss,
+        });
+    }
+}
+
+/// Mean loss and accuracy of every sample's prediction, with the predictions.
+pub(super) fn summarize(predictions: Vec<Prediction>) -> (f64, f64, Vec<Prediction>) {
     let n = predictions.len().max(1) as f64;
     let loss = predictions.iter().map(|p| f64::from(p.loss)).sum::<f64>() / n;
     let correct = predictions
         .iter()
         .filter(|p| p.truth == p.predicted)
         .count();
-    Some(Ok((loss, correct as f64 / n, predictions)))
+    (loss, correct as f64 / n, predictions)
 }
 
 /// The message of a caught panic.

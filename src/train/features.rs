@@ -24,13 +24,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use burn::module::Module;
 use burn::prelude::*;
 
-use super::engine::{EVAL_BATCH, Evaluated};
+use super::engine::{EVAL_BATCH, Evaluated, score_batch, summarize};
 use crate::augment::AugmentConfig;
 use crate::augment::batch::{BatchKey, PixelNorm, prepare_batch, prepare_eval};
 use crate::augment::crop::CropConfig;
 use crate::data::{Dataset, Split, Subset};
 use crate::experiment::ExperimentConfig;
-use crate::experiment::evaluation::{self, Prediction};
 use crate::experiment::feature_cache::{CachePlan, FeatureCacheRecord, plan};
 use crate::experiment::record::RunRecorder;
 use crate::model::{InputShape, Model};
@@ -295,28 +294,10 @@ impl FeatureCache {
                 Ok(values) => values,
                 Err(e) => return Some(Err(format!("cannot read the model's outputs: {e:?}"))),
             };
-            let classes = logits.len() / batch.len().max(1);
-            for (&position, row) in batch.iter().zip(logits.chunks_exact(classes.max(1))) {
-                let truth = subset.labels[position as usize];
-                let (predicted, confidence, loss) = evaluation::score(row, usize::from(truth));
-                predictions.push(Prediction {
-                    part: subset.part,
-                    index: subset.indices[position as usize],
-                    truth,
-                    predicted,
-                    confidence,
-                    loss,
-                });
-            }
+            score_batch(subset, batch, &logits, &mut predictions);
         }
         self.val_filled = true;
-        let n = predictions.len().max(1) as f64;
-        let loss = predictions.iter().map(|p| f64::from(p.loss)).sum::<f64>() / n;
-        let correct = predictions
-            .iter()
-            .filter(|p| p.truth == p.predicted)
-            .count();
-        Some(Ok((loss, correct as f64 / n, predictions)))
+        Some(Ok(summarize(predictions)))
     }
 }
 
