@@ -262,9 +262,23 @@ pub struct TrainArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+    /// How progress is shown: a progress bar and a line per epoch, or one JSON object per line
+    /// and event (started, each epoch with the fields of metrics.csv, pause and resume, changes,
+    /// finished with run.json) for another program or a cluster's log to carry.
+    #[arg(long, value_enum, default_value = "bar")]
+    pub progress: ProgressArg,
     /// Pretrained weights and how they are fitted.
     #[command(flatten)]
     pub transfer: TransferArgs,
+}
+
+/// Progress reports of `train`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressArg {
+    /// A progress bar and a line per epoch.
+    Bar,
+    /// One JSON object per line and event.
+    Jsonl,
 }
 
 /// Training crops on the command line.

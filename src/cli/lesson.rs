@@ -39,7 +39,10 @@ pub fn lesson(args: &LessonArgs) -> anyhow::Result<()> {
             config,
             run_dir: Some(dir.clone()),
         })?;
-        let status = match super::train::follow_run(&worker, args.quiet) {
+        let status = match super::train::follow_run(
+            &worker,
+            super::train::Report::Human { quiet: args.quiet },
+        ) {
             Ok((status, message)) => {
                 if matches!(status, RunStatus::Failed | RunStatus::Diverged) {
                     eprintln!("{}: {status}: {message}", run.label());

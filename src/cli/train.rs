@@ -10,7 +10,7 @@ use crossbeam_channel::RecvTimeoutError;
 use indicatif::{ProgressBar, ProgressStyle};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use super::args::TrainArgs;
+use super::args::{ProgressArg, TrainArgs};
 use crate::train::message::{Command, Event, RunStatus};
 use crate::train::worker::{StartRequest, TrainWorker};
 
@@ -65,7 +65,7 @@ pub(super) fn train(args: &TrainArgs) -> anyhow::Result<()> {
                     &config,
                 )
             });
-            if !args.quiet {
+            if !args.quiet && args.progress == ProgressArg::Bar {
                 outln!("Recording the run in {}", out.display());
             }
             worker.start(StartRequest {
@@ -74,16 +74,15 @@ pub(super) fn train(args: &TrainArgs) -> anyhow::Result<()> {
             })
         }
     }?;
-    follow(&worker, args.quiet)
-}
-
-/// Shows a run's progress until it ends; the run's failure or divergence is the error.
-pub(super) fn follow(worker: &TrainWorker, quiet: bool) -> anyhow::Result<()> {
-    let (status, message) = follow_run(worker, quiet)?;
+    let report = match args.progress {
+        ProgressArg::Bar => Report::Human { quiet: args.quiet },
+        ProgressArg::Jsonl => Report::Jsonl,
+    };
+    let (status, message) = follow_run(&worker, report)?;
     match status {
         RunStatus::Failed | RunStatus::Diverged => bail!("{status}: {message}"),
         _ => {
-            if !quiet {
+            if report == (Report::Human { quiet: false }) {
                 outln!("{status}: {message}");
             }
             Ok(())
@@ -91,9 +90,70 @@ pub(super) fn follow(worker: &TrainWorker, quiet: bool) -> anyhow::Result<()> {
     }
 }
 
+/// How a followed run is reported on standard output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Report {
+    /// A progress bar and a line per epoch (nothing but errors when `quiet`).
+    Human {
+        /// Print nothing but errors.
+        quiet: bool,
+    },
+    /// One JSON object per line and event, nothing else (see [`json_event`]).
+    Jsonl,
+}
+
+/// The JSON line of an event for `--progress jsonl`, or `None` for events it leaves out (steps,
+/// batches, evaluations). Epochs carry the fields of `metrics.csv`; the end carries `run.json`.
+fn json_event(event: &Event, run_dir: Option<&std::path::Path>) -> Option<serde_json::Value> {
+    use serde_json::json;
+    Some(match event {
+        Event::Started(info) => json!({
+            "event": "started",
+            "status": "running",
+            "epochs": info.epochs,
+            "steps_per_epoch": info.steps_per_epoch,
+            "train_samples": info.train_samples,
+            "val_samples": info.val_samples,
+            "params": info.num_params,
+            "device": info.device,
+            "run_dir": info.run_dir,
+            "classes": info.class_names,
+        }),
+        Event::Epoch(m) => {
+            let mut value = serde_json::to_value(m).ok()?;
+            value
+                .as_object_mut()?
+                .insert("event".to_owned(), json!("epoch"));
+            value
+        }
+        Event::Paused => json!({"event": "status", "status": "paused"}),
+        Event::Resumed => json!({"event": "status", "status": "running"}),
+        Event::Changed(change) => json!({"event": "changed", "change": change}),
+        Event::Finished {
+            status, message, ..
+        } => {
+            let run = run_dir
+                .and_then(|dir| std::fs::read_to_string(dir.join("run.json")).ok())
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
+            json!({"event": "finished", "status": status, "message": message, "run": run})
+        }
+        Event::Failed { message } => {
+            json!({"event": "finished", "status": "failed", "message": message})
+        }
+        Event::Step { .. } | Event::TrainingBatch(_) | Event::LrFound(_) | Event::Evaluated(_) => {
+            return None;
+        }
+    })
+}
+
 /// Shows a run's progress until it ends: how it ended and the engine's note; an error when it
 /// could not run at all.
-pub(super) fn follow_run(worker: &TrainWorker, quiet: bool) -> anyhow::Result<(RunStatus, String)> {
+pub(super) fn follow_run(
+    worker: &TrainWorker,
+    report: Report,
+) -> anyhow::Result<(RunStatus, String)> {
+    let quiet = report != (Report::Human { quiet: false });
+    let mut run_dir: Option<std::path::PathBuf> = None;
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
@@ -130,6 +190,14 @@ pub(super) fn follow_run(worker: &TrainWorker, quiet: bool) -> anyhow::Result<(R
                 bail!("the training thread ended without a result")
             }
         };
+        if report == Report::Jsonl {
+            if let Event::Started(info) = &event {
+                run_dir.clone_from(&info.run_dir);
+            }
+            if let Some(line) = json_event(&event, run_dir.as_deref()) {
+                outln!("{line}");
+            }
+        }
         match event {
             Event::Started(info) => {
                 epochs = info.epochs;

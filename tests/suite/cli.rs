@@ -390,3 +390,61 @@ fn train_saves_its_augmentation_and_bad_files_are_clear_errors() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn progress_jsonl_prints_one_json_object_per_event_and_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let output = succeed(
+        workbench()
+            .args([
+                "train",
+                "--dataset",
+                "noise",
+                "--epochs",
+                "3",
+                "--progress",
+                "jsonl",
+            ])
+            .arg("--out")
+            .arg(&out),
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["started", "epoch", "epoch", "epoch", "finished"]);
+    assert_eq!(events[0]["train_samples"], 100);
+    assert_eq!(events[0]["run_dir"], out.to_str().unwrap());
+    // Each epoch line holds the metrics.csv row of that epoch.
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    for (line, event) in csv.lines().skip(1).zip(&events[1..4]) {
+        let row: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
+        for (k, field) in [
+            "epoch",
+            "train_loss",
+            "val_loss",
+            "train_acc",
+            "val_acc",
+            "lr",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let value = event[field].as_f64().unwrap();
+            assert!(
+                (value - row[k]).abs() <= 1e-9 * row[k].abs().max(1.0),
+                "{field}"
+            );
+        }
+    }
+    let last = &events[4];
+    assert_eq!(last["status"], "completed");
+    assert_eq!(last["run"]["status"], "completed");
+    assert_eq!(last["run"]["epochs_done"], 3);
+}
