@@ -272,6 +272,31 @@ pub struct TrainArgs {
     pub transfer: TransferArgs,
 }
 
+/// Options of `cnn-workbench sweep`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SweepArgs {
+    /// The base experiment (a run's config.toml or one saved from the window; default: the
+    /// window's default experiment).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// A swept setting: its path in config.toml and its values, e.g. train.lr=0.001,0.01 or
+    /// dataset.train_size.count=10,100 (repeat the option for a grid of several settings).
+    #[arg(long, value_name = "KEY=V1,V2,...", required = true)]
+    pub grid: Vec<crate::experiment::sweep::Axis>,
+    /// Run every combination this many times, with seeds seed, seed + 1, ….
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
+    /// Runs trained at once on this machine.
+    #[arg(long, default_value_t = 1)]
+    pub local: usize,
+    /// Directory for the runs (one folder each) and sweep.csv.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
 /// Progress reports of `train`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProgressArg {

@@ -22,6 +22,7 @@ mod args;
 mod augment;
 mod lesson;
 mod report;
+mod sweep;
 mod train;
 mod weights;
 
@@ -38,7 +39,7 @@ use args::{installed, unknown_lesson};
 pub use args::{
     AugmentArgs, BundleCommand, ChannelAdaptArg, DeviceArg, ExportArgs, LessonArg, LessonArgs,
     ModelArg, MonitorArg, OptimizerArg, PredictArgs, PreprocessArg, ReportArgs, ScheduleArg,
-    TrainArgs, TransferArgs,
+    SweepArgs, TrainArgs, TransferArgs,
 };
 
 /// CNN Workbench: train CNNs on image data and watch overfitting happen.
@@ -130,6 +131,9 @@ pub enum CliCommand {
     /// Write the augmentation preview grid as a PNG: one row per sample, the original at the
     /// left, then what a run with --seed gives that sample in epochs 1, 2, ….
     Augment(AugmentArgs),
+    /// Expand a grid of settings into runs, train them on this machine (--local N at once) and
+    /// compare them in OUT/sweep.csv.
+    Sweep(SweepArgs),
 }
 
 /// Writes command output to standard output, dropping it when the reader has gone.
@@ -151,5 +155,6 @@ pub fn run(command: CliCommand) -> anyhow::Result<()> {
         CliCommand::ExportWeights(args) => weights::export(&args),
         CliCommand::Lesson(args) => lesson::lesson(&args),
         CliCommand::Augment(args) => augment::augment_grid(&args),
+        CliCommand::Sweep(args) => sweep::sweep(&args),
     }
 }

@@ -15,6 +15,7 @@ pub mod record;
 pub mod report;
 pub mod runs;
 pub mod schedule;
+pub mod sweep;
 mod training;
 
 use serde::{Deserialize, Serialize};

@@ -448,3 +448,75 @@ fn progress_jsonl_prints_one_json_object_per_event_and_nothing_else() {
     assert_eq!(last["run"]["status"], "completed");
     assert_eq!(last["run"]["epochs_done"], 3);
 }
+
+#[test]
+fn a_local_sweep_runs_every_combination_and_tabulates_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    train_noise(&base, &["--epochs", "2"]);
+    let out = tmp.path().join("sweep");
+    succeed(
+        workbench()
+            .args(["sweep", "--config"])
+            .arg(base.join("config.toml"))
+            .args([
+                "--grid",
+                "train.batch_size=10,50",
+                "--repeat",
+                "2",
+                "--local",
+                "2",
+                "--quiet",
+            ])
+            .arg("--out")
+            .arg(&out),
+    );
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "train.batch_size,seed,run,status,best_epoch,best_val_loss,best_val_acc,final_gap,secs"
+        )
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let swept: Vec<(&str, &str)> = rows.iter().map(|r| (r[0], r[1])).collect();
+    assert_eq!(
+        swept,
+        [("10", "42"), ("10", "43"), ("50", "42"), ("50", "43")]
+    );
+    for row in &rows {
+        assert_eq!(row[3], "completed", "{row:?}");
+        let run = out.join(row[2]);
+        let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+        assert!(
+            config.contains(&format!("batch_size = {}", row[0])),
+            "{config}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(run.join("metrics.csv"))
+                .unwrap()
+                .lines()
+                .count(),
+            3
+        );
+    }
+    // The sweep's run with the base's settings repeats the base run exactly.
+    let base_metrics = std::fs::read_to_string(base.join("metrics.csv")).unwrap();
+    let same = std::fs::read_to_string(out.join("run-001").join("metrics.csv")).unwrap();
+    let losses = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| l.split(',').take(6).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    assert_eq!(losses(&base_metrics), losses(&same));
+
+    let output = workbench()
+        .args(["sweep", "--grid", "train.lrr=0.1", "--out"])
+        .arg(tmp.path().join("bad"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("train.lrr"), "{err}");
+}

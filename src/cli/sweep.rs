@@ -1,0 +1,148 @@
+//! `sweep`: a grid of settings expanded into runs, trained as separate `train` processes on
+//! this machine (several at once), compared in `sweep.csv`.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+
+use super::args::SweepArgs;
+use crate::experiment::ExperimentConfig;
+use crate::experiment::metrics::RunStatus;
+use crate::experiment::record::{RunSummary, read_metrics};
+use crate::experiment::sweep::{self, SweepRow, SweepRun};
+
+/// Expands the sweep, runs it and writes `OUT/sweep.csv`.
+pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
+    let base = match &args.config {
+        Some(path) => ExperimentConfig::load(path)?,
+        None => ExperimentConfig::default(),
+    };
+    if args.local == 0 {
+        bail!("--local must be at least 1 (the number of runs trained at once)");
+    }
+    let runs = sweep::expand(&base, &args.grid, args.repeat).map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let exe = std::env::current_exe().context("cannot find this program to start its runs")?;
+    if !args.quiet {
+        outln!(
+            "{} runs, {} at a time, in {}",
+            runs.len(),
+            args.local,
+            args.out.display()
+        );
+    }
+    let mut pending: Vec<usize> = (0..runs.len()).rev().collect();
+    let mut active: Vec<(usize, Child, Instant)> = Vec::new();
+    let mut secs = vec![0.0; runs.len()];
+    while !pending.is_empty() || !active.is_empty() {
+        while active.len() < args.local
+            && let Some(i) = pending.pop()
+        {
+            let child = start(&exe, &runs[i], &args.out)?;
+            active.push((i, child, Instant::now()));
+        }
+        let mut still = Vec::with_capacity(active.len());
+        for (i, mut child, started) in active {
+            match child.try_wait() {
+                Ok(Some(_)) => {
+                    secs[i] = started.elapsed().as_secs_f64();
+                    if !args.quiet {
+                        outln!(
+                            "{}: {}",
+                            runs[i].name,
+                            outcome(&args.out.join(&runs[i].name))
+                        );
+                    }
+                }
+                Ok(None) => still.push((i, child, started)),
+                Err(e) => bail!("cannot watch {}: {e}", runs[i].name),
+            }
+        }
+        active = still;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rows: Vec<SweepRow> = runs
+        .iter()
+        .zip(&secs)
+        .map(|(run, &secs)| row(&args.out, run, secs))
+        .collect();
+    let mut keys: Vec<String> = args.grid.iter().map(|a| a.key.clone()).collect();
+    if args.repeat > 1 {
+        keys.push("seed".to_owned());
+    }
+    let text = sweep::csv_text(&keys, &runs, &rows).map_err(anyhow::Error::msg)?;
+    let path = args.out.join("sweep.csv");
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    if !args.quiet {
+        outln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Starts one run as `train --config DIR/config.toml --out DIR --quiet`; its messages go to
+/// `DIR/train.log`.
+fn start(exe: &Path, run: &SweepRun, out: &Path) -> anyhow::Result<Child> {
+    let dir = out.join(&run.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let config = dir.join("config.toml");
+    let text = run
+        .config
+        .to_toml()
+        .context("cannot write the run's configuration")?;
+    std::fs::write(&config, text).with_context(|| format!("cannot write {}", config.display()))?;
+    let log = std::fs::File::create(dir.join("train.log"))
+        .with_context(|| format!("cannot write {}", dir.join("train.log").display()))?;
+    Command::new(exe)
+        .arg("train")
+        .arg("--config")
+        .arg(&config)
+        .arg("--out")
+        .arg(&dir)
+        .arg("--quiet")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("cannot start {}", run.name))
+}
+
+/// How a finished run ended, from its `run.json` (or its log when it never started).
+fn outcome(dir: &Path) -> String {
+    match summary(dir) {
+        Some(s) => match s.best_epoch {
+            Some(epoch) => format!(
+                "{}, best epoch {epoch}, validation loss {:.4}",
+                s.status,
+                s.best_val_loss.unwrap_or(f64::NAN)
+            ),
+            None => s.status.to_string(),
+        },
+        None => format!(
+            "failed: {}",
+            std::fs::read_to_string(dir.join("train.log"))
+                .unwrap_or_default()
+                .trim()
+        ),
+    }
+}
+
+fn summary(dir: &Path) -> Option<RunSummary> {
+    let text = std::fs::read_to_string(dir.join("run.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The table row of a finished run.
+fn row(out: &Path, run: &SweepRun, secs: f64) -> SweepRow {
+    let dir = out.join(&run.name);
+    let status = summary(&dir).map_or(RunStatus::Failed, |s| s.status);
+    let history = read_metrics(&dir.join("metrics.csv")).unwrap_or_default();
+    SweepRow::new(
+        &run.name,
+        status,
+        &run.config.train.early_stopping,
+        &history,
+        secs,
+    )
+}
