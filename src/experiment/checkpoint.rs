@@ -197,12 +197,68 @@ pub fn load_model(model: Model, path: &Path) -> Result<Model, CheckpointError> {
             source,
         }
     })?;
-    model
-        .try_load_record(record)
-        .map_err(|source| CheckpointError::Mismatch {
-            path: shown(path),
-            source,
-        })
+    let strict = model.clone().try_load_record(record);
+    match strict {
+        Ok(model) => Ok(model),
+        Err(source) => {
+            // Checkpoints of ResNets written before the blocks could be bottlenecks name
+            // `layer1.0.conv1`, where the blocks are now `layer1.0.Basic.conv1`.
+            if let Some(loaded) = legacy_resnet_record(&read_file(path)?)
+                .and_then(|record| model.try_load_record(record).ok())
+            {
+                return Ok(loaded);
+            }
+            Err(CheckpointError::Mismatch {
+                path: shown(path),
+                source,
+            })
+        }
+    }
+}
+
+/// The record of a ResNet checkpoint in the earlier layout, its block tensors renamed into the
+/// current one (`net.ResNet.layerS.I.x` → `net.ResNet.layerS.I.Basic.x`); `None` when the file
+/// holds no such names or cannot be read.
+fn legacy_resnet_record(bytes: &[u8]) -> Option<ModuleRecord> {
+    let tensors = burn_pack::Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+        .ok()?
+        .into_tensors()
+        .ok()?;
+    let mut renamed = 0;
+    let mut out = Vec::with_capacity(tensors.len());
+    for tensor in tensors {
+        let (name, dtype, shape, id, data) = tensor.into_parts().ok()?;
+        let name = match legacy_block_name(&name) {
+            Some(new) => {
+                renamed += 1;
+                new
+            }
+            None => name,
+        };
+        out.push(burn_pack::Tensor::new(name, dtype, shape, id, data));
+    }
+    if renamed == 0 {
+        return None;
+    }
+    let bytes = burn_pack::Writer::new(out).into_bytes().ok()?;
+    ModuleRecord::from_bytes(bytes).ok()
+}
+
+/// `net.ResNet.layer2.0.conv1.weight` → `net.ResNet.layer2.0.Basic.conv1.weight`.
+fn legacy_block_name(name: &str) -> Option<String> {
+    let rest = name.strip_prefix("net.ResNet.layer")?;
+    let mut parts = rest.splitn(3, '.');
+    let stage = parts.next()?;
+    let block = parts.next()?;
+    let tail = parts.next()?;
+    if !stage.chars().all(|c| c.is_ascii_digit())
+        || !block.chars().all(|c| c.is_ascii_digit())
+        || tail.starts_with("Basic.")
+        || tail.starts_with("Bottleneck.")
+    {
+        return None;
+    }
+    Some(format!("net.ResNet.layer{stage}.{block}.Basic.{tail}"))
 }
 
 /// Writes the optimizer's state to `path` (temporary file + rename).
@@ -230,4 +286,27 @@ pub fn load_optimizer(
             path: shown(path),
             source,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn earlier_resnet_block_names_are_brought_forward() {
+        assert_eq!(
+            legacy_block_name("net.ResNet.layer2.0.conv1.weight").as_deref(),
+            Some("net.ResNet.layer2.0.Basic.conv1.weight")
+        );
+        assert_eq!(
+            legacy_block_name("net.ResNet.layer2.0.downsample.0.weight").as_deref(),
+            Some("net.ResNet.layer2.0.Basic.downsample.0.weight")
+        );
+        assert_eq!(
+            legacy_block_name("net.ResNet.layer2.0.Basic.conv1.weight"),
+            None
+        );
+        assert_eq!(legacy_block_name("net.ResNet.conv1.weight"), None);
+        assert_eq!(legacy_block_name("net.SimpleCnn.conv.weight"), None);
+    }
 }

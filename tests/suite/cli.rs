@@ -520,3 +520,35 @@ fn a_local_sweep_runs_every_combination_and_tabulates_them() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains("train.lrr"), "{err}");
 }
+
+#[test]
+fn a_resnet_run_recorded_by_the_earlier_block_layout_resumes_and_exports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/legacy-resnet-run");
+    for entry in std::fs::read_dir(&fixture).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, run.join(path.file_name().unwrap())).unwrap();
+    }
+    succeed(
+        workbench()
+            .args(["train", "--quiet", "--epochs", "2", "--resume"])
+            .arg(&run),
+    );
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(json["status"], "completed");
+    let out = tmp.path().join("backbone.safetensors");
+    succeed(
+        workbench()
+            .arg("export-weights")
+            .arg(&run)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(std::fs::metadata(&out).unwrap().len() > 10_000);
+}
