@@ -1057,7 +1057,6 @@ mod tests {
                 .zip(thread_cpu_ms())
                 .map_or(f64::NAN, |(a, b)| (b - a) / 4.0);
             eprintln!("{name}: {wall:.1} ms (CPU {cpu:.1} ms) per 1024×1024 image");
-            assert!(wall < 5000.0);
         }
     }
 

@@ -34,27 +34,7 @@ fn path(p: &Path) -> &str {
 fn a_cropped_run_trains_on_windows_validates_on_tiles_and_records_both() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    ok(&[
-        "train",
-        "--dataset",
-        "embedded",
-        "--train-size",
-        "30/class",
-        "--input-size",
-        "20",
-        "--train-crop",
-        "random",
-        "--eval-crop",
-        "tiles",
-        "--epochs",
-        "2",
-        "--quiet",
-        "--out",
-        path(&out),
-    ]);
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
-    assert_eq!(json["status"], "completed");
+    let json = train_embedded(&out, "30/class", "20", "tiles", "2");
     let input = &json["input"];
     assert_eq!(input["stored"], serde_json::json!([28, 28]));
     assert_eq!(input["network"], serde_json::json!([20, 20]));
@@ -100,6 +80,39 @@ fn a_cropped_run_trains_on_windows_validates_on_tiles_and_records_both() {
     assert_eq!(first, second);
 }
 
+/// Trains on the built-in data with random crops of `input` px and `eval` validation inputs;
+/// the run's `run.json`, after checking that the run completed.
+fn train_embedded(
+    out: &Path,
+    train_size: &str,
+    input: &str,
+    eval: &str,
+    epochs: &str,
+) -> serde_json::Value {
+    ok(&[
+        "train",
+        "--dataset",
+        "embedded",
+        "--train-size",
+        train_size,
+        "--input-size",
+        input,
+        "--train-crop",
+        "random",
+        "--eval-crop",
+        eval,
+        "--epochs",
+        epochs,
+        "--quiet",
+        "--out",
+        path(out),
+    ]);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(json["status"], "completed");
+    json
+}
+
 /// A metrics row without its two timing columns.
 fn cut_times(line: &str) -> String {
     line.split(',').take(6).collect::<Vec<_>>().join(",")
@@ -109,27 +122,7 @@ fn cut_times(line: &str) -> String {
 fn an_input_larger_than_the_image_is_upscaled_not_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    ok(&[
-        "train",
-        "--dataset",
-        "embedded",
-        "--train-size",
-        "10/class",
-        "--input-size",
-        "40",
-        "--train-crop",
-        "random",
-        "--eval-crop",
-        "center",
-        "--epochs",
-        "1",
-        "--quiet",
-        "--out",
-        path(&out),
-    ]);
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
-    assert_eq!(json["status"], "completed");
+    let json = train_embedded(&out, "10/class", "40", "center", "1");
     assert_eq!(json["input"]["network"], serde_json::json!([40, 40]));
 }
 
