@@ -11,31 +11,14 @@
 //! PNGs written for the occasion, (3) `BENCH_DIR` if given. For each: wall time, resident memory
 //! after the load and the peak during it, both as a multiple of the dataset's pixel bytes.
 
+mod common;
+
 use std::path::Path;
 use std::time::Instant;
 
 use cnn_workbench::data::{self, DatasetSource, InputFormat, Part, ShapesConfig};
 
-/// `VmRSS` and `VmHWM` (peak) of this process in bytes, from `/proc/self/status`.
-fn memory() -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
-}
-
-/// Resets the peak-RSS counter (Linux), so each measurement has its own peak.
-fn reset_peak() {
-    if std::fs::write("/proc/self/clear_refs", "5").is_err() {
-        eprintln!("(cannot reset the peak-memory counter; peaks include earlier phases)");
-    }
-}
+use common::{memory, reset_peak};
 
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1u64 << 20) as f64

@@ -664,6 +664,7 @@ mod tests {
             fixed_norm: None,
             skipped: Vec::new(),
             source_format: crate::data::SourceFormat::default(),
+            disk: None,
         });
         let ctx = egui::Context::default();
         let mut view = AugmentView {

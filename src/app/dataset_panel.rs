@@ -13,9 +13,10 @@ use std::sync::Arc;
 use super::AppCommand;
 use super::background::Background;
 use super::dataset_split::{classes_ui, subset_ui, validation_ui};
+use crate::data::disk::DEFAULT_CACHE_MB;
 use crate::data::{
-    self, CifarLabels, Dataset, DatasetConfig, DatasetSource, InputFormat, MicroConfig, Part,
-    ShapesConfig, SplitSummary, loader::PendingLoad, noise::NoiseConfig,
+    self, CifarLabels, Dataset, DatasetConfig, DatasetSource, InMemory, InputFormat, MicroConfig,
+    Part, ShapesConfig, SplitSummary, loader::PendingLoad, noise::NoiseConfig,
 };
 use crate::experiment::ExperimentConfig;
 
@@ -44,6 +45,8 @@ struct Prepared {
     /// Up to [`SAMPLES_PER_CLASS`] training samples of each class: (part, index, given class,
     /// true class).
     samples: Vec<(Part, u32, usize, Option<usize>)>,
+    /// The samples' thumbnails, made on the thread (an image on disk is decoded there).
+    thumbnails: Vec<egui::ColorImage>,
 }
 
 /// The split the summary shows is identified by the dataset (its address), its settings and
@@ -435,6 +438,41 @@ impl DatasetView {
                 .response
                 .on_hover_text("Auto: grayscale only if every image is");
         });
+        if matches!(data.source, DatasetSource::Folder { .. }) {
+            ui.horizontal(|ui| {
+                let text = |c: InMemory| match c {
+                    InMemory::Auto => "automatic",
+                    InMemory::Yes => "in memory",
+                    InMemory::No => "on disk",
+                };
+                egui::ComboBox::from_label("Images")
+                    .selected_text(text(edit.in_memory))
+                    .show_ui(ui, |ui| {
+                        for choice in [InMemory::Auto, InMemory::Yes, InMemory::No] {
+                            ui.selectable_value(&mut edit.in_memory, choice, text(choice));
+                        }
+                    })
+                    .response
+                    .on_hover_text(
+                        "In memory: every image decoded once at loading (fastest epochs). On \
+                         disk: files indexed in seconds and decoded when a batch needs them, \
+                         through a cache of decoded images. Automatic: in memory when the \
+                         decoded images fit 2 GiB.",
+                    );
+                if edit.in_memory != InMemory::Yes {
+                    let mut mb = edit.cache_mb.unwrap_or(DEFAULT_CACHE_MB);
+                    ui.label("cache");
+                    ui.add(
+                        egui::DragValue::new(&mut mb)
+                            .range(1..=1_000_000)
+                            .suffix(" MB"),
+                    )
+                    .on_hover_text("Decoded images kept for reuse when the folder stays on disk");
+                    edit.cache_mb =
+                        (mb != DEFAULT_CACHE_MB || edit.cache_mb.is_some()).then_some(mb);
+                }
+            });
+        }
         let edit = *edit;
         if edit != loaded {
             ui.horizontal(|ui| {
@@ -481,9 +519,19 @@ impl DatasetView {
         let (data, dataset, seed) = (Arc::clone(data), config.dataset.clone(), config.seed);
         let split = Background::spawn("dataset-split", ctx, move || {
             data::split(&data, &dataset, seed)
-                .map(|split| Prepared {
-                    summary: data::summarize(&data, &split),
-                    samples: pick_samples(&data, &split),
+                .map(|split| {
+                    let samples = pick_samples(&data, &split);
+                    let thumbnails = samples
+                        .iter()
+                        .map(|&(part, index, _, _)| {
+                            to_color_image(&data, &data.image(part, index as usize))
+                        })
+                        .collect();
+                    Prepared {
+                        summary: data::summarize(&data, &split),
+                        samples,
+                        thumbnails,
+                    }
                 })
                 .map_err(|e| e.to_string())
         });
@@ -506,6 +554,9 @@ impl DatasetView {
             data.height,
             data.num_classes()
         ));
+        if matches!(data.source, DatasetSource::Folder { .. }) {
+            storage_ui(ui, data);
+        }
         let format = &data.source_format;
         if format.converted > 0 || format.distinct_sizes > 1 {
             ui.label(
@@ -646,10 +697,11 @@ impl DatasetView {
             self.samples = view
                 .samples
                 .iter()
-                .map(|&(part, index, given, truth)| Sample {
+                .zip(&view.thumbnails)
+                .map(|(&(part, index, given, truth), thumbnail)| Sample {
                     texture: ui.ctx().load_texture(
                         format!("dataset-sample-{part:?}-{index}"),
-                        to_color_image(data, data.image(part, index as usize)),
+                        thumbnail.clone(),
                         egui::TextureOptions::NEAREST,
                     ),
                     index,
@@ -810,6 +862,51 @@ fn pick_samples(data: &Dataset, split: &data::Split) -> Vec<(Part, u32, usize, O
 /// Longest side of a thumbnail texture: larger images are shrunk for display (a 1024×1024
 /// slide would otherwise take 4 MB of texture per thumbnail).
 const THUMBNAIL_MAX_SIDE: usize = 256;
+
+/// Where an image folder's images are held: in memory, or on disk with the cache's size and use.
+fn storage_ui(ui: &mut egui::Ui, data: &Dataset) {
+    let decoded = data.decoded_bytes() as f64;
+    let size = |bytes: f64| {
+        if bytes >= 1e9 {
+            format!("{:.1} GB", bytes / 1e9)
+        } else {
+            format!("{:.1} MB", bytes / 1e6)
+        }
+    };
+    match &data.disk {
+        None => {
+            ui.label(
+                egui::RichText::new(format!("Held in memory: {} decoded", size(decoded))).weak(),
+            );
+        }
+        Some(disk) => {
+            let (bytes, hits, misses) = disk.cache_use();
+            let reads = hits + misses;
+            let rate = if reads > 0 {
+                format!(
+                    " · {:.0}% of reads from the cache",
+                    100.0 * hits as f64 / reads as f64
+                )
+            } else {
+                String::new()
+            };
+            ui.label(format!(
+                "On disk, indexed in {:.1} s, decoded per sample ({} if all were decoded) · \
+                 cache {} of {} (about {} images){rate}",
+                disk.indexed_secs(),
+                size(decoded),
+                size(bytes as f64),
+                size(disk.cache_budget() as f64),
+                disk.cache_capacity()
+            ))
+            .on_hover_text(
+                "The files were indexed (sizes and classes read from their headers); the \
+                 training threads decode, crop and resize each image when a batch needs it. A \
+                 file that fails to decode mid-run is left out and listed in run.json.",
+            );
+        }
+    }
+}
 
 /// Longest side of an image shown whole (the Evaluation panel's clicked sample).
 const FULL_MAX_SIDE: usize = 1024;

@@ -275,11 +275,13 @@ impl EvaluationView {
             return;
         }
         let mut uploads = 0;
+        // An image on disk is decoded for its thumbnail: one a frame keeps the window responsive.
+        let per_frame = if data.on_disk() { 1 } else { UPLOADS_PER_FRAME };
         ui.horizontal_wrapped(|ui| {
             for prediction in shown {
                 let key = (prediction.part, prediction.index);
                 if !self.thumbnails.contains_key(&key) {
-                    if uploads == UPLOADS_PER_FRAME {
+                    if uploads == per_frame {
                         // The rest follow in the next frames.
                         ui.allocate_space(egui::vec2(48.0, 62.0));
                         ui.ctx().request_repaint();
@@ -290,7 +292,7 @@ impl EvaluationView {
                 let texture = self.thumbnails.entry(key).or_insert_with(|| {
                     let image = to_color_image(
                         data,
-                        data.image(prediction.part, prediction.index as usize),
+                        &data.image(prediction.part, prediction.index as usize),
                     );
                     ui.ctx().load_texture(
                         format!("val-{key:?}"),
@@ -316,7 +318,7 @@ impl EvaluationView {
                     if clicked {
                         let full = full_color_image(
                             data,
-                            data.image(prediction.part, prediction.index as usize),
+                            &data.image(prediction.part, prediction.index as usize),
                         );
                         let texture = ui.ctx().load_texture(
                             format!("val-full-{key:?}"),

@@ -110,6 +110,9 @@ pub struct PreparedBatch {
     pub mixing: Option<Mixing>,
     /// Per image, the operations applied and their parameters (empty unless asked for).
     pub applied: Vec<Vec<Applied>>,
+    /// Positions in the given indices of the images in the batch (all of them, unless files on
+    /// disk could not be read).
+    pub kept: Vec<usize>,
 }
 
 impl PreparedBatch {
@@ -176,8 +179,15 @@ pub fn prepare_batch(
     let mut pixels = Vec::with_capacity(indices.len() * shape.len());
     let mut applied = Vec::new();
     let identity = config.is_identity();
-    for &index in indices {
-        let stored_image = data.image(part, index as usize);
+    // Images on disk are read a few at a time in parallel; one that cannot be read any more is
+    // left out of the batch, and the dataset lists it for the run's record.
+    let mut kept = Vec::with_capacity(indices.len());
+    data.for_each_image(part, indices, |position, stored_image| {
+        let Ok(stored_image) = stored_image else {
+            return;
+        };
+        let index = indices[position];
+        kept.push(position);
         let sample = SampleKey {
             seed: key.seed,
             epoch: key.epoch,
@@ -185,9 +195,9 @@ pub fn prepare_batch(
         };
         let cropped;
         let image = if shape == stored {
-            stored_image
+            &stored_image[..]
         } else {
-            cropped = crop.train_view(stored, stored_image, sample);
+            cropped = crop.train_view(stored, &stored_image, sample);
             &cropped[..]
         };
         if identity {
@@ -195,25 +205,26 @@ pub fn prepare_batch(
             if keep_applied {
                 applied.push(Vec::new());
             }
-            continue;
+            return;
         }
         let out = augment_image(config, shape, image, sample);
         norm.extend(&out.pixels, plane, &mut pixels);
         if keep_applied {
             applied.push(out.applied);
         }
-    }
-    let labels = indices
+    });
+    let labels = kept
         .iter()
-        .map(|&i| data.part(part).labels[i as usize])
+        .map(|&k| data.part(part).labels[indices[k] as usize])
         .collect();
-    let mixing = mix_batch(config, shape, &mut pixels, indices.len(), key);
+    let mixing = mix_batch(config, shape, &mut pixels, kept.len(), key);
     PreparedBatch {
         pixels,
         shape,
         labels,
         mixing,
         applied,
+        kept,
     }
 }
 
@@ -231,23 +242,29 @@ pub fn prepare_eval(
     let views = crop.views(stored);
     let mut pixels = Vec::with_capacity(indices.len() * views * shape.len());
     let mut cut = Vec::with_capacity(views);
-    for &index in indices {
-        let image = data.image(part, index as usize);
+    let mut kept = Vec::with_capacity(indices.len());
+    data.for_each_image(part, indices, |position, image| {
+        // An image on disk that cannot be read any more is left out (the dataset lists it).
+        let Ok(image) = image else {
+            return;
+        };
+        kept.push(position);
         if shape == stored && views == 1 {
-            norm.extend(image, shape.plane(), &mut pixels);
-            continue;
+            norm.extend(&image, shape.plane(), &mut pixels);
+            return;
         }
         cut.clear();
-        crop.eval_views(stored, image, &mut cut);
+        crop.eval_views(stored, &image, &mut cut);
         for view in &cut {
             norm.extend(view, shape.plane(), &mut pixels);
         }
-    }
+    });
     EvalBatch {
         pixels,
         shape,
-        images: indices.len(),
+        images: kept.len(),
         views,
+        kept,
     }
 }
 
@@ -262,6 +279,9 @@ pub struct EvalBatch {
     pub images: usize,
     /// Inputs per image (their logits are averaged).
     pub views: usize,
+    /// Positions in the given indices of the images in the batch (all of them, unless files on
+    /// disk could not be read).
+    pub kept: Vec<usize>,
 }
 
 /// Applies mixup or cutmix (when enabled and drawn) to normalised `pixels` of `n` images.
@@ -389,7 +409,7 @@ mod tests {
         assert!(batch.mixing.is_none());
         assert!(batch.soft_targets(10, 0.0).is_none());
         let back = lookup.to_u8(&batch.pixels[..784], 784);
-        assert_eq!(back, data.image(Part::Train, 5));
+        assert_eq!(back, &*data.image(Part::Train, 5));
     }
 
     #[test]
@@ -443,6 +463,7 @@ mod tests {
             labels: vec![0, 2],
             mixing: Some(mixing),
             applied: Vec::new(),
+            kept: vec![0, 1],
         };
         let t = batch.soft_targets(3, 0.1).unwrap();
         for row in t.chunks(3) {

@@ -94,7 +94,7 @@ pub fn compute(request: &GridRequest, data: &Dataset) -> PreviewGrid {
             if shape == stored {
                 image.to_vec()
             } else {
-                crop::cut(image, stored, Rect::full(stored), shape)
+                crop::cut(&image, stored, Rect::full(stored), shape)
             }
         })
         .collect();
@@ -318,7 +318,7 @@ mod tests {
         .unwrap();
         let a = compute(&request(Preset::Seed2.config()), &data);
         assert_eq!((a.rows(), a.columns(), a.cells.len()), (3, 4, 12));
-        assert_eq!(a.originals[1], data.image(Part::Train, 10));
+        assert_eq!(a.originals[1], &*data.image(Part::Train, 10));
         assert_eq!(a, compute(&request(Preset::Seed2.config()), &data));
         assert_ne!(a.cell(0, 0), a.cell(0, 1), "columns are independent draws");
         let none = compute(&request(AugmentConfig::default()), &data);

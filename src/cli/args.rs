@@ -8,7 +8,7 @@ use clap::{Subcommand, ValueEnum};
 
 use crate::augment::AugmentSpec;
 use crate::augment::crop::{EvalCrop, TrainCrop};
-use crate::data::{DatasetSource, InputFormat, TrainSize, Validation};
+use crate::data::{DatasetSource, InMemory, InputFormat, TrainSize, Validation};
 use crate::experiment::lessons;
 use crate::experiment::{DeviceKind, ExperimentConfig};
 use crate::experiment::{GradClip, Monitor, OptimizerConfig, Schedule};
@@ -187,6 +187,14 @@ pub struct TrainArgs {
     /// side, cut the centre) instead of stretching it.
     #[arg(long)]
     pub keep_aspect: bool,
+    /// Hold an image folder's decoded images in memory (yes), or leave the files on disk and
+    /// decode each sample when a batch needs it (no); auto keeps them in memory when they fit
+    /// 2 GiB decoded.
+    #[arg(long, value_name = "auto|yes|no")]
+    pub data_in_memory: Option<InMemory>,
+    /// Budget in MB of the cache of decoded images of a folder kept on disk (default 512).
+    #[arg(long, value_name = "MB")]
+    pub data_cache_mb: Option<u32>,
     /// 1 (grayscale) or 3 (RGB) input channels (default: grayscale only if every image is).
     #[arg(long, value_name = "1|3")]
     pub channels: Option<u8>,
@@ -662,6 +670,12 @@ impl TrainArgs {
                 keep_aspect: self.keep_aspect || data.input.keep_aspect,
                 ..data.input
             };
+        }
+        if let Some(choice) = self.data_in_memory {
+            data.input.in_memory = choice;
+        }
+        if let Some(mb) = self.data_cache_mb {
+            data.input.cache_mb = Some(mb);
         }
         data.validate()?;
         if let Some(model) = self.model {

@@ -28,7 +28,7 @@ impl Normalizer {
         let plane = data.width * data.height;
         out.reserve(indices.len() * data.image_len());
         for &i in indices {
-            self.extend_image(data.image(part, i as usize), plane, out);
+            self.extend_image(&data.image(part, i as usize), plane, out);
         }
     }
 

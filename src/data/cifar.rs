@@ -346,6 +346,7 @@ pub(crate) fn load(
         fixed_norm: None,
         skipped: Vec::new(),
         source_format: SourceFormat::uniform(SIDE, SIDE, false, n),
+        disk: None,
     })
 }
 

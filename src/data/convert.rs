@@ -36,6 +36,12 @@ pub struct InputFormat {
     /// Bring images of another aspect ratio to the stored one by scaling the shorter side and
     /// cutting the centre, instead of stretching them.
     pub keep_aspect: bool,
+    /// Whether an image folder's decoded images are held in memory or read from disk per
+    /// sample (automatic: by their decoded size against [`super::disk::IN_MEMORY_BUDGET`]).
+    pub in_memory: super::disk::InMemory,
+    /// The decoded-image cache of a folder kept on disk, in MB (`None`:
+    /// [`super::disk::DEFAULT_CACHE_MB`]).
+    pub cache_mb: Option<u32>,
 }
 
 impl InputFormat {
@@ -65,6 +71,11 @@ impl InputFormat {
             return Err(DataError::Invalid(format!(
                 "the input must have 1 (grayscale) or 3 (RGB) channels, found {channels}"
             )));
+        }
+        if self.cache_mb == Some(0) {
+            return Err(DataError::Invalid(
+                "the decoded-image cache needs at least 1 MB (--data-cache-mb)".to_owned(),
+            ));
         }
         Ok(())
     }
@@ -264,6 +275,7 @@ mod tests {
             fixed_norm: None,
             skipped: Vec::new(),
             source_format: SourceFormat::default(),
+            disk: None,
         }
     }
 

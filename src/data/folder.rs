@@ -23,6 +23,7 @@ use image::{ImageDecoder, ImageError, ImageFormat, ImageReader, Limits};
 use rayon::prelude::*;
 
 use super::convert::{InputFormat, alloc_pixels, centre_to_aspect, write_chw};
+use super::disk::{DEFAULT_CACHE_MB, DiskFile, DiskImages, IN_MEMORY_BUDGET, InMemory, Stamp};
 use super::progress::LoadProgress;
 use super::{DataError, Dataset, DatasetSource, ImageSet, SkippedFile, SourceFormat};
 
@@ -69,6 +70,7 @@ pub(crate) fn load(
     progress: &LoadProgress,
 ) -> Result<Dataset, DataError> {
     input.validate()?;
+    let started = std::time::Instant::now();
     progress.begin("Listing files", 0);
     let (train_root, test_root) = layout(root)?;
     let mut skipped = Vec::new();
@@ -94,20 +96,26 @@ pub(crate) fn load(
         }
     }
 
-    let (width, height, channels) = match (input.size, input.channels) {
-        (Some(size), Some(channels)) => (size, size, usize::from(channels)),
-        _ => {
+    // Headers only: sizes and colour modes, and the files whose header cannot be read.
+    let mut probe_headers =
+        |train: &mut Files, test: &mut Files| -> Result<Vec<Native>, DataError> {
             let total = train.paths.len() + test.paths.len();
             progress.begin("Reading image headers", total as u64);
             let probed_train = probe_all(&train.paths, progress)?;
             let probed_test = probe_all(&test.paths, progress)?;
             train.drop_failed(&probed_train, &mut skipped);
             test.drop_failed(&probed_test, &mut skipped);
-            let natives: Vec<Native> = probed_train
+            Ok(probed_train
                 .into_iter()
                 .chain(probed_test)
                 .filter_map(Result::ok)
-                .collect();
+                .collect())
+        };
+    let mut probed = None;
+    let (width, height, channels) = match (input.size, input.channels) {
+        (Some(size), Some(channels)) => (size, size, usize::from(channels)),
+        _ => {
+            let natives = probe_headers(&mut train, &mut test)?;
             let (w, h) = if input.native {
                 native_size(&natives)
             } else {
@@ -116,33 +124,45 @@ pub(crate) fn load(
             let gray = natives.iter().all(|n| n.2);
             let (w, h) = input.size.map_or((w, h), |s| (s, s));
             let channels = input.channels.map_or(if gray { 1 } else { 3 }, usize::from);
+            probed = Some(natives);
             (w, h, channels)
         }
     };
+    let shape = (width, height, channels);
+    let decoded = (train.paths.len() + test.paths.len()) as u64
+        * u64::from(width)
+        * u64::from(height)
+        * channels as u64;
+    let on_disk = match input.in_memory {
+        InMemory::Yes => false,
+        InMemory::No => true,
+        InMemory::Auto => decoded > IN_MEMORY_BUDGET,
+    };
+    if on_disk {
+        let natives = match probed {
+            Some(natives) => natives,
+            None => probe_headers(&mut train, &mut test)?,
+        };
+        return on_disk_dataset(
+            root,
+            input,
+            source,
+            &classes,
+            (train, test),
+            shape,
+            &natives,
+            skipped,
+            started,
+        );
+    }
 
     let total = train.paths.len() + test.paths.len();
     progress.begin("Decoding images", total as u64);
-    let shape = (width, height, channels);
     let mut natives = Vec::with_capacity(total);
     let keep = input.keep_aspect;
     let train_set = decode_set(&train, shape, keep, progress, &mut skipped, &mut natives)?;
     let test_set = decode_set(&test, shape, keep, progress, &mut skipped, &mut natives)?;
-    for (label, class) in classes.iter().enumerate() {
-        if !train_set.labels.contains(&(label as u16)) {
-            let reasons: Vec<String> = skipped
-                .iter()
-                .filter(|s| Path::new(&s.path).starts_with(&class.path))
-                .take(1)
-                .map(|s| format!("{}: {}", s.path, s.reason))
-                .collect();
-            return Err(DataError::Invalid(format!(
-                "none of the {} image files in {} could be read (first problem: {})",
-                class.files.len(),
-                class.path.display(),
-                reasons.first().map_or("unknown", String::as_str)
-            )));
-        }
-    }
+    check_readable(&classes, &train_set.labels, &skipped)?;
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     let converted = natives
         .iter()
@@ -159,6 +179,103 @@ pub(crate) fn load(
         fixed_norm: None,
         skipped,
         source_format: SourceFormat::from_natives(&natives, converted),
+        disk: None,
+    })
+}
+
+/// Every class has at least one image that could be read.
+fn check_readable(
+    classes: &[ClassDir],
+    labels: &[u16],
+    skipped: &[SkippedFile],
+) -> Result<(), DataError> {
+    for (label, class) in classes.iter().enumerate() {
+        if !labels.contains(&(label as u16)) {
+            let reasons: Vec<String> = skipped
+                .iter()
+                .filter(|s| Path::new(&s.path).starts_with(&class.path))
+                .take(1)
+                .map(|s| format!("{}: {}", s.path, s.reason))
+                .collect();
+            return Err(DataError::Invalid(format!(
+                "none of the {} image files in {} could be read (first problem: {})",
+                class.files.len(),
+                class.path.display(),
+                reasons.first().map_or("unknown", String::as_str)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The dataset of a folder kept on disk: files indexed (their headers already read), nothing
+/// decoded; [`DiskImages`] decodes each image when a batch needs it.
+#[allow(clippy::too_many_arguments)]
+fn on_disk_dataset(
+    root: &Path,
+    input: InputFormat,
+    source: DatasetSource,
+    classes: &[ClassDir],
+    (train, test): (Files, Files),
+    (w, h, c): (u32, u32, usize),
+    natives: &[Native],
+    mut skipped: Vec<SkippedFile>,
+    started: std::time::Instant,
+) -> Result<Dataset, DataError> {
+    check_readable(classes, &train.labels, &skipped)?;
+    let cache_mb = input.cache_mb.unwrap_or(DEFAULT_CACHE_MB);
+    let image_bytes = w as usize * h as usize * c;
+    if (cache_mb as usize) * 1_000_000 < image_bytes {
+        return Err(DataError::Invalid(format!(
+            "the decoded-image cache ({cache_mb} MB) cannot hold one image of {} ({w}×{h}, {}              channel{}, {:.1} MB decoded): set --data-cache-mb to at least {}",
+            root.display(),
+            c,
+            if c == 1 { "" } else { "s" },
+            image_bytes as f64 / 1e6,
+            image_bytes.div_ceil(1_000_000)
+        )));
+    }
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    let converted = natives
+        .iter()
+        .filter(|&&(nw, nh, gray)| (nw, nh) != (w, h) || (gray != (c == 1)))
+        .count();
+    let index = |files: &Files| -> Vec<DiskFile> {
+        files
+            .paths
+            .iter()
+            .map(|path| DiskFile {
+                stamp: Stamp::of(path),
+                path: path.clone(),
+            })
+            .collect()
+    };
+    let disk = DiskImages::new(
+        index(&train),
+        index(&test),
+        (w, h, c),
+        input.keep_aspect,
+        decode_into,
+        cache_mb,
+    )
+    .with_index_time(started.elapsed().as_secs_f64());
+    let set = |files: Files| ImageSet {
+        pixels: Vec::new(),
+        labels: files.labels,
+    };
+    let test = (!test.labels.is_empty()).then(|| set(test));
+    Ok(Dataset {
+        source,
+        width: w as usize,
+        height: h as usize,
+        channels: c,
+        class_names: classes.iter().map(|c| c.name.clone()).collect(),
+        train: set(train),
+        test,
+        fixed_norm: None,
+        skipped,
+        source_format: SourceFormat::from_natives(natives, converted),
+        disk: Some(std::sync::Arc::new(disk)),
     })
 }
 

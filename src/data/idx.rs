@@ -502,6 +502,7 @@ pub(crate) fn load(
         fixed_norm: None,
         skipped: Vec::new(),
         source_format: SourceFormat::uniform(train.cols, train.rows, true, n),
+        disk: None,
     })
 }
 

@@ -142,6 +142,7 @@ pub(crate) fn generate(
         fixed_norm: None,
         skipped: Vec::new(),
         source_format: SourceFormat::uniform(config.size, config.size, false, train_n + test_n),
+        disk: None,
     })
 }
 
@@ -1015,8 +1016,8 @@ mod tests {
                 .map(|i| {
                     let image = data.image(part, i);
                     let f = match squash_to {
-                        None => features(image, size),
-                        Some(to) => features(&squash(image, size, to), to as usize),
+                        None => features(&image, size),
+                        Some(to) => features(&squash(&image, size, to), to as usize),
                     };
                     (f, set.labels[i])
                 })

@@ -11,6 +11,7 @@
 pub mod batch;
 pub mod cifar;
 pub mod convert;
+pub mod disk;
 pub mod folder;
 pub mod idx;
 pub mod loader;
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cifar::CifarLabels;
 pub use convert::InputFormat;
+pub use disk::{DiskImages, ImageRef, InMemory, ReadProblems};
 pub use micro::MicroConfig;
 pub use progress::LoadProgress;
 pub use sampling::{
@@ -512,6 +514,9 @@ pub struct Dataset {
     pub skipped: Vec<SkippedFile>,
     /// The images' sizes and colour mode before conversion.
     pub source_format: SourceFormat,
+    /// For an image folder kept on disk: its indexed files and decoded-image cache (the pixel
+    /// arrays of `train` and `test` are then empty).
+    pub disk: Option<Arc<DiskImages>>,
 }
 
 impl Dataset {
@@ -533,10 +538,73 @@ impl Dataset {
         }
     }
 
-    /// The pixels of one image of a part.
-    pub fn image(&self, part: Part, index: usize) -> &[u8] {
-        let len = self.image_len();
-        &self.part(part).pixels[index * len..(index + 1) * len]
+    /// The pixels of one image of a part; for a dataset on disk, read now unless cached. An
+    /// image that cannot be read any more comes back black (see [`Self::try_image`]).
+    pub fn image(&self, part: Part, index: usize) -> ImageRef<'_> {
+        self.try_image(part, index)
+            .unwrap_or_else(|_| ImageRef::Shared(vec![0; self.image_len()].into()))
+    }
+
+    /// The pixels of one image of a part, or why its file could not be read (datasets on disk
+    /// only: such a sample is left out of batches and listed in the run's record).
+    pub fn try_image(&self, part: Part, index: usize) -> Result<ImageRef<'_>, String> {
+        match &self.disk {
+            Some(disk) => disk.get(part, index).map(ImageRef::Shared),
+            None => {
+                let len = self.image_len();
+                Ok(ImageRef::Borrowed(
+                    &self.part(part).pixels[index * len..(index + 1) * len],
+                ))
+            }
+        }
+    }
+
+    /// Several images (a dataset on disk decodes those not cached in parallel).
+    pub fn try_images(&self, part: Part, indices: &[u32]) -> Vec<Result<ImageRef<'_>, String>> {
+        match &self.disk {
+            Some(disk) => disk
+                .get_many(part, indices)
+                .into_iter()
+                .map(|r| r.map(ImageRef::Shared))
+                .collect(),
+            None => indices
+                .iter()
+                .map(|&i| self.try_image(part, i as usize))
+                .collect(),
+        }
+    }
+
+    /// Calls `each` with (position in `indices`, image or why it could not be read) for every
+    /// index, in order. A dataset on disk decodes a few at a time in parallel, so only those are
+    /// held at once (a batch of 32 large photos decoded together would take hundreds of MB).
+    pub fn for_each_image(
+        &self,
+        part: Part,
+        indices: &[u32],
+        mut each: impl FnMut(usize, Result<ImageRef<'_>, String>),
+    ) {
+        let chunk = if self.on_disk() {
+            (2 * rayon::current_num_threads()).max(2)
+        } else {
+            indices.len().max(1)
+        };
+        for (c, group) in indices.chunks(chunk).enumerate() {
+            for (k, image) in self.try_images(part, group).into_iter().enumerate() {
+                each(c * chunk + k, image);
+            }
+        }
+    }
+
+    /// Whether the images are read from disk per sample instead of held in memory.
+    pub fn on_disk(&self) -> bool {
+        self.disk.is_some()
+    }
+
+    /// Files that failed or changed while the dataset was read from disk (none in memory).
+    pub fn read_problems(&self) -> ReadProblems {
+        self.disk
+            .as_ref()
+            .map_or_else(ReadProblems::default, |d| d.problems())
     }
 
     /// Images per class in a part (all zero for a missing test part).
@@ -559,9 +627,16 @@ impl Dataset {
         self.train.len() + self.test.as_ref().map_or(0, ImageSet::len)
     }
 
-    /// Bytes of pixel storage in both parts.
+    /// Bytes of pixel storage in both parts (for a dataset on disk: its cache's budget).
     pub fn pixel_bytes(&self) -> usize {
-        self.train.pixels.len() + self.test.as_ref().map_or(0, |t| t.pixels.len())
+        self.train.pixels.len()
+            + self.test.as_ref().map_or(0, |t| t.pixels.len())
+            + self.disk.as_ref().map_or(0, |d| d.cache_budget())
+    }
+
+    /// Bytes the images would take decoded, all in memory.
+    pub fn decoded_bytes(&self) -> u64 {
+        self.total_images() as u64 * self.image_len() as u64
     }
 }
 
@@ -628,6 +703,13 @@ fn load_uncached(
     progress: &LoadProgress,
 ) -> Result<Dataset, DataError> {
     input.validate()?;
+    if input.in_memory == InMemory::No && !matches!(source, DatasetSource::Folder { .. }) {
+        return Err(DataError::Invalid(format!(
+            "only image folders can stay on disk; {} is read into memory (use \
+             --data-in-memory auto or yes)",
+            source.label()
+        )));
+    }
     let data = match source {
         DatasetSource::Embedded => embedded()?,
         DatasetSource::FashionMnist { dir } => {
@@ -700,6 +782,7 @@ fn embedded() -> Result<Dataset, DataError> {
         fixed_norm: None,
         skipped: Vec::new(),
         source_format: SourceFormat::uniform(train.cols, train.rows, true, n),
+        disk: None,
     })
 }
 

@@ -93,6 +93,7 @@ pub fn generate(config: &NoiseConfig) -> Result<Dataset, DataError> {
             true,
             config.train_samples + config.val_samples,
         ),
+        disk: None,
     })
 }
 

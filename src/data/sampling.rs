@@ -486,13 +486,30 @@ fn quotas(sizes: &[usize], size: TrainSize) -> Result<Vec<usize>, DataError> {
     }
 }
 
-/// Mean and standard deviation per channel over a subset's pixels.
+/// Images of a dataset on disk whose pixels give its normalisation (evenly spaced through the
+/// subset), so a run does not decode every file before its first step.
+pub const NORM_SAMPLE_ON_DISK: usize = 256;
+
+/// Mean and standard deviation per channel over a subset's pixels (for a dataset on disk, over
+/// at most [`NORM_SAMPLE_ON_DISK`] of its images).
 pub fn channel_norm(data: &Dataset, subset: &Subset) -> ChannelNorm {
     let plane = data.width * data.height;
     let mut sum = vec![0f64; data.channels];
     let mut sum_sq = vec![0f64; data.channels];
-    for &i in &subset.indices {
-        let image = data.image(subset.part, i as usize);
+    let n = subset.indices.len();
+    let sample: Vec<u32> = if data.on_disk() && n > NORM_SAMPLE_ON_DISK {
+        (0..NORM_SAMPLE_ON_DISK)
+            .map(|k| subset.indices[k * n / NORM_SAMPLE_ON_DISK])
+            .collect()
+    } else {
+        subset.indices.clone()
+    };
+    let mut counted = 0usize;
+    data.for_each_image(subset.part, &sample, |_, image| {
+        let Ok(image) = image else {
+            return;
+        };
+        counted += 1;
         for (c, channel) in image.chunks_exact(plane.max(1)).enumerate() {
             let (s, sq) = channel.iter().fold((0u64, 0u64), |(s, sq), &p| {
                 (s + u64::from(p), sq + u64::from(p) * u64::from(p))
@@ -500,8 +517,8 @@ pub fn channel_norm(data: &Dataset, subset: &Subset) -> ChannelNorm {
             sum[c] += s as f64;
             sum_sq[c] += sq as f64;
         }
-    }
-    let n = (subset.len() * plane).max(1) as f64;
+    });
+    let n = (counted * plane).max(1) as f64;
     let mean: Vec<f32> = sum.iter().map(|s| (s / n) as f32).collect();
     let std = sum_sq
         .iter()
@@ -543,6 +560,7 @@ mod tests {
             fixed_norm: None,
             skipped: Vec::new(),
             source_format: SourceFormat::default(),
+            disk: None,
         }
     }
 

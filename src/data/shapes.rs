@@ -132,6 +132,7 @@ pub(crate) fn generate(
         fixed_norm: None,
         skipped: Vec::new(),
         source_format: SourceFormat::uniform(config.size, config.size, false, n),
+        disk: None,
     })
 }
 

@@ -106,6 +106,48 @@ pub struct RunSummary {
     /// runs recorded before caching existed).
     #[serde(default)]
     pub feature_cache: Option<FeatureCacheRecord>,
+    /// Whether the images were held in memory or read from disk per sample.
+    #[serde(default)]
+    pub storage: Option<StorageRecord>,
+    /// Files of a dataset on disk that failed to decode during the run: left out of every batch
+    /// from then on (the run went on without them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read_failures: Vec<SkippedFile>,
+    /// Files of a dataset on disk whose size or time stamp changed during the run: used as they
+    /// were when read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_files: Vec<SkippedFile>,
+}
+
+/// Where a run's images were held (`storage` in `run.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StorageRecord {
+    /// `true`: decoded once into memory; `false`: read from disk per sample through the cache.
+    pub in_memory: bool,
+    /// What was asked (`auto`, `yes`, `no`).
+    pub asked: crate::data::InMemory,
+    /// Size of all images decoded, in MB.
+    pub decoded_mb: f64,
+    /// The decoded-image cache's budget in MB (images on disk only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_mb: Option<f64>,
+    /// Seconds the folder took to index: its files listed and their headers read (images on
+    /// disk only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_secs: Option<f64>,
+}
+
+impl StorageRecord {
+    /// The record of a loaded dataset.
+    pub fn of(data: &Dataset, asked: crate::data::InMemory) -> Self {
+        Self {
+            in_memory: !data.on_disk(),
+            asked,
+            decoded_mb: data.decoded_bytes() as f64 / 1e6,
+            cache_mb: data.disk.as_ref().map(|d| d.cache_budget() as f64 / 1e6),
+            index_secs: data.disk.as_ref().map(|d| d.indexed_secs()),
+        }
+    }
 }
 
 /// The image sizes of a run and how inputs were cut (`input` in `run.json`).
@@ -222,6 +264,9 @@ impl RunSummary {
             skipped: Vec::new(),
             input: None,
             feature_cache: None,
+            storage: None,
+            read_failures: Vec::new(),
+            changed_files: Vec::new(),
         }
     }
 }
@@ -318,6 +363,13 @@ impl RunRecorder {
     pub fn set_feature_cache(&mut self, record: FeatureCacheRecord) -> Result<(), RecordError> {
         self.summary.feature_cache = Some(record);
         self.write_summary()
+    }
+
+    /// Notes the files of a dataset on disk that failed or changed so far (written with the
+    /// next update of `run.json`).
+    pub fn set_read_problems(&mut self, problems: crate::data::ReadProblems) {
+        self.summary.read_failures = problems.failed;
+        self.summary.changed_files = problems.changed;
     }
 
     /// Notes which epoch's weights the run ended with.

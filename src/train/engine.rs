@@ -33,7 +33,7 @@ use crate::experiment::ExperimentConfig;
 use crate::experiment::checkpoint::{self, CheckpointError};
 use crate::experiment::evaluation::{self, Evaluation, Prediction};
 use crate::experiment::record::{
-    DatasetFingerprint, InputRecord, RecordError, RunRecorder, RunSummary,
+    DatasetFingerprint, InputRecord, RecordError, RunRecorder, RunSummary, StorageRecord,
 };
 use crate::experiment::report;
 use crate::experiment::runs::{RunDirError, open_run};
@@ -41,6 +41,15 @@ use crate::model::Model;
 
 /// Validation batch size: larger than training batches since no gradients are kept.
 pub(super) const EVAL_BATCH: usize = 500;
+/// Input values (pixels × channels) one validation forward pass takes at most: 500 inputs of
+/// 32×32×3. Larger inputs go through in smaller chunks (10 of 224×224×3, never under 8), since
+/// the activations grow with them: 500 crops of 224 px through SimpleCNN alone took 0.6 GB.
+const EVAL_VALUES: usize = 500 * 32 * 32 * 3;
+
+/// How many inputs of `input_len` values one validation forward pass takes.
+fn eval_chunk(input_len: usize) -> usize {
+    (EVAL_VALUES / input_len.max(1)).clamp(8, EVAL_BATCH)
+}
 /// A batch loss this many times the first one counts as divergence.
 const DIVERGENCE_FACTOR: f64 = 100.0;
 /// Training steps whose losses stay on the device before they are read back together.
@@ -232,6 +241,10 @@ impl Session {
             &self.config.crop,
             ImageShape::of(&self.data),
         ));
+        summary.storage = Some(StorageRecord::of(
+            &self.data,
+            self.config.dataset.input.in_memory,
+        ));
         summary
     }
 
@@ -293,6 +306,7 @@ fn train_to_end(session: &mut Session, control: &Control, events: &EventSink) {
     }
     if let Some(recorder) = session.recorder.as_mut() {
         recorder.set_restored(restored.map(|r| r.epoch));
+        recorder.set_read_problems(session.data.read_problems());
         if let Err(e) = recorder.finish(status, message.take()) {
             note = format!("{note} (and the run record could not be finalised: {e})");
         }
@@ -425,6 +439,18 @@ fn train_epochs(
                 RunError::Step("the augmentation thread stopped unexpectedly".to_owned())
             })?;
             data_wait += t0.elapsed();
+            if prepared.is_empty() {
+                // Every image of this batch failed to read from disk (they are listed in
+                // run.json): nothing to train on.
+                if step + 1 == steps_per_epoch
+                    && let Some(diverged) =
+                        read_back(session, &mut pending, &mut totals, epoch, events)
+                {
+                    return Ok(diverged);
+                }
+                continue;
+            }
+            let samples = prepared.len();
             if step + 1 == steps_per_epoch {
                 shown = Some(prefetch::shown_batch(&prepared, &pixel_norm));
             }
@@ -451,7 +477,7 @@ fn train_epochs(
             pending.push(PendingStep {
                 step: step + 1,
                 lr,
-                samples: batch.len(),
+                samples,
                 loss: loss.clone().detach(),
                 correct: count_correct(logits, labels),
             });
@@ -525,6 +551,7 @@ fn train_epochs(
         let evaluation = Evaluation::from_predictions(epoch, classes, &predictions);
         if let Some(recorder) = session.recorder.as_mut() {
             // Metrics first, then the checkpoint that commits the epoch (see `checkpoint`).
+            recorder.set_read_problems(session.data.read_problems());
             recorder.record_epoch(&metrics)?;
             if is_best {
                 recorder
@@ -725,19 +752,25 @@ fn evaluate(
     let model = model.valid();
     let positions: Vec<u32> = (0..subset.len() as u32).collect();
     let mut predictions = Vec::with_capacity(subset.len());
-    // Tiles multiply the inputs per image: a batch holds about EVAL_BATCH inputs, and the
-    // tiles of one large image go through the model in chunks of EVAL_BATCH.
-    let views = crop.views(ImageShape::of(data));
-    let per_batch = (EVAL_BATCH / views.max(1)).max(1);
+    // Tiles multiply the inputs per image: a batch holds about one chunk of inputs (see
+    // `eval_chunk`), and the tiles of one large image go through the model chunk by chunk.
+    let stored = ImageShape::of(data);
+    let views = crop.views(stored);
+    let per_batch = (eval_chunk(crop.input_shape(stored).len()) / views.max(1)).max(1);
     for batch in positions.chunks(per_batch) {
         if stop.load(Ordering::SeqCst) {
             return None;
         }
         let indices: Vec<u32> = batch.iter().map(|&p| subset.indices[p as usize]).collect();
         let inputs = prepare_eval(crop, data, subset.part, &indices, norm);
+        // Positions of the images read (files on disk that fail are left out and listed).
+        let batch: Vec<u32> = inputs.kept.iter().map(|&k| batch[k]).collect();
+        if batch.is_empty() {
+            continue;
+        }
         let s = inputs.shape;
         let mut all = Vec::new();
-        for chunk in inputs.pixels.chunks(EVAL_BATCH * s.len().max(1)) {
+        for chunk in inputs.pixels.chunks(eval_chunk(s.len()) * s.len().max(1)) {
             if stop.load(Ordering::SeqCst) {
                 return None;
             }
@@ -770,7 +803,7 @@ fn evaluate(
                 })
                 .collect()
         };
-        score_batch(subset, batch, &logits, &mut predictions);
+        score_batch(subset, &batch, &logits, &mut predictions);
     }
     Some(Ok(summarize(predictions)))
 }
@@ -858,7 +891,7 @@ mod tests {
         let mut views = Vec::new();
         config.crop.eval_views(
             stored,
-            parts.data.image(parts.split.val.part, index as usize),
+            &parts.data.image(parts.split.val.part, index as usize),
             &mut views,
         );
         let mut mean = vec![0.0f32; 10];

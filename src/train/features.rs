@@ -119,6 +119,11 @@ impl FeatureCache {
             CachePlan::Cached { views } => views,
             CachePlan::Recomputed(reason) => return not(reason),
         };
+        if data.on_disk() {
+            return not(
+                "the images are read from disk per sample (a file may fail mid-run)".to_owned(),
+            );
+        }
         let input = InputShape::for_split(data, split);
         let network = match config.transfer.adaptation(&config.model, input) {
             Ok(adaptation) => adaptation.network,

@@ -99,10 +99,14 @@ pub fn find(config: &ExperimentConfig, stop: &dyn Fn() -> bool) -> Result<LrFind
             key,
             false,
         );
-        prepared.labels = batch
+        prepared.labels = prepared
+            .kept
             .iter()
-            .map(|&p| split.train.labels[p as usize])
+            .map(|&k| split.train.labels[batch[k] as usize])
             .collect();
+        if prepared.is_empty() {
+            continue; // every file of the batch failed to read from disk
+        }
         let (images, labels, _) = prefetch::to_tensors(prepared, 0, 0.0, &device);
         let loss = loss_fn.forward(model.forward(images), labels);
         let value = f64::from(loss.clone().into_scalar::<f32>());

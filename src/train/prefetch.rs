@@ -98,9 +98,10 @@ impl Prefetcher {
                             key,
                             false,
                         );
-                        batch.labels = positions
+                        batch.labels = batch
+                            .kept
                             .iter()
-                            .map(|&p| subset.labels[p as usize])
+                            .map(|&k| subset.labels[positions[k] as usize])
                             .collect();
                         if tx.send(batch).is_err() {
                             // The epoch ended early (stop): nobody wants the rest.

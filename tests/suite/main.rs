@@ -18,6 +18,7 @@ mod hyperparameters;
 mod lessons;
 mod model_ui;
 mod models_cli;
+mod on_disk;
 mod reliability;
 mod ui;
 mod weights;

@@ -568,6 +568,28 @@ fn a_folder_typed_into_the_path_field_loads_and_the_summary_follows() {
         ["dark", "light"]
     );
     assert_eq!(harness.state().dataset_view.recent.len(), 1, "remembered");
+    assert!(harness.query_by_label_contains("Held in memory").is_some());
+
+    // Kept on disk instead: the folder is indexed again and the panel says so.
+    harness.get_by_label("Images").click();
+    harness.run_steps(2);
+    harness.get_by_label("on disk").click();
+    harness.run_steps(2);
+    harness.get_by_label("Apply (reload)").click();
+    step_until(&mut harness, "the folder to be indexed on disk", |app| {
+        app.dataset.as_ref().is_some_and(|d| d.on_disk())
+            && app.dataset_view.class_names().is_some()
+    });
+    assert!(
+        harness
+            .query_by_label_contains("On disk, indexed in")
+            .is_some()
+    );
+    assert!(
+        harness
+            .query_by_label_contains("12 images · 16×16 RGB")
+            .is_some()
+    );
 
     // A path that does not exist: a message naming it, and the folder stays loaded.
     type_path(&mut harness, "/no/such/folder-xyz");
