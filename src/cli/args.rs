@@ -289,8 +289,16 @@ pub struct SweepArgs {
     pub config: Option<PathBuf>,
     /// A swept setting: its path in config.toml and its values, e.g. train.lr=0.001,0.01 or
     /// dataset.train_size.count=10,100 (repeat the option for a grid of several settings).
-    #[arg(long, value_name = "KEY=V1,V2,...", required = true)]
+    #[arg(long, value_name = "KEY=V1,V2,...")]
     pub grid: Vec<crate::experiment::sweep::Axis>,
+    /// Random search: draw this many points of the --range settings (seeded by the config's
+    /// seed); with --grid, every grid combination runs every point.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub random: usize,
+    /// A setting drawn at random: KEY=LO:HI (uniform) or KEY=LO:HI:log (log-uniform), whole
+    /// numbers when both bounds are, e.g. train.lr=0.0001:0.1:log.
+    #[arg(long, value_name = "KEY=LO:HI[:log]")]
+    pub range: Vec<crate::experiment::sweep::Range>,
     /// Run every combination this many times, with seeds seed, seed + 1, ….
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,

@@ -9,6 +9,7 @@ use anyhow::{Context as _, bail};
 
 use super::args::SweepArgs;
 use crate::experiment::ExperimentConfig;
+use crate::experiment::chart::{self, SweepPlot, SweepX};
 use crate::experiment::metrics::RunStatus;
 use crate::experiment::record::{RunSummary, read_metrics};
 use crate::experiment::sweep::{self, SweepRow, SweepRun};
@@ -22,7 +23,8 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     if args.local == 0 {
         bail!("--local must be at least 1 (the number of runs trained at once)");
     }
-    let runs = sweep::expand(&base, &args.grid, args.repeat).map_err(anyhow::Error::msg)?;
+    let runs = sweep::expand_with(&base, &args.grid, &args.range, args.random, args.repeat)
+        .map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let exe = std::env::current_exe().context("cannot find this program to start its runs")?;
@@ -70,6 +72,7 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         .map(|(run, &secs)| row(&args.out, run, secs))
         .collect();
     let mut keys: Vec<String> = args.grid.iter().map(|a| a.key.clone()).collect();
+    keys.extend(args.range.iter().map(|r| r.key.clone()));
     if args.repeat > 1 {
         keys.push("seed".to_owned());
     }
@@ -79,7 +82,56 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
     if !args.quiet {
         outln!("wrote {}", path.display());
     }
+    let picture = args.out.join("sweep.png");
+    match chart::render_sweep_png(&plot(&keys, &runs, &rows, args.repeat > 1), 1200, 800) {
+        Ok(png) => {
+            std::fs::write(&picture, png)
+                .with_context(|| format!("cannot write {}", picture.display()))?;
+            if !args.quiet {
+                outln!("wrote {}", picture.display());
+            }
+        }
+        Err(e) => outln!("sweep.png not written: {e}"),
+    }
     Ok(())
+}
+
+/// The sweep chart: the first swept setting on the x axis; the second (if any, not the seed)
+/// groups the runs.
+fn plot(keys: &[String], runs: &[SweepRun], rows: &[SweepRow], repeated: bool) -> SweepPlot {
+    let swept = keys.len() - usize::from(repeated);
+    let x = runs
+        .iter()
+        .map(|r| {
+            let text = r.values.first().cloned().unwrap_or_default();
+            text.parse::<f64>()
+                .map_or(SweepX::Name(text), SweepX::Number)
+        })
+        .collect();
+    let group = if swept >= 2 {
+        runs.iter()
+            .map(|r| format!("{} {}", keys[1], r.values[1]))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    SweepPlot {
+        title: format!(
+            "{} runs over {}{}",
+            runs.len(),
+            keys[..swept].join(", "),
+            if repeated {
+                " (repeated with seeds)"
+            } else {
+                ""
+            }
+        ),
+        x_name: keys.first().cloned().unwrap_or_default(),
+        x,
+        best_val_loss: rows.iter().map(|r| r.best_val_loss).collect(),
+        final_gap: rows.iter().map(|r| r.final_gap).collect(),
+        group,
+    }
 }
 
 /// Starts one run as `train --config DIR/config.toml --out DIR --quiet`; its messages go to

@@ -77,24 +77,19 @@ pub fn render(
     if epochs.is_empty() {
         return Err(ChartError::Empty);
     }
-    let mut pixmap = Pixmap::new(w, h).ok_or(ChartError::Size(w, h))?;
-    pixmap.fill(Color::WHITE);
-    let font = FontRef::try_from_slice(epaint_default_fonts::UBUNTU_LIGHT)
-        .map_err(|e| ChartError::Encode(e.to_string()))?;
-    let mut canvas = Canvas {
-        pixmap,
-        font,
-        scale: (w as f32 / 1200.0).min(h as f32 / 800.0).max(0.4),
-    };
+    let mut canvas = Canvas::new(w, h)?;
     canvas.draw(epochs, options);
-    let pixmap = canvas.pixmap;
-    // The background is opaque, so premultiplied and straight alpha are the same bytes.
-    image::RgbaImage::from_raw(w, h, pixmap.take()).ok_or(ChartError::Size(w, h))
+    canvas.finish()
 }
 
 /// Renders the curves and encodes them as PNG.
 pub fn render_png(epochs: &[EpochMetrics], options: &ChartOptions) -> Result<Vec<u8>, ChartError> {
     let image = render(epochs, options)?;
+    encode_png(image)
+}
+
+/// An image as PNG bytes.
+fn encode_png(image: image::RgbaImage) -> Result<Vec<u8>, ChartError> {
     let mut bytes = Vec::new();
     image::DynamicImage::ImageRgba8(image)
         .write_to(
@@ -103,6 +98,314 @@ pub fn render_png(epochs: &[EpochMetrics], options: &ChartOptions) -> Result<Vec
         )
         .map_err(|e| ChartError::Encode(e.to_string()))?;
     Ok(bytes)
+}
+
+/// The swept setting's value of one run, for the sweep chart's x axis.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SweepX {
+    /// A number (learning rate, training-set size, …).
+    Number(f64),
+    /// A name (a model, an optimizer): one column per name, in order of first appearance.
+    Name(String),
+}
+
+/// What `sweep.png` shows: per run, the best validation loss and the final generalisation gap
+/// against the first swept setting.
+#[derive(Debug, Clone, Default)]
+pub struct SweepPlot {
+    /// Heading.
+    pub title: String,
+    /// The swept setting's name (the x axis).
+    pub x_name: String,
+    /// One point per run.
+    pub x: Vec<SweepX>,
+    /// Best validation loss of each run (`None`: it failed before an epoch).
+    pub best_val_loss: Vec<Option<f64>>,
+    /// Validation minus training loss at each run's last epoch.
+    pub final_gap: Vec<Option<f64>>,
+    /// A second grouping of the runs (e.g. the model when the x axis is the data size): each
+    /// group gets its own colour and line through its means.
+    pub group: Vec<String>,
+}
+
+/// Colours of the sweep chart's groups.
+const GROUPS: [[u8; 3]; 6] = [VAL, TRAIN, BEST, ONSET, [140, 90, 200], [120, 120, 120]];
+
+/// Renders a sweep's runs as a PNG: best validation loss on top, final gap below, against the
+/// swept setting (a log axis when its values are positive and span 20× or more).
+pub fn render_sweep_png(plot: &SweepPlot, width: u32, height: u32) -> Result<Vec<u8>, ChartError> {
+    if !(320..=8000).contains(&width) || !(240..=8000).contains(&height) {
+        return Err(ChartError::Size(width, height));
+    }
+    let has_point = plot.best_val_loss.iter().any(Option::is_some);
+    if plot.x.is_empty() || !has_point {
+        return Err(ChartError::Empty);
+    }
+    let mut canvas = Canvas::new(width, height)?;
+    canvas.draw_sweep(plot);
+    encode_png(canvas.finish()?)
+}
+
+/// How the sweep chart places its x values.
+enum XScale {
+    Linear,
+    Log,
+    Names(Vec<String>),
+}
+
+impl XScale {
+    fn of(x: &[SweepX]) -> Self {
+        let numbers: Option<Vec<f64>> = x
+            .iter()
+            .map(|v| match v {
+                SweepX::Number(n) if n.is_finite() => Some(*n),
+                _ => None,
+            })
+            .collect();
+        match numbers {
+            Some(n) => {
+                let lo = n.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = n.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                if lo > 0.0 && hi / lo >= 20.0 {
+                    Self::Log
+                } else {
+                    Self::Linear
+                }
+            }
+            None => {
+                let mut names: Vec<String> = Vec::new();
+                for v in x {
+                    let name = match v {
+                        SweepX::Number(n) => n.to_string(),
+                        SweepX::Name(s) => s.clone(),
+                    };
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
+                Self::Names(names)
+            }
+        }
+    }
+
+    /// The plotted coordinate of a value.
+    fn at(&self, v: &SweepX) -> f64 {
+        match (self, v) {
+            (Self::Log, SweepX::Number(n)) => n.log10(),
+            (Self::Linear, SweepX::Number(n)) => *n,
+            (Self::Names(names), v) => {
+                let name = match v {
+                    SweepX::Number(n) => n.to_string(),
+                    SweepX::Name(s) => s.clone(),
+                };
+                names.iter().position(|n| *n == name).unwrap_or(0) as f64
+            }
+            (_, SweepX::Name(_)) => 0.0,
+        }
+    }
+}
+
+impl Canvas<'_> {
+    fn draw_sweep(&mut self, plot: &SweepPlot) {
+        let s = self.scale;
+        let (w, h) = (self.pixmap.width() as f32, self.pixmap.height() as f32);
+        self.text(&plot.title, 24.0 * s, 34.0 * s, 22.0 * s, INK, Align::Left);
+        let scale = XScale::of(&plot.x);
+        let xs: Vec<f64> = plot.x.iter().map(|v| scale.at(v)).collect();
+        let x_range = match &scale {
+            XScale::Names(names) => (-0.5, names.len() as f64 - 0.5),
+            _ => {
+                let (lo, hi) = xs
+                    .iter()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                        (a.min(v), b.max(v))
+                    });
+                let pad = ((hi - lo) * 0.06).max(0.05);
+                (lo - pad, hi + pad)
+            }
+        };
+        let mut groups: Vec<&str> = Vec::new();
+        for g in &plot.group {
+            if !groups.contains(&g.as_str()) {
+                groups.push(g);
+            }
+        }
+        let (left, right) = (90.0 * s, w - 30.0 * s);
+        let panels = [
+            (
+                "best validation loss",
+                &plot.best_val_loss,
+                70.0 * s,
+                h * 0.5 - 30.0 * s,
+            ),
+            (
+                "final gap (validation − training loss)",
+                &plot.final_gap,
+                h * 0.5 + 40.0 * s,
+                h - 80.0 * s,
+            ),
+        ];
+        for (name, values, top, bottom) in panels {
+            let finite: Vec<f64> = values
+                .iter()
+                .flatten()
+                .copied()
+                .filter(|v| v.is_finite())
+                .collect();
+            let (lo, hi) = padded_range(&finite, 0.0);
+            let (lo, hi) = if finite.iter().any(|v| *v < 0.0) {
+                let span = (finite.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+                    - finite.iter().copied().fold(f64::INFINITY, f64::min))
+                .max(1e-6);
+                (
+                    finite.iter().copied().fold(f64::INFINITY, f64::min) - 0.05 * span,
+                    hi,
+                )
+            } else {
+                (lo, hi)
+            };
+            let area = Area {
+                left,
+                top,
+                right,
+                bottom,
+                x: x_range,
+                y: (lo, hi),
+            };
+            self.sweep_axes(&area, name, &scale, &plot.x_name);
+            // A line through each group's mean at each x, then every run as a dot.
+            let group_of = |i: usize| {
+                plot.group
+                    .get(i)
+                    .and_then(|g| groups.iter().position(|x| x == g))
+                    .unwrap_or(0)
+            };
+            for g in 0..groups.len().max(1) {
+                let mut at: Vec<(f64, f64, usize)> = Vec::new();
+                for (i, v) in values.iter().enumerate() {
+                    let Some(v) = v.filter(|v| v.is_finite()) else {
+                        continue;
+                    };
+                    if group_of(i) != g {
+                        continue;
+                    }
+                    match at.iter_mut().find(|(x, _, _)| *x == xs[i]) {
+                        Some(entry) => {
+                            entry.1 += v;
+                            entry.2 += 1;
+                        }
+                        None => at.push((xs[i], v, 1)),
+                    }
+                }
+                at.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let line: Vec<(f32, f32)> = at
+                    .iter()
+                    .map(|&(x, sum, n)| area.px(x, sum / n as f64))
+                    .collect();
+                self.line(&line, GROUPS[g % GROUPS.len()], 2.0 * s, false);
+            }
+            for (i, v) in values.iter().enumerate() {
+                let Some(v) = v.filter(|v| v.is_finite()) else {
+                    continue;
+                };
+                let (x, y) = area.px(xs[i], v);
+                if let Some(circle) = PathBuilder::from_circle(x, y, 5.0 * s) {
+                    self.pixmap.fill_path(
+                        &circle,
+                        &paint(GROUPS[group_of(i) % GROUPS.len()], 255),
+                        FillRule::Winding,
+                        Transform::identity(),
+                        None,
+                    );
+                }
+            }
+        }
+        // The legend: one entry per group.
+        let mut x = right;
+        for (g, name) in groups.iter().enumerate().rev() {
+            let width = self.text(name, x, 34.0 * s, 15.0 * s, INK, Align::Right);
+            x -= width + 8.0 * s;
+            if let Some(circle) = PathBuilder::from_circle(x, 29.0 * s, 5.0 * s) {
+                self.pixmap.fill_path(
+                    &circle,
+                    &paint(GROUPS[g % GROUPS.len()], 255),
+                    FillRule::Winding,
+                    Transform::identity(),
+                    None,
+                );
+            }
+            x -= 24.0 * s;
+        }
+    }
+
+    fn sweep_axes(&mut self, area: &Area, name: &str, scale: &XScale, x_name: &str) {
+        let s = self.scale;
+        self.text(
+            name,
+            area.left,
+            area.top - 8.0 * s,
+            16.0 * s,
+            INK,
+            Align::Left,
+        );
+        let span = area.y.1 - area.y.0;
+        for v in nice_ticks(area.y.0, area.y.1, 5) {
+            let (_, py) = area.px(area.x.0, v);
+            self.line(&[(area.left, py), (area.right, py)], GRID, 1.0, false);
+            self.text(
+                &format_tick(v, span),
+                area.left - 8.0 * s,
+                py + 5.0 * s,
+                14.0 * s,
+                INK,
+                Align::Right,
+            );
+        }
+        let ticks: Vec<(f64, String)> = match scale {
+            XScale::Names(names) => names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i as f64, n.clone()))
+                .collect(),
+            XScale::Log => {
+                let (lo, hi) = (area.x.0.floor() as i32, area.x.1.ceil() as i32);
+                (lo..=hi)
+                    .flat_map(|e| [1.0, 2.0, 5.0].map(|m| (m * 10f64.powi(e)).log10()))
+                    .filter(|&x| x >= area.x.0 && x <= area.x.1)
+                    .map(|x| {
+                        let v = 10f64.powf(x);
+                        (x, format!("{}", (v * 1e6).round() / 1e6))
+                    })
+                    .collect()
+            }
+            XScale::Linear => {
+                let span = area.x.1 - area.x.0;
+                nice_ticks(area.x.0, area.x.1, 8)
+                    .into_iter()
+                    .map(|v| (v, format_tick(v, span)))
+                    .collect()
+            }
+        };
+        for (v, label) in ticks {
+            let (px, _) = area.px(v, area.y.0);
+            self.line(&[(px, area.top), (px, area.bottom)], GRID, 1.0, false);
+            self.text(
+                &label,
+                px,
+                area.bottom + 20.0 * s,
+                14.0 * s,
+                INK,
+                Align::Center,
+            );
+        }
+        let log = if matches!(scale, XScale::Log) {
+            " (log scale)"
+        } else {
+            ""
+        };
+        self.x_title(area, &format!("{x_name}{log}"));
+        self.frame(area);
+    }
 }
 
 /// "Nice" tick positions covering `lo..=hi`: steps of 1, 2 or 5 times a power of ten.
@@ -156,6 +459,28 @@ enum Align {
     Left,
     Center,
     Right,
+}
+
+impl Canvas<'static> {
+    /// A white canvas of `w × h` pixels with the interface's font.
+    fn new(w: u32, h: u32) -> Result<Self, ChartError> {
+        let mut pixmap = Pixmap::new(w, h).ok_or(ChartError::Size(w, h))?;
+        pixmap.fill(Color::WHITE);
+        let font = FontRef::try_from_slice(epaint_default_fonts::UBUNTU_LIGHT)
+            .map_err(|e| ChartError::Encode(e.to_string()))?;
+        Ok(Self {
+            pixmap,
+            font,
+            scale: (w as f32 / 1200.0).min(h as f32 / 800.0).max(0.4),
+        })
+    }
+
+    /// The picture drawn. The background is opaque, so premultiplied and straight alpha are
+    /// the same bytes.
+    fn finish(self) -> Result<image::RgbaImage, ChartError> {
+        let (w, h) = (self.pixmap.width(), self.pixmap.height());
+        image::RgbaImage::from_raw(w, h, self.pixmap.take()).ok_or(ChartError::Size(w, h))
+    }
 }
 
 impl Canvas<'_> {
@@ -347,16 +672,27 @@ impl Canvas<'_> {
             }
         }
         if x_labels {
-            let cx = (area.left + area.right) / 2.0;
-            self.text(
-                "epoch",
-                cx,
-                area.bottom + 42.0 * s,
-                15.0 * s,
-                INK,
-                Align::Center,
-            );
+            self.x_title(area, "epoch");
         }
+        self.frame(area);
+    }
+
+    /// The x axis's name, centred under a plot area.
+    fn x_title(&mut self, area: &Area, title: &str) {
+        let s = self.scale;
+        let cx = (area.left + area.right) / 2.0;
+        self.text(
+            title,
+            cx,
+            area.bottom + 42.0 * s,
+            15.0 * s,
+            INK,
+            Align::Center,
+        );
+    }
+
+    /// A thin grey frame around a plot area.
+    fn frame(&mut self, area: &Area) {
         let frame = [
             (area.left, area.top),
             (area.right, area.top),
@@ -596,6 +932,49 @@ mod tests {
             train_secs: 1.0,
             val_secs: 0.1,
         }
+    }
+
+    #[test]
+    fn a_sweep_chart_puts_each_run_at_its_value_in_its_groups_colour() {
+        let plot = SweepPlot {
+            title: "sweep".into(),
+            x_name: "dataset.train_size.count".into(),
+            x: [10.0, 100.0, 1000.0, 10.0, 100.0, 1000.0]
+                .map(SweepX::Number)
+                .to_vec(),
+            best_val_loss: [2.0, 1.0, 0.5, 2.2, 1.4, 0.9].map(Some).to_vec(),
+            final_gap: [1.5, 0.6, 0.1, 1.9, 1.0, 0.4].map(Some).to_vec(),
+            group: ["cnn", "cnn", "cnn", "resnet", "resnet", "resnet"]
+                .map(String::from)
+                .to_vec(),
+        };
+        let png = render_sweep_png(&plot, 900, 600).unwrap();
+        let image = image::load_from_memory(&png).unwrap().to_rgb8();
+        let count = |c: [u8; 3]| {
+            image
+                .pixels()
+                .filter(|p| p.0.iter().zip(c).all(|(a, b)| a.abs_diff(b) < 8))
+                .count()
+        };
+        // Both groups drawn (dots and lines) in their own colours.
+        assert!(count(GROUPS[0]) > 200, "{}", count(GROUPS[0]));
+        assert!(count(GROUPS[1]) > 200, "{}", count(GROUPS[1]));
+        // A log axis for values spanning 100×: the middle value sits mid-way.
+        assert!(matches!(XScale::of(&plot.x), XScale::Log));
+        assert!(matches!(
+            XScale::of(&[SweepX::Name("adam".into()), SweepX::Number(1.0)]),
+            XScale::Names(_)
+        ));
+        let empty = SweepPlot {
+            x: vec![SweepX::Number(1.0)],
+            best_val_loss: vec![None],
+            final_gap: vec![None],
+            ..SweepPlot::default()
+        };
+        assert!(matches!(
+            render_sweep_png(&empty, 900, 600),
+            Err(ChartError::Empty)
+        ));
     }
 
     #[test]

@@ -70,6 +70,99 @@ pub fn value_text(value: &toml::Value) -> String {
     }
 }
 
+/// A setting drawn at random for `--random N`: `KEY=LO:HI` (uniform) or `KEY=LO:HI:log`
+/// (log-uniform); whole numbers when both bounds are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Range {
+    /// Dotted path of the setting in `config.toml`.
+    pub key: String,
+    /// Lower bound.
+    pub lo: f64,
+    /// Upper bound.
+    pub hi: f64,
+    /// Drawn uniformly in the logarithm.
+    pub log: bool,
+    /// Drawn as whole numbers.
+    pub integer: bool,
+}
+
+impl std::str::FromStr for Range {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let usage = || format!("'{spec}' is not KEY=LO:HI or KEY=LO:HI:log");
+        let (key, bounds) = spec.split_once('=').ok_or_else(usage)?;
+        let key = key.trim();
+        if key.is_empty() || key.split('.').any(str::is_empty) {
+            return Err(format!(
+                "'{spec}': the key must be a dotted path like train.lr"
+            ));
+        }
+        let parts: Vec<&str> = bounds.split(':').map(str::trim).collect();
+        let log = match parts.get(2) {
+            None => false,
+            Some(&"log") => true,
+            Some(_) => return Err(usage()),
+        };
+        if parts.len() < 2 || parts.len() > 3 {
+            return Err(usage());
+        }
+        let number = |t: &str| t.parse::<f64>().ok().filter(|v| v.is_finite());
+        let (Some(lo), Some(hi)) = (number(parts[0]), number(parts[1])) else {
+            return Err(format!("'{spec}': the bounds must be numbers"));
+        };
+        if lo >= hi {
+            return Err(format!(
+                "'{spec}': the lower bound must be below the upper one"
+            ));
+        }
+        if log && lo <= 0.0 {
+            return Err(format!(
+                "'{spec}': a log range needs a positive lower bound"
+            ));
+        }
+        let integer = parts[..2].iter().all(|t| t.parse::<i64>().is_ok());
+        Ok(Self {
+            key: key.to_owned(),
+            lo,
+            hi,
+            log,
+            integer,
+        })
+    }
+}
+
+impl Range {
+    /// The value at `u` in `0..1` of the range: whole, or rounded to 3 significant digits.
+    fn at(&self, u: f64) -> toml::Value {
+        let v = if self.log {
+            (self.lo.ln() + u * (self.hi.ln() - self.lo.ln())).exp()
+        } else {
+            self.lo + u * (self.hi - self.lo)
+        };
+        let v = v.clamp(self.lo, self.hi);
+        if self.integer {
+            toml::Value::Integer(v.round() as i64)
+        } else {
+            toml::Value::Float(format!("{v:.2e}").parse().unwrap_or(v))
+        }
+    }
+}
+
+/// `count` draws of the ranges together, seeded: each draw sets every range's key.
+fn draws(ranges: &[Range], count: usize, seed: u64) -> Vec<Vec<(String, toml::Value)>> {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x5EE9_0000_0000_0001);
+    (0..count)
+        .map(|_| {
+            ranges
+                .iter()
+                .map(|r| (r.key.clone(), r.at(rng.random::<f64>())))
+                .collect()
+        })
+        .collect()
+}
+
 /// One run of a sweep.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepRun {
@@ -88,10 +181,48 @@ pub fn expand(
     axes: &[Axis],
     repeats: usize,
 ) -> Result<Vec<SweepRun>, String> {
-    let repeats = repeats.max(1);
-    let total = axes
+    expand_with(base, axes, &[], 0, repeats)
+}
+
+/// [`expand`], with `draws` random points of the `ranges` (drawn together, seeded by the base's
+/// seed) as one more, last, dimension of the grid. The runs' values list the axes, then the
+/// ranges, then the seed when repeated.
+pub fn expand_with(
+    base: &ExperimentConfig,
+    axes: &[Axis],
+    ranges: &[Range],
+    draws_wanted: usize,
+    repeats: usize,
+) -> Result<Vec<SweepRun>, String> {
+    if ranges.is_empty() != (draws_wanted == 0) {
+        return Err(if ranges.is_empty() {
+            "--random needs at least one --range KEY=LO:HI".to_owned()
+        } else {
+            "--range needs --random N: how many points to draw".to_owned()
+        });
+    }
+    if axes.is_empty() && ranges.is_empty() {
+        return Err(
+            "nothing to sweep: give --grid KEY=V1,V2 or --random N --range KEY=LO:HI".to_owned(),
+        );
+    }
+    // Each dimension: its options, each option the (key, value) pairs it sets.
+    let mut dimensions: Vec<Vec<Vec<(String, toml::Value)>>> = axes
         .iter()
-        .try_fold(repeats, |n, a| n.checked_mul(a.values.len()))
+        .map(|a| {
+            a.values
+                .iter()
+                .map(|v| vec![(a.key.clone(), v.clone())])
+                .collect()
+        })
+        .collect();
+    if !ranges.is_empty() {
+        dimensions.push(draws(ranges, draws_wanted, base.seed));
+    }
+    let repeats = repeats.max(1);
+    let total = dimensions
+        .iter()
+        .try_fold(repeats, |n, d| n.checked_mul(d.len()))
         .filter(|&n| n <= MAX_RUNS)
         .ok_or_else(|| format!("the sweep would run more than {MAX_RUNS} runs"))?;
     let start = toml::Value::try_from(base).map_err(|e| e.to_string())?;
@@ -99,13 +230,16 @@ pub fn expand(
     for k in 0..total {
         let mut value = start.clone();
         let mut rest = k / repeats;
-        let mut picked = vec![String::new(); axes.len()];
-        for (i, axis) in axes.iter().enumerate().rev() {
-            let v = &axis.values[rest % axis.values.len()];
-            rest /= axis.values.len();
-            set(&mut value, &axis.key, v.clone())?;
-            picked[i] = value_text(v);
+        let mut picked = vec![Vec::new(); dimensions.len()];
+        for (i, dimension) in dimensions.iter().enumerate().rev() {
+            let option = &dimension[rest % dimension.len()];
+            rest /= dimension.len();
+            for (key, v) in option {
+                set(&mut value, key, v.clone())?;
+                picked[i].push(value_text(v));
+            }
         }
+        let mut picked: Vec<String> = picked.into_iter().flatten().collect();
         let repeat = k % repeats;
         let text = toml::to_string(&value).map_err(|e| e.to_string())?;
         let mut config = ExperimentConfig::parse(&text).map_err(|e| e.to_string())?;
@@ -259,6 +393,65 @@ mod tests {
         assert_eq!(runs[11].name, "run-012");
         // What is not swept stays the base's.
         assert_eq!(runs[5].config.dataset, base.dataset);
+    }
+
+    #[test]
+    fn random_points_are_drawn_in_their_ranges_seeded_and_crossed_with_the_grid() {
+        let base = ExperimentConfig::noise();
+        let ranges: Vec<Range> = vec![
+            "train.lr=0.0001:0.1:log".parse().unwrap(),
+            "train.batch_size=8:64".parse().unwrap(),
+        ];
+        assert!(ranges[0].log && !ranges[0].integer && ranges[1].integer);
+        let axes: Vec<Axis> = vec!["model.kind=cnn,resnet-small".parse().unwrap()];
+        let runs = expand_with(&base, &axes, &ranges, 5, 1).unwrap();
+        assert_eq!(runs.len(), 10);
+        let mut lrs = Vec::new();
+        for run in &runs {
+            assert_eq!(run.values.len(), 3, "{:?}", run.values);
+            let lr = run.config.train.lr;
+            assert!((1e-4..=0.1).contains(&lr), "{lr}");
+            assert!((8..=64).contains(&run.config.train.batch_size));
+            assert_eq!(run.values[1].parse::<f64>().unwrap(), lr);
+            lrs.push(lr);
+        }
+        // The same five points for each model, and the same points next time.
+        assert_eq!(lrs[..5], lrs[5..]);
+        let again = expand_with(&base, &axes, &ranges, 5, 1).unwrap();
+        assert_eq!(again[3].config.train.lr, runs[3].config.train.lr);
+        // Log-uniform: the points spread over the decades, not bunched near 0.1.
+        let decades: std::collections::HashSet<i32> =
+            lrs.iter().map(|lr| lr.log10().floor() as i32).collect();
+        assert!(decades.len() >= 2, "{lrs:?}");
+
+        assert!(
+            "train.lr=1:0.1"
+                .parse::<Range>()
+                .unwrap_err()
+                .contains("below")
+        );
+        assert!(
+            "train.lr=0:1:log"
+                .parse::<Range>()
+                .unwrap_err()
+                .contains("positive")
+        );
+        assert!(
+            "train.lr=a:b"
+                .parse::<Range>()
+                .unwrap_err()
+                .contains("numbers")
+        );
+        assert!(
+            "train.lr=1:2:ln"
+                .parse::<Range>()
+                .unwrap_err()
+                .contains("LO:HI:log")
+        );
+        let err = expand_with(&base, &[], &ranges, 0, 1).unwrap_err();
+        assert!(err.contains("--random N"), "{err}");
+        let err = expand_with(&base, &[], &[], 3, 1).unwrap_err();
+        assert!(err.contains("--range"), "{err}");
     }
 
     #[test]

@@ -522,6 +522,72 @@ fn a_local_sweep_runs_every_combination_and_tabulates_them() {
 }
 
 #[test]
+fn a_random_search_draws_its_points_in_range_and_draws_the_sweep_chart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    train_noise(&base, &["--epochs", "1"]);
+    let out = tmp.path().join("random");
+    succeed(
+        workbench()
+            .args(["sweep", "--config"])
+            .arg(base.join("config.toml"))
+            .args([
+                "--random",
+                "3",
+                "--range",
+                "train.lr=0.0001:0.1:log",
+                "--grid",
+                "train.batch_size=10,50",
+                "--local",
+                "2",
+                "--quiet",
+                "--out",
+            ])
+            .arg(&out),
+    );
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("train.batch_size,train.lr,run,status")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 6);
+    for row in &rows {
+        let lr: f64 = row[1].parse().unwrap();
+        assert!((1e-4..=0.1).contains(&lr), "{row:?}");
+        assert_eq!(row[3], "completed", "{row:?}");
+        let config = std::fs::read_to_string(out.join(row[2]).join("config.toml")).unwrap();
+        assert!(config.contains(&format!("lr = {}", row[1])), "{config}");
+    }
+    // The same three learning rates for both batch sizes.
+    assert_eq!(
+        rows[..3].iter().map(|r| r[1]).collect::<Vec<_>>(),
+        rows[3..].iter().map(|r| r[1]).collect::<Vec<_>>()
+    );
+    let png = image::open(out.join("sweep.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (1200, 800));
+
+    let output = workbench()
+        .args([
+            "sweep",
+            "--range",
+            "train.lr=0.1:0.01",
+            "--random",
+            "2",
+            "--out",
+        ])
+        .arg(tmp.path().join("bad"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("below the upper"), "{err}");
+}
+
+#[test]
 fn a_resnet_run_recorded_by_the_earlier_block_layout_resumes_and_exports() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
