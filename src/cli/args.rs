@@ -275,6 +275,17 @@ pub struct TrainArgs {
     /// finished with run.json) for another program or a cluster's log to carry.
     #[arg(long, value_enum, default_value = "bar")]
     pub progress: ProgressArg,
+    /// With --progress jsonl: after the run, every file of its folder (weights, report.png, …)
+    /// as one JSON line each, its bytes in base64, for a job whose log is its only way back.
+    #[arg(long)]
+    pub emit_files: bool,
+    /// Train on a Ray cluster instead of this machine: its job server, ray://HOST:8265 or
+    /// http://HOST:8265. The run folder (--out) fills here as the epochs arrive.
+    #[arg(long, value_name = "ADDRESS")]
+    pub cluster: Option<String>,
+    /// An extra HTTP header for a cluster behind a proxy, e.g. 'Authorization: Bearer TOKEN'.
+    #[arg(long, value_name = "NAME: VALUE", requires = "cluster")]
+    pub cluster_header: Option<String>,
     /// Pretrained weights and how they are fitted.
     #[command(flatten)]
     pub transfer: TransferArgs,
@@ -308,6 +319,13 @@ pub struct SweepArgs {
     /// Directory for the runs (one folder each) and sweep.csv.
     #[arg(long)]
     pub out: PathBuf,
+    /// Run every run as a job on a Ray cluster (ray://HOST:8265 or http://HOST:8265) instead of
+    /// on this machine; the run folders fill here as the epochs arrive.
+    #[arg(long, value_name = "ADDRESS")]
+    pub cluster: Option<String>,
+    /// An extra HTTP header for a cluster behind a proxy, e.g. 'Authorization: Bearer TOKEN'.
+    #[arg(long, value_name = "NAME: VALUE", requires = "cluster")]
+    pub cluster_header: Option<String>,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,

@@ -20,6 +20,7 @@ macro_rules! out {
 }
 mod args;
 mod augment;
+mod cluster;
 mod lesson;
 mod report;
 mod sweep;

@@ -29,43 +29,30 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let exe = std::env::current_exe().context("cannot find this program to start its runs")?;
     if !args.quiet {
-        outln!(
-            "{} runs, {} at a time, in {}",
-            runs.len(),
-            args.local,
-            args.out.display()
-        );
-    }
-    let mut pending: Vec<usize> = (0..runs.len()).rev().collect();
-    let mut active: Vec<(usize, Child, Instant)> = Vec::new();
-    let mut secs = vec![0.0; runs.len()];
-    while !pending.is_empty() || !active.is_empty() {
-        while active.len() < args.local
-            && let Some(i) = pending.pop()
-        {
-            let child = start(&exe, &runs[i], &args.out)?;
-            active.push((i, child, Instant::now()));
+        match &args.cluster {
+            Some(address) => outln!(
+                "{} runs as jobs on the Ray cluster at {address}, in {}",
+                runs.len(),
+                args.out.display()
+            ),
+            None => outln!(
+                "{} runs, {} at a time, in {}",
+                runs.len(),
+                args.local,
+                args.out.display()
+            ),
         }
-        let mut still = Vec::with_capacity(active.len());
-        for (i, mut child, started) in active {
-            match child.try_wait() {
-                Ok(Some(_)) => {
-                    secs[i] = started.elapsed().as_secs_f64();
-                    if !args.quiet {
-                        outln!(
-                            "{}: {}",
-                            runs[i].name,
-                            outcome(&args.out.join(&runs[i].name))
-                        );
-                    }
-                }
-                Ok(None) => still.push((i, child, started)),
-                Err(e) => bail!("cannot watch {}: {e}", runs[i].name),
-            }
-        }
-        active = still;
-        std::thread::sleep(Duration::from_millis(50));
     }
+    let secs = match &args.cluster {
+        Some(address) => super::cluster::sweep(
+            &runs,
+            &args.out,
+            address,
+            args.cluster_header.as_deref(),
+            args.quiet,
+        )?,
+        None => run_locally(&exe, &runs, args)?,
+    };
     let rows: Vec<SweepRow> = runs
         .iter()
         .zip(&secs)
@@ -132,6 +119,42 @@ fn plot(keys: &[String], runs: &[SweepRun], rows: &[SweepRow], repeated: bool) -
         final_gap: rows.iter().map(|r| r.final_gap).collect(),
         group,
     }
+}
+
+/// Runs the sweep as `train` processes on this machine, `--local N` at a time; the seconds each
+/// took, in order.
+fn run_locally(exe: &Path, runs: &[SweepRun], args: &SweepArgs) -> anyhow::Result<Vec<f64>> {
+    let mut pending: Vec<usize> = (0..runs.len()).rev().collect();
+    let mut active: Vec<(usize, Child, Instant)> = Vec::new();
+    let mut secs = vec![0.0; runs.len()];
+    while !pending.is_empty() || !active.is_empty() {
+        while active.len() < args.local
+            && let Some(i) = pending.pop()
+        {
+            let child = start(exe, &runs[i], &args.out)?;
+            active.push((i, child, Instant::now()));
+        }
+        let mut still = Vec::with_capacity(active.len());
+        for (i, mut child, started) in active {
+            match child.try_wait() {
+                Ok(Some(_)) => {
+                    secs[i] = started.elapsed().as_secs_f64();
+                    if !args.quiet {
+                        outln!(
+                            "{}: {}",
+                            runs[i].name,
+                            outcome(&args.out.join(&runs[i].name))
+                        );
+                    }
+                }
+                Ok(None) => still.push((i, child, started)),
+                Err(e) => bail!("cannot watch {}: {e}", runs[i].name),
+            }
+        }
+        active = still;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(secs)
 }
 
 /// Starts one run as `train --config DIR/config.toml --out DIR --quiet`; its messages go to

@@ -52,8 +52,15 @@ pub(super) fn lr_find(args: &TrainArgs) -> anyhow::Result<()> {
 
 /// Trains one run (new or resumed) and follows it on the terminal.
 pub(super) fn train(args: &TrainArgs) -> anyhow::Result<()> {
+    if args.emit_files && args.progress != ProgressArg::Jsonl {
+        bail!("--emit-files needs --progress jsonl (the files travel as JSON lines)");
+    }
+    if let Some(address) = &args.cluster {
+        return super::cluster::train(args, address);
+    }
     let worker = TrainWorker::spawn(std::sync::Arc::new(|| {}))
         .context("cannot start the training thread")?;
+    let mut run_dir = args.resume.clone();
     match &args.resume {
         Some(dir) => worker.resume_dir(dir.clone(), args.epochs),
         None => {
@@ -68,6 +75,7 @@ pub(super) fn train(args: &TrainArgs) -> anyhow::Result<()> {
             if !args.quiet && args.progress == ProgressArg::Bar {
                 outln!("Recording the run in {}", out.display());
             }
+            run_dir = Some(out.clone());
             worker.start(StartRequest {
                 config,
                 run_dir: Some(out),
@@ -79,6 +87,15 @@ pub(super) fn train(args: &TrainArgs) -> anyhow::Result<()> {
         ProgressArg::Jsonl => Report::Jsonl,
     };
     let (status, message) = follow_run(&worker, report)?;
+    if args.emit_files
+        && let Some(dir) = &run_dir
+    {
+        let events = crate::experiment::transfer::folder_events(dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?;
+        for event in events {
+            outln!("{event}");
+        }
+    }
     match status {
         RunStatus::Failed | RunStatus::Diverged => bail!("{status}: {message}"),
         _ => {

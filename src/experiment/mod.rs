@@ -17,6 +17,7 @@ pub mod runs;
 pub mod schedule;
 pub mod sweep;
 mod training;
+pub mod transfer;
 
 use serde::{Deserialize, Serialize};
 

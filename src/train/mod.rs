@@ -10,5 +10,6 @@ pub mod lr_finder;
 pub mod message;
 mod prefetch;
 pub mod queue;
+pub mod ray;
 pub mod session;
 pub mod worker;

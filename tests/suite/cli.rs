@@ -1,22 +1,7 @@
 //! `cnn-workbench train` end to end: the files of a run directory, as documented.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
-use std::process::Command;
-
-fn workbench() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cnn-workbench"))
-}
-
-/// Runs a command; fails the test (showing its error output) unless it succeeds.
-fn succeed(command: &mut Command) -> std::process::Output {
-    let output = command.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
+use crate::common::{succeed, workbench};
 
 /// Runs `train --dataset noise --quiet --out OUT` with `extra` options; fails the test (showing
 /// the error output) unless it succeeds.

@@ -158,3 +158,22 @@ pub fn app_harness<'a>(
         app,
     )
 }
+
+/// The program under test.
+#[allow(dead_code)] // not every module runs it
+pub fn workbench() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cnn-workbench"))
+}
+
+/// Runs a command; fails the test (showing its output) unless it succeeds.
+#[allow(dead_code)] // not every module runs it
+pub fn succeed(command: &mut std::process::Command) -> std::process::Output {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}

@@ -19,6 +19,7 @@ mod lessons;
 mod model_ui;
 mod models_cli;
 mod on_disk;
+mod ray;
 mod reliability;
 mod ui;
 mod weights;
