@@ -43,3 +43,13 @@ shoot augmentation-preview 10 --augment seed2
 # Lesson 8: squashed micrographs against random crops with tiled validation; the first mistake of
 # the cropped run clicked open in the Evaluation panel, its 256 tiles outlined.
 CLICK="965 490" shoot high-res-tiles 125 --lesson high-res --start
+# Not a window: the "more data" lesson's runs as a sweep with one more size, drawn as sweep.png
+# (about 4 minutes on 2 cores, most of it ResNet-small on 4,000 images).
+if [ -z "${ONLY:-}" ] || [ "$ONLY" = sweep-learning-curve ]; then
+  "$bin" train --lesson more-data --lesson-run 1 --quiet --out "$scratch/more-data-base"
+  "$bin" sweep --config "$scratch/more-data-base/config.toml" \
+    --grid dataset.train_size.count=60,250,1000,4000 --grid model.kind=simple-cnn,resnet-small \
+    --local 2 --quiet --out "$scratch/more-data-sweep"
+  cp "$scratch/more-data-sweep/sweep.png" screenshots/sweep-learning-curve.png
+  echo "wrote screenshots/sweep-learning-curve.png"
+fi
