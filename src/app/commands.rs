@@ -13,7 +13,7 @@ use crate::experiment::chart::{self, ChartOptions};
 use crate::experiment::{ExperimentConfig, record};
 use crate::train::message::{Command, RunStatus};
 use crate::train::queue::{ContinueRule, RunQueue};
-use crate::train::worker::StartRequest;
+use crate::train::worker::{RemoteRequest, StartRequest};
 
 /// Something a panel asks the app to do after this frame's layout.
 #[derive(Debug, Clone, PartialEq)]
@@ -395,13 +395,26 @@ impl WorkbenchApp {
             return None;
         };
         let run_dir = record::new_run_dir(&self.runs_root, &config);
-        match worker.start(StartRequest {
-            config,
-            run_dir: Some(run_dir.clone()),
-        }) {
+        let remote = self.target.on_cluster;
+        let started = if remote {
+            worker.start_remote(RemoteRequest {
+                config,
+                run_dir: run_dir.clone(),
+                address: self.target.address(),
+                header: None,
+                program: self.target.program.clone(),
+            })
+        } else {
+            worker.start(StartRequest {
+                config,
+                run_dir: Some(run_dir.clone()),
+            })
+        };
+        match started {
             Ok(()) => {
                 self.error = None;
                 self.run = RunView::starting();
+                self.run.remote = remote;
                 if let Some(log) = self.frame_log.as_mut() {
                     log.started();
                 }

@@ -5,6 +5,7 @@
 use super::state::Phase;
 use super::{
     AppCommand, WorkbenchApp, augment_panel, dataset_panel, hyper_panel, plot, run_bar, runs_panel,
+    sweep_view,
 };
 use crate::data::DatasetSource;
 
@@ -58,6 +59,7 @@ impl WorkbenchApp {
                 self.dataset.is_some() && !self.finding_lr,
                 &mut self.extend_by,
                 self.presenter,
+                &mut self.target,
             ));
         });
         egui::Panel::bottom("status_bar").show(ui, |ui| self.status_bar_ui(ui));
@@ -190,6 +192,29 @@ impl WorkbenchApp {
                     &mut self.runs_view,
                     &self.config,
                 ));
+                let sweeps = sweep_view::sweep_dirs(&self.runs, &self.runs_root);
+                if !sweeps.is_empty() {
+                    ui.add_space(4.0);
+                    ui.label(egui::RichText::new("Sweeps").strong());
+                    for dir in sweeps {
+                        let name = dir
+                            .file_name()
+                            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+                        ui.horizontal(|ui| {
+                            if ui
+                                .small_button("view")
+                                .on_hover_text(
+                                    "Best validation loss and gap of each run against the swept \
+                                     setting",
+                                )
+                                .clicked()
+                            {
+                                self.sweep_view.open(&dir);
+                            }
+                            ui.label(egui::RichText::new(name).small());
+                        });
+                    }
+                }
             });
     }
 
@@ -280,6 +305,7 @@ impl WorkbenchApp {
 
     /// The floating windows: the learning-rate finder's answer and the augmentation preview.
     fn windows_ui(&mut self, ctx: &egui::Context, commands: &mut Vec<AppCommand>) {
+        sweep_view::sweep_window(ctx, &mut self.sweep_view, &mut self.runs_view);
         if let Some(finding) = &self.lr_finding {
             let mut open = true;
             egui::Window::new("Learning-rate finder")

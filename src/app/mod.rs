@@ -19,9 +19,10 @@ pub mod lessons_panel;
 mod model_panel;
 mod model_tasks;
 pub mod plot;
-mod run_bar;
+pub mod run_bar;
 pub mod runs_panel;
 pub mod state;
+pub mod sweep_view;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -70,6 +71,8 @@ pub struct WorkbenchApp {
     pub finding_lr: bool,
     /// Epochs the "+N epochs" button adds.
     pub extend_by: usize,
+    /// Where Start trains: this machine or a Ray cluster.
+    pub target: run_bar::RunTarget,
     /// Smoothing, log axis and onset settings of the plot.
     pub plot_options: plot::PlotOptions,
     gpu_status: Option<String>,
@@ -77,6 +80,8 @@ pub struct WorkbenchApp {
     pub runs: Vec<crate::experiment::runs::RunEntry>,
     /// Overlays and the run the settings were duplicated from.
     pub runs_view: runs_panel::RunsView,
+    /// The sweep shown in its window, if any.
+    pub sweep_view: sweep_view::SweepView,
     /// The picked lesson and its progress.
     pub lessons: lessons_panel::LessonState,
     /// Presenter mode: large type, thick lines, advanced controls hidden, the plot first.
@@ -155,12 +160,14 @@ impl WorkbenchApp {
             lr_finding: None,
             finding_lr: false,
             extend_by: 5,
+            target: run_bar::RunTarget::default(),
             plot_options: storage
                 .and_then(|s| eframe::get_value(s, PLOT_KEY))
                 .unwrap_or_default(),
             gpu_status: None,
             runs: Vec::new(),
             runs_view: runs_panel::RunsView::default(),
+            sweep_view: sweep_view::SweepView::default(),
             lessons: lessons_panel::LessonState::default(),
             presenter: false,
             presenter_zoom: 1.5,

@@ -1,8 +1,98 @@
 //! The top bar: Start / Pause / Resume / Stop and the progress of the run.
 
 use super::AppCommand;
+use super::background::Background;
 use super::state::{Phase, RunView, format_duration};
 use crate::train::message::RunStatus;
+
+/// Where Start trains: this machine, or a Ray cluster's job server.
+#[derive(Default)]
+pub struct RunTarget {
+    /// Start sends the run to the cluster.
+    pub on_cluster: bool,
+    /// The job server, e.g. `ray://HOST:8265`.
+    pub address: String,
+    /// The program the jobs run (`None`: this one).
+    pub program: Option<std::path::PathBuf>,
+    /// A connection test under way.
+    check: Option<Background<Result<String, String>>>,
+    /// What the last test found: Ray's version, or why not.
+    checked: Option<Result<String, String>>,
+}
+
+impl RunTarget {
+    /// The address to use: the one typed, or the local default.
+    pub fn address(&self) -> String {
+        let typed = self.address.trim();
+        if typed.is_empty() {
+            "ray://127.0.0.1:8265".to_owned()
+        } else {
+            typed.to_owned()
+        }
+    }
+
+    /// "Run on: this machine / a Ray cluster", the address and its connection test.
+    fn ui(&mut self, ui: &mut egui::Ui, editable: bool) {
+        if let Some(result) = self.check.as_ref().and_then(Background::poll) {
+            self.check = None;
+            self.checked = Some(result);
+        }
+        ui.add_enabled_ui(editable, |ui| {
+            let text = |c: bool| if c { "a Ray cluster" } else { "this machine" };
+            egui::ComboBox::from_label("Run on")
+                .selected_text(text(self.on_cluster))
+                .show_ui(ui, |ui| {
+                    for choice in [false, true] {
+                        ui.selectable_value(&mut self.on_cluster, choice, text(choice));
+                    }
+                })
+                .response
+                .on_hover_text(
+                    "This machine, or a Ray cluster's job server: the run goes there as a job \
+                     and its folder fills here as the epochs arrive. Nothing leaves the \
+                     machine unless a cluster is chosen.",
+                );
+            if !self.on_cluster {
+                return;
+            }
+            let edit = ui.add(
+                egui::TextEdit::singleline(&mut self.address)
+                    .hint_text("ray://127.0.0.1:8265")
+                    .desired_width(150.0),
+            );
+            if edit.changed() {
+                self.checked = None;
+            }
+            if ui
+                .add_enabled(self.check.is_none(), egui::Button::new("Test"))
+                .on_hover_text("Ask the job server for its Ray version")
+                .clicked()
+            {
+                let address = self.address();
+                let task = Background::spawn("cluster-test", ui.ctx(), move || {
+                    crate::train::ray::Cluster::new(&address, None)?.version()
+                });
+                match task {
+                    Ok(task) => self.check = Some(task),
+                    Err(e) => self.checked = Some(Err(crate::error::chain(&e))),
+                }
+            }
+            if self.check.is_some() {
+                ui.spinner();
+            }
+            match &self.checked {
+                Some(Ok(version)) => {
+                    ui.label(format!("Ray {version}"));
+                }
+                Some(Err(why)) => {
+                    ui.colored_label(ui.visuals().error_fg_color, "unreachable")
+                        .on_hover_text(why);
+                }
+                None => {}
+            }
+        });
+    }
+}
 
 /// Draws the run controls and progress; returns the button pressed, if any.
 pub fn run_bar_ui(
@@ -11,6 +101,7 @@ pub fn run_bar_ui(
     data_ready: bool,
     extend_by: &mut usize,
     presenter: bool,
+    target: &mut RunTarget,
 ) -> Option<AppCommand> {
     let mut command = None;
     ui.horizontal(|ui| {
@@ -40,7 +131,7 @@ pub fn run_bar_ui(
                 }
             }
             _ => {
-                let can_pause = run.phase == Phase::Running;
+                let can_pause = run.phase == Phase::Running && !run.remote;
                 if ui
                     .add_enabled(can_pause, egui::Button::new("Pause"))
                     .on_hover_text("Pause between two batches; nothing is lost (Space)")
@@ -57,9 +148,12 @@ pub fn run_bar_ui(
         {
             command = Some(AppCommand::Stop);
         }
+        ui.separator();
+        target.ui(ui, !run.is_active());
         if let Phase::Ended(status) = run.phase
             && status.can_continue()
             && run.info.is_some()
+            && !run.remote
         {
             ui.separator();
             if ui

@@ -49,6 +49,8 @@ pub struct RunView {
     pub samples_per_sec: f64,
     /// Message from the end of the run (saved where, or what failed).
     pub message: Option<String>,
+    /// The run trains on a Ray cluster (no pause, no "+N epochs").
+    pub remote: bool,
     started: Option<Instant>,
     paused_at: Option<Instant>,
     paused_total: Duration,
@@ -69,6 +71,7 @@ impl Default for RunView {
             position: (0, 0),
             samples_per_sec: 0.0,
             message: None,
+            remote: false,
             started: None,
             paused_at: None,
             paused_total: Duration::ZERO,

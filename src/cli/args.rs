@@ -286,6 +286,10 @@ pub struct TrainArgs {
     /// An extra HTTP header for a cluster behind a proxy, e.g. 'Authorization: Bearer TOKEN'.
     #[arg(long, value_name = "NAME: VALUE", requires = "cluster")]
     pub cluster_header: Option<String>,
+    /// The program the cluster's jobs run (default: this one), e.g. a Linux build of CNN
+    /// Workbench when this machine runs another system.
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub cluster_program: Option<PathBuf>,
     /// Pretrained weights and how they are fitted.
     #[command(flatten)]
     pub transfer: TransferArgs,
@@ -326,6 +330,10 @@ pub struct SweepArgs {
     /// An extra HTTP header for a cluster behind a proxy, e.g. 'Authorization: Bearer TOKEN'.
     #[arg(long, value_name = "NAME: VALUE", requires = "cluster")]
     pub cluster_header: Option<String>,
+    /// The program the cluster's jobs run (default: this one), e.g. a Linux build of CNN
+    /// Workbench when this machine runs another system.
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub cluster_program: Option<PathBuf>,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,

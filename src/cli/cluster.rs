@@ -23,10 +23,14 @@ const POLL: Duration = Duration::from_millis(500);
 fn prepare(
     cluster: &Cluster,
     config: &ExperimentConfig,
+    program: Option<&Path>,
     quiet: bool,
 ) -> anyhow::Result<(String, ExperimentConfig)> {
     let version = cluster.version().map_err(anyhow::Error::msg)?;
-    let exe = std::env::current_exe().context("cannot find this program to send it")?;
+    let exe = match program {
+        Some(program) => program.to_owned(),
+        None => std::env::current_exe().context("cannot find this program to send it")?,
+    };
     let (zip, job_config) = package(&exe, config).map_err(anyhow::Error::msg)?;
     if !quiet {
         outln!(
@@ -65,7 +69,7 @@ pub(super) fn train(args: &TrainArgs, address: &str) -> anyhow::Result<()> {
         )
     });
     let human = args.progress == ProgressArg::Bar && !args.quiet;
-    let (uri, job_config) = prepare(&cluster, &config, !human)?;
+    let (uri, job_config) = prepare(&cluster, &config, args.cluster_program.as_deref(), !human)?;
     let metadata = serde_json::json!({"cnn_workbench_run": out.display().to_string()});
     let mut run = RemoteRun::submit(&cluster, &uri, &job_config, &config, &out, &metadata)
         .map_err(anyhow::Error::msg)?;
@@ -123,6 +127,7 @@ pub(super) fn sweep(
     out: &Path,
     address: &str,
     header: Option<&str>,
+    program: Option<&Path>,
     quiet: bool,
 ) -> anyhow::Result<Vec<f64>> {
     let cluster = Cluster::new(address, header).map_err(anyhow::Error::msg)?;
@@ -131,7 +136,7 @@ pub(super) fn sweep(
     };
     // One package for the whole sweep: the program, and the dataset of the first run when it
     // travels (runs of another dataset name their own path).
-    let (uri, _) = prepare(&cluster, &first.config, quiet)?;
+    let (uri, _) = prepare(&cluster, &first.config, program, quiet)?;
     let sweep_name = out
         .file_name()
         .map_or_else(|| "sweep".to_owned(), |n| n.to_string_lossy().into_owned());

@@ -49,6 +49,7 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
             &args.out,
             address,
             args.cluster_header.as_deref(),
+            args.cluster_program.as_deref(),
             args.quiet,
         )?,
         None => run_locally(&exe, &runs, args)?,

@@ -142,15 +142,20 @@ impl RunEntry {
     }
 }
 
-/// Every readable run directly under `root`, newest first. Unreadable entries are skipped.
+/// Every readable run directly under `root`, and those of sweeps saved there (folders with a
+/// `sweep.csv`), newest first. Unreadable entries are skipped.
 pub fn scan(root: &Path) -> Vec<RunEntry> {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return Vec::new();
-    };
-    let mut runs: Vec<RunEntry> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| RunEntry::read(&e.path()))
-        .collect();
+    let mut runs: Vec<RunEntry> = Vec::new();
+    for dir in sweeps(root).iter().map(PathBuf::as_path).chain([root]) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        runs.extend(
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| RunEntry::read(&e.path())),
+        );
+    }
     runs.sort_by(|a, b| {
         b.summary
             .started_at
@@ -158,6 +163,20 @@ pub fn scan(root: &Path) -> Vec<RunEntry> {
             .then(b.name.cmp(&a.name))
     });
     runs
+}
+
+/// The sweep folders directly under `root` (those holding a `sweep.csv`), by name.
+pub fn sweeps(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("sweep.csv").is_file())
+        .collect();
+    found.sort();
+    found
 }
 
 /// The settings that differ between two configurations, as `(key, a, b)` with dotted keys

@@ -356,6 +356,71 @@ pub fn csv_text(keys: &[String], runs: &[SweepRun], rows: &[SweepRow]) -> Result
     String::from_utf8(bytes).map_err(|e| e.to_string())
 }
 
+/// A sweep read back from its `sweep.csv`: the swept settings' names and, per run, their values
+/// and its outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepTable {
+    /// The swept settings (the seed last when repeated), as the columns before `run`.
+    pub keys: Vec<String>,
+    /// One entry per run, in the file's order.
+    pub rows: Vec<SweepTableRow>,
+}
+
+/// One run of a [`SweepTable`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepTableRow {
+    /// The swept settings' values, as written.
+    pub values: Vec<String>,
+    /// The run's folder name.
+    pub run: String,
+    /// How it ended, as written.
+    pub status: String,
+    /// Its best validation loss, when it had an epoch.
+    pub best_val_loss: Option<f64>,
+    /// Its last validation minus training loss.
+    pub final_gap: Option<f64>,
+}
+
+/// Reads the text of a `sweep.csv` (as [`csv_text`] writes it).
+pub fn read_csv(text: &str) -> Result<SweepTable, String> {
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let at = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| format!("sweep.csv has no '{name}' column"))
+    };
+    let (run, status, loss, gap) = (
+        at("run")?,
+        at("status")?,
+        at("best_val_loss")?,
+        at("final_gap")?,
+    );
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| e.to_string())?;
+        let field = |i: usize| record.get(i).unwrap_or("").to_owned();
+        let number = |i: usize| record.get(i).and_then(|v| v.parse::<f64>().ok());
+        rows.push(SweepTableRow {
+            values: (0..run).map(field).collect(),
+            run: field(run),
+            status: field(status),
+            best_val_loss: number(loss),
+            final_gap: number(gap),
+        });
+    }
+    Ok(SweepTable {
+        keys: header[..run].to_vec(),
+        rows,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,6 +517,33 @@ mod tests {
         assert!(err.contains("--random N"), "{err}");
         let err = expand_with(&base, &[], &[], 3, 1).unwrap_err();
         assert!(err.contains("--range"), "{err}");
+    }
+
+    #[test]
+    fn a_written_table_reads_back() {
+        let base = ExperimentConfig::noise();
+        let axes: Vec<Axis> = vec!["train.lr=0.001,0.01".parse().unwrap()];
+        let runs = expand(&base, &axes, 1).unwrap();
+        let rows: Vec<SweepRow> = runs
+            .iter()
+            .map(|r| SweepRow {
+                run: r.name.clone(),
+                status: RunStatus::Completed,
+                best_epoch: Some(2),
+                best_val_loss: Some(0.5),
+                best_val_acc: Some(0.9),
+                final_gap: Some(0.25),
+                secs: 1.0,
+            })
+            .collect();
+        let text = csv_text(&["train.lr".to_owned()], &runs, &rows).unwrap();
+        let table = read_csv(&text).unwrap();
+        assert_eq!(table.keys, ["train.lr"]);
+        assert_eq!(table.rows.len(), 2);
+        assert_eq!(table.rows[1].values, ["0.01"]);
+        assert_eq!(table.rows[1].run, "run-002");
+        assert_eq!(table.rows[0].best_val_loss, Some(0.5));
+        assert!(read_csv("a,b\n1,2\n").unwrap_err().contains("'run'"));
     }
 
     #[test]

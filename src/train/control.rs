@@ -23,10 +23,27 @@ pub struct StartRequest {
     pub run_dir: Option<PathBuf>,
 }
 
+/// A request to run on a Ray cluster instead of this machine.
+#[derive(Debug, Clone)]
+pub struct RemoteRequest {
+    /// What to train.
+    pub config: ExperimentConfig,
+    /// The local folder the run fills as its epochs arrive.
+    pub run_dir: PathBuf,
+    /// The cluster's job server, e.g. `ray://HOST:8265`.
+    pub address: String,
+    /// An optional `Name: value` header for a cluster behind a proxy.
+    pub header: Option<String>,
+    /// The program the job runs (`None`: this one), e.g. a Linux build sent from another system.
+    pub program: Option<PathBuf>,
+}
+
 /// What travels on the command channel: the public [`Command`]s plus the run directory.
 #[derive(Debug)]
 pub(crate) enum WorkerCommand {
     Start(Box<StartRequest>),
+    /// Run on a Ray cluster, followed into a local folder.
+    StartRemote(Box<RemoteRequest>),
     /// Run the learning-rate finder on this configuration.
     FindLr(Box<ExperimentConfig>),
     /// Continue the run recorded in a directory, optionally to a new epoch count.

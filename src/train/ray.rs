@@ -383,6 +383,8 @@ pub struct RemoteRun {
     pub epochs: Vec<EpochMetrics>,
     /// How the run ended, as its `finished` line said.
     pub finished: Option<(RunStatus, String)>,
+    /// The job's `started` line, once it came.
+    pub started: Option<Value>,
     /// The job's state when last asked.
     pub state: JobState,
 }
@@ -406,6 +408,7 @@ impl RemoteRun {
             recorder: None,
             epochs: Vec::new(),
             finished: None,
+            started: None,
             state: JobState {
                 status: "PENDING".to_owned(),
                 message: String::new(),
@@ -502,6 +505,7 @@ impl RemoteRun {
     fn take(&mut self, event: &Value) -> Result<Option<EpochMetrics>, String> {
         match event["event"].as_str() {
             Some("started") => {
+                self.started = Some(event.clone());
                 let count = |k: &str| event[k].as_u64().unwrap_or(0) as usize;
                 let device = format!(
                     "{} (Ray job {})",
@@ -544,6 +548,102 @@ impl RemoteRun {
             }
             _ => Ok(None),
         }
+    }
+}
+
+/// Runs `request` on its cluster from the training worker, reporting it with the events of a
+/// local run: `Started` when the job's run starts, `Epoch` as each arrives, `Finished` at the
+/// end. The stop flag stops the job through Ray.
+pub(crate) fn follow(
+    request: &super::control::RemoteRequest,
+    stop: &std::sync::atomic::AtomicBool,
+    events: &super::control::EventSink,
+) {
+    use super::message::{Event, RunInfo};
+    use std::sync::atomic::Ordering;
+    let fail = |message: String| events.send(Event::Failed { message });
+    let cluster = match Cluster::new(&request.address, request.header.as_deref()) {
+        Ok(cluster) => cluster,
+        Err(e) => return fail(e),
+    };
+    let prepared = cluster.version().and_then(|_| {
+        let exe = match &request.program {
+            Some(program) => program.clone(),
+            None => {
+                std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?
+            }
+        };
+        let (zip, job_config) = package(&exe, &request.config)?;
+        let uri = cluster.upload(&zip)?;
+        let metadata = json!({"cnn_workbench_run": request.run_dir.display().to_string()});
+        RemoteRun::submit(
+            &cluster,
+            &uri,
+            &job_config,
+            &request.config,
+            &request.run_dir,
+            &metadata,
+        )
+    });
+    let mut run = match prepared {
+        Ok(run) => run,
+        Err(e) => return fail(e),
+    };
+    let mut announced = false;
+    let mut stopping = false;
+    loop {
+        if stop.load(Ordering::SeqCst) && !stopping {
+            stopping = true;
+            if let Err(e) = cluster.stop(&run.id) {
+                return fail(e);
+            }
+        }
+        let fresh = match run.poll(&cluster) {
+            Ok(fresh) => fresh,
+            Err(e) => return fail(e),
+        };
+        if !announced && let Some(started) = &run.started {
+            announced = true;
+            let count = |k: &str| started[k].as_u64().unwrap_or(0) as usize;
+            events.send(Event::Started(RunInfo {
+                epochs: count("epochs"),
+                steps_per_epoch: count("steps_per_epoch"),
+                train_samples: count("train_samples"),
+                val_samples: count("val_samples"),
+                num_params: count("params"),
+                device: format!(
+                    "{} on the Ray cluster at {}",
+                    started["device"].as_str().unwrap_or("?"),
+                    cluster.address()
+                ),
+                run_dir: Some(request.run_dir.clone()),
+                class_names: started["classes"]
+                    .as_array()
+                    .map(|names| {
+                        names
+                            .iter()
+                            .map(|n| n.as_str().unwrap_or("").to_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }));
+        }
+        for m in fresh {
+            events.send(Event::Epoch(m));
+        }
+        if run.is_done() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    match run.finished.clone() {
+        Some((status, message)) if announced => events.send(Event::Finished {
+            status,
+            message,
+            restored: None,
+        }),
+        Some((_, message)) => fail(message),
+        None => fail("the job ended without a result".to_owned()),
     }
 }
 

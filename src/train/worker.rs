@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
 use super::control::{Control, EventSink, WorkerCommand};
-pub use super::control::{StartRequest, Waker};
+pub use super::control::{RemoteRequest, StartRequest, Waker};
 use super::engine;
 use super::message::{Command, Event};
 use crate::experiment::ExperimentConfig;
@@ -104,6 +104,12 @@ impl TrainWorker {
     }
 
     /// Runs the learning-rate finder for `config`; the answer comes as `Event::LrFound`.
+    /// Starts a run on a Ray cluster: the worker follows the job and reports it like a local
+    /// run (no pause; Stop stops the job).
+    pub fn start_remote(&self, request: RemoteRequest) -> Result<(), WorkerError> {
+        self.try_send(WorkerCommand::StartRemote(Box::new(request)))
+    }
+
     pub fn find_lr(&self, config: ExperimentConfig) -> Result<(), WorkerError> {
         self.try_send(WorkerCommand::FindLr(Box::new(config)))
     }
@@ -185,6 +191,10 @@ fn worker_loop(
                     &control,
                     events,
                 );
+            }
+            WorkerCommand::StartRemote(request) => {
+                drop(last.take());
+                super::ray::follow(&request, &control.stop, events);
             }
             WorkerCommand::FindLr(config) => {
                 let stop = || control.stop.load(Ordering::SeqCst);

@@ -852,3 +852,104 @@ fn choosing_a_random_crop_reloads_the_data_and_the_preview_shows_windows() {
             .is_some()
     );
 }
+
+/// With a Ray cluster (`CNN_WORKBENCH_RAY`, started by `.ci/run`): Run on → a Ray cluster, Start;
+/// the job's epochs plot like a local run's and its folder fills under the runs folder.
+#[test]
+fn a_run_started_in_the_window_on_a_ray_cluster_plots_its_epochs() {
+    let Ok(address) = std::env::var("CNN_WORKBENCH_RAY") else {
+        eprintln!("skipped: no Ray cluster (CNN_WORKBENCH_RAY is not set)");
+        return;
+    };
+    let runs = tempfile::tempdir().unwrap();
+    let mut harness = noise_harness(runs.path());
+    harness.state_mut().config.train.epochs = 4;
+    harness.get_by_label("Run on").click();
+    harness.run_steps(2);
+    harness.get_by_label("a Ray cluster").click();
+    harness.run_steps(2);
+    let target = &mut harness.state_mut().target;
+    assert!(target.on_cluster);
+    target.address = address;
+    // The program to send: the command-line build (this test's own binary is not it).
+    target.program = Some(env!("CARGO_BIN_EXE_cnn-workbench").into());
+    harness.get_by_label("Test").click();
+    common::wait_until("Ray's version", Duration::from_secs(30), || {
+        harness.step();
+        harness.query_by_label_contains("Ray 2").is_some()
+    });
+    harness.get_by_label("Start").click();
+    step_until(&mut harness, "the cluster run to end", |app| {
+        matches!(app.run.phase, Phase::Ended(_))
+    });
+    let app = harness.state();
+    assert_eq!(
+        app.run.phase,
+        Phase::Ended(RunStatus::Completed),
+        "{:?}",
+        app.run.message
+    );
+    assert!(app.run.remote);
+    assert_eq!(app.run.epochs.len(), 4, "every epoch reached the plot");
+    let info = app.run.info.as_ref().unwrap();
+    assert!(info.device.contains("Ray cluster"), "{}", info.device);
+    let dir = info.run_dir.clone().unwrap();
+    assert!(dir.starts_with(runs.path()));
+    let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 5, "{metrics}");
+    assert!(
+        dir.join("report.png").is_file(),
+        "the job's files came back"
+    );
+}
+
+/// A sweep saved in the runs folder: its runs join the Runs table, and its view plots them.
+#[test]
+fn a_sweep_in_the_runs_folder_lists_its_runs_and_opens_its_view() {
+    let runs = tempfile::tempdir().unwrap();
+    let base = tempfile::tempdir().unwrap();
+    common::succeed(
+        common::workbench()
+            .args([
+                "train",
+                "--dataset",
+                "noise",
+                "--epochs",
+                "2",
+                "--quiet",
+                "--out",
+            ])
+            .arg(base.path()),
+    );
+    common::succeed(
+        common::workbench()
+            .args(["sweep", "--config"])
+            .arg(base.path().join("config.toml"))
+            .args([
+                "--grid",
+                "train.lr=0.001,0.01",
+                "--local",
+                "2",
+                "--quiet",
+                "--out",
+            ])
+            .arg(runs.path().join("lr-sweep")),
+    );
+    let mut harness = noise_harness(runs.path());
+    step_until(&mut harness, "the sweep's runs in the table", |app| {
+        app.runs.len() == 2
+    });
+    harness.get_by_label("view").click();
+    harness.run_steps(3);
+    assert!(harness.query_by_label_contains("Sweep lr-sweep").is_some());
+    assert!(
+        harness
+            .query_by_label_contains("2 runs over train.lr")
+            .is_some()
+    );
+    let (dir, table) = harness.state().sweep_view.open.as_ref().unwrap();
+    assert!(dir.ends_with("lr-sweep"));
+    let table = table.as_ref().unwrap();
+    assert_eq!(table.rows.len(), 2);
+    assert!(table.rows.iter().all(|r| r.best_val_loss.is_some()));
+}
