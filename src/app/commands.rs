@@ -441,6 +441,7 @@ impl WorkbenchApp {
 
     /// Reads the run directories again, on the `run-scan` thread.
     pub(super) fn rescan_runs(&mut self) {
+        self.tasks.last_scan = Some(std::time::Instant::now());
         let root = self.runs_root.clone();
         match Background::spawn("run-scan", &self.ctx, move || {
             crate::experiment::runs::scan(&root)

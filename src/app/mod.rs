@@ -104,6 +104,9 @@ pub struct WorkbenchApp {
     pub frame_log: Option<frame_log::FrameLog>,
 }
 
+/// How often the runs folder is read again for runs that other programs wrote.
+const RESCAN_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The window's one-shot tasks in progress, at most one of each kind.
 #[derive(Default)]
 struct Tasks {
@@ -111,6 +114,8 @@ struct Tasks {
     saving: Option<Background<String>>,
     /// The run directories being read again.
     runs_scan: Option<Background<Vec<crate::experiment::runs::RunEntry>>>,
+    /// When the run directories were last read (another program, a sweep say, may add runs).
+    last_scan: Option<std::time::Instant>,
     /// An experiment file being opened.
     opening: Option<Background<Result<(PathBuf, String), String>>>,
     /// A run bundle being imported.
@@ -269,6 +274,17 @@ impl WorkbenchApp {
             self.tasks.runs_scan = None;
             self.runs = runs;
         }
+        // Runs written by another program (a sweep from the command line, a run in a terminal)
+        // join the table within a few seconds.
+        if self.tasks.runs_scan.is_none()
+            && self
+                .tasks
+                .last_scan
+                .is_none_or(|t| t.elapsed() >= RESCAN_EVERY)
+        {
+            self.rescan_runs();
+        }
+        self.ctx.request_repaint_after(RESCAN_EVERY);
         if let Some(message) = self.tasks.saving.as_ref().and_then(Background::poll) {
             self.tasks.saving = None;
             self.run.message = Some(message);

@@ -20,9 +20,18 @@ pub struct SweepView {
 impl SweepView {
     /// Opens the sweep in `dir` (its `sweep.csv` is small: read here).
     pub fn open(&mut self, dir: &Path) {
-        let table = std::fs::read_to_string(dir.join("sweep.csv"))
-            .map_err(|e| format!("cannot read {}: {e}", dir.join("sweep.csv").display()))
-            .and_then(|text| read_csv(&text));
+        let path = dir.join("sweep.csv");
+        let table = if path.is_file() {
+            std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                .and_then(|text| read_csv(&text))
+        } else {
+            Err(
+                "This sweep is still running: its table (sweep.csv) is written when its last \
+                 run ends. Its runs are in the Runs table already."
+                    .to_owned(),
+            )
+        };
         self.open = Some((dir.to_owned(), table));
     }
 }
@@ -33,7 +42,7 @@ pub fn sweep_dirs(runs: &[RunEntry], root: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = runs
         .iter()
         .filter_map(|r| r.dir.parent())
-        .filter(|p| *p != root && p.join("sweep.csv").is_file())
+        .filter(|p| *p != root)
         .map(Path::to_owned)
         .collect();
     dirs.sort();

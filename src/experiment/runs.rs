@@ -165,7 +165,8 @@ pub fn scan(root: &Path) -> Vec<RunEntry> {
     runs
 }
 
-/// The sweep folders directly under `root` (those holding a `sweep.csv`), by name.
+/// The sweep folders directly under `root` (those holding a `sweep.csv`, or a sweep's first
+/// run while it is under way), by name.
 pub fn sweeps(root: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(root) else {
         return Vec::new();
@@ -173,7 +174,9 @@ pub fn sweeps(root: &Path) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.join("sweep.csv").is_file())
+        .filter(|p| {
+            p.join("sweep.csv").is_file() || p.join("run-001").join("config.toml").is_file()
+        })
         .collect();
     found.sort();
     found

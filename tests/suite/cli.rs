@@ -1,19 +1,7 @@
 //! `cnn-workbench train` end to end: the files of a run directory, as documented.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap is a failed test
 
-use crate::common::{succeed, workbench};
-
-/// Runs `train --dataset noise --quiet --out OUT` with `extra` options; fails the test (showing
-/// the error output) unless it succeeds.
-fn train_noise(out: &std::path::Path, extra: &[&str]) {
-    succeed(
-        workbench()
-            .args(["train", "--dataset", "noise", "--quiet"])
-            .args(extra)
-            .arg("--out")
-            .arg(out),
-    );
-}
+use crate::common::{succeed, train_noise, workbench};
 
 #[test]
 fn train_writes_metrics_config_and_run_json() {

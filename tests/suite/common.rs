@@ -177,3 +177,16 @@ pub fn succeed(command: &mut std::process::Command) -> std::process::Output {
     );
     output
 }
+
+/// Runs `train --dataset noise --quiet --out OUT` with `extra` options; fails the test (showing
+/// the error output) unless it succeeds.
+#[allow(dead_code)] // not every module trains from the command line
+pub fn train_noise(out: &std::path::Path, extra: &[&str]) {
+    succeed(
+        workbench()
+            .args(["train", "--dataset", "noise", "--quiet"])
+            .args(extra)
+            .arg("--out")
+            .arg(out),
+    );
+}

@@ -908,19 +908,7 @@ fn a_run_started_in_the_window_on_a_ray_cluster_plots_its_epochs() {
 fn a_sweep_in_the_runs_folder_lists_its_runs_and_opens_its_view() {
     let runs = tempfile::tempdir().unwrap();
     let base = tempfile::tempdir().unwrap();
-    common::succeed(
-        common::workbench()
-            .args([
-                "train",
-                "--dataset",
-                "noise",
-                "--epochs",
-                "2",
-                "--quiet",
-                "--out",
-            ])
-            .arg(base.path()),
-    );
+    common::train_noise(base.path(), &["--epochs", "2"]);
     common::succeed(
         common::workbench()
             .args(["sweep", "--config"])
@@ -952,4 +940,18 @@ fn a_sweep_in_the_runs_folder_lists_its_runs_and_opens_its_view() {
     let table = table.as_ref().unwrap();
     assert_eq!(table.rows.len(), 2);
     assert!(table.rows.iter().all(|r| r.best_val_loss.is_some()));
+}
+
+/// A run written by another program (a terminal, a sweep) joins the Runs table on its own.
+#[test]
+fn runs_written_by_another_program_join_the_table_within_seconds() {
+    let runs = tempfile::tempdir().unwrap();
+    let mut harness = noise_harness(runs.path());
+    assert!(harness.state().runs.is_empty());
+    common::train_noise(&runs.path().join("from-a-terminal"), &["--epochs", "1"]);
+    let started = Instant::now();
+    step_until(&mut harness, "the new run in the table", |app| {
+        app.runs.len() == 1
+    });
+    assert!(started.elapsed() < Duration::from_secs(30));
 }
