@@ -279,20 +279,32 @@ pub struct TrainArgs {
     /// as one JSON line each, its bytes in base64, for a job whose log is its only way back.
     #[arg(long)]
     pub emit_files: bool,
-    /// Train on a Ray cluster instead of this machine: its job server, ray://HOST:8265 or
-    /// http://HOST:8265. The run folder (--out) fills here as the epochs arrive.
-    #[arg(long, value_name = "ADDRESS")]
-    pub cluster: Option<String>,
-    /// An extra HTTP header for a cluster behind a proxy, e.g. 'Authorization: Bearer TOKEN'.
-    #[arg(long, value_name = "NAME: VALUE", requires = "cluster")]
-    pub cluster_header: Option<String>,
-    /// The program the cluster's jobs run (default: this one), e.g. a Linux build of CNN
-    /// Workbench when this machine runs another system.
-    #[arg(long, value_name = "FILE", requires = "cluster")]
-    pub cluster_program: Option<PathBuf>,
+    /// Where the runs train: this machine, or a Ray cluster.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// Pretrained weights and how they are fitted.
     #[command(flatten)]
     pub transfer: TransferArgs,
+}
+
+/// Sending runs to a Ray cluster (`train` and `sweep`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterArgs {
+    /// Train on a Ray cluster instead of this machine: its job server, ray://HOST:8265 or
+    /// http://HOST:8265. The run folders fill here as the epochs arrive.
+    #[arg(long = "cluster", value_name = "ADDRESS")]
+    pub address: Option<String>,
+    /// An extra HTTP header for a cluster behind a proxy, e.g. 'Authorization: Bearer TOKEN'.
+    #[arg(
+        long = "cluster-header",
+        value_name = "NAME: VALUE",
+        requires = "address"
+    )]
+    pub header: Option<String>,
+    /// The program the cluster's jobs run (default: this one), e.g. a Linux build of CNN
+    /// Workbench when this machine runs another system.
+    #[arg(long = "cluster-program", value_name = "FILE", requires = "address")]
+    pub program: Option<PathBuf>,
 }
 
 /// Options of `cnn-workbench sweep`.
@@ -323,17 +335,9 @@ pub struct SweepArgs {
     /// Directory for the runs (one folder each) and sweep.csv.
     #[arg(long)]
     pub out: PathBuf,
-    /// Run every run as a job on a Ray cluster (ray://HOST:8265 or http://HOST:8265) instead of
-    /// on this machine; the run folders fill here as the epochs arrive.
-    #[arg(long, value_name = "ADDRESS")]
-    pub cluster: Option<String>,
-    /// An extra HTTP header for a cluster behind a proxy, e.g. 'Authorization: Bearer TOKEN'.
-    #[arg(long, value_name = "NAME: VALUE", requires = "cluster")]
-    pub cluster_header: Option<String>,
-    /// The program the cluster's jobs run (default: this one), e.g. a Linux build of CNN
-    /// Workbench when this machine runs another system.
-    #[arg(long, value_name = "FILE", requires = "cluster")]
-    pub cluster_program: Option<PathBuf>,
+    /// Where the runs train: this machine, or a Ray cluster.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,

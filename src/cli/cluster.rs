@@ -60,7 +60,7 @@ pub(super) fn train(args: &TrainArgs, address: &str) -> anyhow::Result<()> {
         bail!("--resume continues a run on this machine; leave out --cluster");
     }
     let cluster =
-        Cluster::new(address, args.cluster_header.as_deref()).map_err(anyhow::Error::msg)?;
+        Cluster::new(address, args.cluster.header.as_deref()).map_err(anyhow::Error::msg)?;
     let config = args.to_config()?;
     let out = args.out.clone().unwrap_or_else(|| {
         crate::experiment::record::new_run_dir(
@@ -69,7 +69,7 @@ pub(super) fn train(args: &TrainArgs, address: &str) -> anyhow::Result<()> {
         )
     });
     let human = args.progress == ProgressArg::Bar && !args.quiet;
-    let (uri, job_config) = prepare(&cluster, &config, args.cluster_program.as_deref(), !human)?;
+    let (uri, job_config) = prepare(&cluster, &config, args.cluster.program.as_deref(), !human)?;
     let metadata = serde_json::json!({"cnn_workbench_run": out.display().to_string()});
     let mut run = RemoteRun::submit(&cluster, &uri, &job_config, &config, &out, &metadata)
         .map_err(anyhow::Error::msg)?;

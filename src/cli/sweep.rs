@@ -29,7 +29,7 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let exe = std::env::current_exe().context("cannot find this program to start its runs")?;
     if !args.quiet {
-        match &args.cluster {
+        match &args.cluster.address {
             Some(address) => outln!(
                 "{} runs as jobs on the Ray cluster at {address}, in {}",
                 runs.len(),
@@ -43,13 +43,13 @@ pub fn sweep(args: &SweepArgs) -> anyhow::Result<()> {
             ),
         }
     }
-    let secs = match &args.cluster {
+    let secs = match &args.cluster.address {
         Some(address) => super::cluster::sweep(
             &runs,
             &args.out,
             address,
-            args.cluster_header.as_deref(),
-            args.cluster_program.as_deref(),
+            args.cluster.header.as_deref(),
+            args.cluster.program.as_deref(),
             args.quiet,
         )?,
         None => run_locally(&exe, &runs, args)?,

@@ -55,7 +55,7 @@ pub(super) fn train(args: &TrainArgs) -> anyhow::Result<()> {
     if args.emit_files && args.progress != ProgressArg::Jsonl {
         bail!("--emit-files needs --progress jsonl (the files travel as JSON lines)");
     }
-    if let Some(address) = &args.cluster {
+    if let Some(address) = &args.cluster.address {
         return super::cluster::train(args, address);
     }
     let worker = TrainWorker::spawn(std::sync::Arc::new(|| {}))
