@@ -340,27 +340,8 @@ impl Canvas<'_> {
 
     fn sweep_axes(&mut self, area: &Area, name: &str, scale: &XScale, x_name: &str) {
         let s = self.scale;
-        self.text(
-            name,
-            area.left,
-            area.top - 8.0 * s,
-            16.0 * s,
-            INK,
-            Align::Left,
-        );
         let span = area.y.1 - area.y.0;
-        for v in nice_ticks(area.y.0, area.y.1, 5) {
-            let (_, py) = area.px(area.x.0, v);
-            self.line(&[(area.left, py), (area.right, py)], GRID, 1.0, false);
-            self.text(
-                &format_tick(v, span),
-                area.left - 8.0 * s,
-                py + 5.0 * s,
-                14.0 * s,
-                INK,
-                Align::Right,
-            );
-        }
+        self.y_axis(area, name, |v| format_tick(v, span));
         let ticks: Vec<(f64, String)> = match scale {
             XScale::Names(names) => names
                 .iter()
@@ -633,26 +614,7 @@ impl Canvas<'_> {
     /// Frame, grid, tick labels, axis name; x labels only when `x_labels`.
     fn axes(&mut self, area: &Area, name: &str, label: impl Fn(f64) -> String, x_labels: bool) {
         let s = self.scale;
-        self.text(
-            name,
-            area.left,
-            area.top - 8.0 * s,
-            16.0 * s,
-            INK,
-            Align::Left,
-        );
-        for v in nice_ticks(area.y.0, area.y.1, 5) {
-            let (_, py) = area.px(area.x.0, v);
-            self.line(&[(area.left, py), (area.right, py)], GRID, 1.0, false);
-            self.text(
-                &label(v),
-                area.left - 8.0 * s,
-                py + 5.0 * s,
-                14.0 * s,
-                INK,
-                Align::Right,
-            );
-        }
+        self.y_axis(area, name, label);
         let x_ticks: Vec<f64> = nice_ticks(area.x.0, area.x.1, 10)
             .into_iter()
             .filter(|v| v.fract() == 0.0)
@@ -675,6 +637,31 @@ impl Canvas<'_> {
             self.x_title(area, "epoch");
         }
         self.frame(area);
+    }
+
+    /// A plot area's name above it, and its horizontal grid lines with their labels.
+    fn y_axis(&mut self, area: &Area, name: &str, label: impl Fn(f64) -> String) {
+        let s = self.scale;
+        self.text(
+            name,
+            area.left,
+            area.top - 8.0 * s,
+            16.0 * s,
+            INK,
+            Align::Left,
+        );
+        for v in nice_ticks(area.y.0, area.y.1, 5) {
+            let (_, py) = area.px(area.x.0, v);
+            self.line(&[(area.left, py), (area.right, py)], GRID, 1.0, false);
+            self.text(
+                &label(v),
+                area.left - 8.0 * s,
+                py + 5.0 * s,
+                14.0 * s,
+                INK,
+                Align::Right,
+            );
+        }
     }
 
     /// The x axis's name, centred under a plot area.
