@@ -4,6 +4,7 @@
 //! ([`transfer`]).
 
 pub mod cnn;
+pub mod gan;
 pub mod kernels;
 pub mod lenet5;
 pub mod mlp;
@@ -302,13 +303,8 @@ impl ModelConfig {
     /// numbers. Seeding, building and materialising the weights happen under one lock, so the
     /// same seed always gives the same weights.
     pub fn init(&self, input: InputShape, device: &Device, seed: u64) -> Result<Model, ModelError> {
-        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
         self.layers(input)?;
-        let _guard = INIT
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        device.seed(seed);
-        let net = match self {
+        let net = seeded(device, seed, || match self {
             Self::SimpleCnn(c) => Net::SimpleCnn(c.init(input, device)),
             Self::Cnn(c) => Net::Cnn(c.init(input, device)),
             Self::Mlp(c) => Net::Mlp(c.init(input, device)),
@@ -317,9 +313,7 @@ impl ModelConfig {
             Self::ResNet34(c) => Net::ResNet(c.init(input, device)),
             Self::ResNet50(c) => Net::ResNet(c.init(input, device)),
             Self::ResNetSmall(c) => Net::ResNet(c.init(input, device)),
-        };
-        // Reading every parameter draws its initial value now, in a fixed order.
-        net.visit(&mut Materialize);
+        });
         Ok(Model {
             net,
             input: [input.channels, input.height, input.width],
@@ -327,6 +321,24 @@ impl ModelConfig {
             resize: None,
         })
     }
+}
+
+/// Builds a module with `build` and draws its initial weights from `seed`.
+///
+/// Burn draws initial weights lazily from a process-wide generator, so two models built at once
+/// (a test suite, the learning-rate finder beside a run) would take each other's numbers.
+/// Seeding, building and materialising the weights happen under one lock, so the same seed
+/// always gives the same weights.
+pub fn seeded<M: Module>(device: &Device, seed: u64, build: impl FnOnce() -> M) -> M {
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INIT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    device.seed(seed);
+    let module = build();
+    // Reading every parameter draws its initial value now, in a fixed order.
+    module.visit(&mut Materialize);
+    module
 }
 
 /// Draws the initial value of every lazily initialised parameter.

@@ -407,39 +407,67 @@ pub fn conv2d_relu(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 }
 
 fn convolve(conv: &Conv2d, x: Tensor<4>, relu: bool) -> Tensor<4> {
-    let through_burn = |x: Tensor<4>| {
+    if conv.groups != 1 || conv.dilation != [1, 1] {
         let y = conv.forward(x);
+        return if relu {
+            burn::tensor::activation::relu(y)
+        } else {
+            y
+        };
+    }
+    let [_, _, h, w] = x.dims();
+    let pads = padding(&conv.padding, [h, w], conv.kernel_size, conv.stride);
+    conv2d_weighted(
+        x,
+        conv.weight.val(),
+        conv.bias.as_ref().map(burn::module::Param::val),
+        conv.stride,
+        pads,
+        relu,
+    )
+}
+
+/// A convolution with a weight computed elsewhere (e.g. a spectrally normalised one):
+/// `x` `[batch, cin, h, w]` with `weight` `[cout, cin, kh, kw]`, `bias`, `stride` and zero
+/// `padding` `[top, bottom, left, right]`, then a ReLU when `relu`; through the hand-written
+/// kernels on the CPU backend, through Burn elsewhere. Gradients reach the weight tensor and
+/// whatever it was computed from.
+pub fn conv2d_weighted(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    stride: [usize; 2],
+    pads: [usize; 4],
+    relu: bool,
+) -> Tensor<4> {
+    let through_burn = |x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>| {
+        let [top, bottom, left, right] = pads;
+        let options = burn::tensor::ops::ConvOptions::new_with_padding(
+            stride,
+            [(top, bottom), (left, right)],
+            [1, 1],
+            1,
+        );
+        let y = burn::tensor::module::conv2d(x, weight, bias, options);
         if relu {
             burn::tensor::activation::relu(y)
         } else {
             y
         }
     };
-    let weight = conv.weight.val();
-    if !enabled()
-        || conv.groups != 1
-        || conv.dilation != [1, 1]
-        || x.dtype() != DType::F32
-        || weight.dtype() != DType::F32
-    {
-        return through_burn(x);
+    if !enabled() || x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
+        return through_burn(x, weight, bias);
     }
-    let [_, _, h, w] = x.dims();
-    let Some(mut geometry) = ConvGeometry::new(
-        &x.dims(),
-        &weight.dims(),
-        conv.stride,
-        padding(&conv.padding, [h, w], conv.kernel_size, conv.stride),
-    ) else {
-        return through_burn(x);
+    let Some(mut geometry) = ConvGeometry::new(&x.dims(), &weight.dims(), stride, pads) else {
+        return through_burn(x, weight, bias);
     };
     geometry.relu = relu;
     let x = x.into_dispatch();
     if !on_flex(&x) {
-        return through_burn(Tensor::from_dispatch(x));
+        return through_burn(Tensor::from_dispatch(x), weight, bias);
     }
-    let bias = match &conv.bias {
-        Some(bias) => bias.val(),
+    let bias = match bias {
+        Some(bias) => bias,
         None => Tensor::zeros([geometry.cout], &weight.device()),
     };
     Tensor::from_dispatch(Dispatch::patch_conv2d(
