@@ -20,6 +20,7 @@ pub mod noise;
 pub mod progress;
 pub mod sampling;
 pub mod shapes;
+pub mod synthetic;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

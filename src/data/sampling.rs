@@ -189,6 +189,8 @@ pub struct Split {
     pub classes: Vec<u16>,
     /// Training samples whose label was replaced by label noise.
     pub noisy_labels: usize,
+    /// Generated images mixed into the training samples, if any.
+    pub synthetic: Option<super::synthetic::SyntheticMark>,
 }
 
 impl Split {
@@ -400,6 +402,7 @@ pub fn split(data: &Dataset, config: &DatasetConfig, seed: u64) -> Result<Split,
         norm,
         classes,
         noisy_labels,
+        synthetic: None,
     })
 }
 

@@ -174,16 +174,20 @@ pub fn read(dir: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
 
 /// Writes a model's weights to `path` (temporary file + rename).
 pub fn save_model(model: &Model, path: &Path) -> Result<(), CheckpointError> {
-    let bytes =
-        model
-            .clone()
-            .into_record()
-            .into_bytes()
-            .map_err(|source| CheckpointError::Serialise {
-                what: "weights",
-                path: shown(path),
-                source,
-            })?;
+    save_module(model, path)
+}
+
+/// Writes any module's weights to `path` (temporary file + rename).
+pub fn save_module<M: Module>(module: &M, path: &Path) -> Result<(), CheckpointError> {
+    let bytes = module
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|source| CheckpointError::Serialise {
+            what: "weights",
+            path: shown(path),
+            source,
+        })?;
     Ok(write_atomic(path, &bytes)?)
 }
 
@@ -214,6 +218,24 @@ pub fn load_model(model: Model, path: &Path) -> Result<Model, CheckpointError> {
             })
         }
     }
+}
+
+/// Loads weights written by [`save_module`] into `module` (which fixes the architecture).
+pub fn load_module<M: Module>(module: M, path: &Path) -> Result<M, CheckpointError> {
+    let bytes = read_file(path)?;
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|source| {
+        CheckpointError::Foreign {
+            what: "a weight file",
+            path: shown(path),
+            source,
+        }
+    })?;
+    module
+        .try_load_record(record)
+        .map_err(|source| CheckpointError::Mismatch {
+            path: shown(path),
+            source,
+        })
 }
 
 /// The record of a ResNet checkpoint in the earlier layout, its block tensors renamed into the

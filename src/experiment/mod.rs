@@ -7,6 +7,7 @@ pub mod curves;
 pub mod early_stop;
 pub mod evaluation;
 pub mod feature_cache;
+pub mod gan;
 pub mod lesson_runs;
 pub mod lessons;
 pub mod metrics;
@@ -82,6 +83,8 @@ pub struct ExperimentConfig {
     pub seed: u64,
     /// Where training runs.
     pub device: DeviceKind,
+    /// Generated images mixed into the training samples (none by default).
+    pub synthetic: gan::SyntheticConfig,
 }
 
 impl Default for ExperimentConfig {
@@ -118,6 +121,7 @@ impl ExperimentConfig {
             train,
             seed: 42,
             device: DeviceKind::Cpu,
+            synthetic: gan::SyntheticConfig::default(),
         }
     }
 

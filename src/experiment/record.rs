@@ -117,6 +117,9 @@ pub struct RunSummary {
     /// were when read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed_files: Vec<SkippedFile>,
+    /// Generated images mixed into the training samples (never the validation samples).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<crate::data::synthetic::SyntheticMark>,
 }
 
 /// Where a run's images were held (`storage` in `run.json`).
@@ -206,8 +209,12 @@ pub struct DatasetFingerprint {
     pub val_samples: usize,
     /// Image size and channels, e.g. `28x28x1`.
     pub shape: String,
-    /// Hash of the training and validation indices (and which image set each side indexes).
+    /// Hash of the training and validation indices (and which image set each side indexes),
+    /// and of the generated images mixed in, if any.
     pub indices_hash: String,
+    /// Generated images among the training samples: how many and from where.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<String>,
 }
 
 impl DatasetFingerprint {
@@ -226,12 +233,22 @@ impl DatasetFingerprint {
                 feed(&i.to_le_bytes());
             }
         }
+        let synthetic = split.synthetic.as_ref().map(|mark| {
+            feed(b"S");
+            feed(mark.origin.as_bytes());
+            feed(&(mark.count as u64).to_le_bytes());
+            format!(
+                "{} generated images ({} per class) from {}",
+                mark.count, mark.per_class, mark.origin
+            )
+        });
         Self {
             source: data.source.label(),
             train_samples: split.train.len(),
             val_samples: split.val.len(),
             shape: format!("{}x{}x{}", data.width, data.height, data.channels),
             indices_hash: format!("{hash:016x}"),
+            synthetic,
         }
     }
 }
@@ -267,6 +284,7 @@ impl RunSummary {
             storage: None,
             read_failures: Vec::new(),
             changed_files: Vec::new(),
+            synthetic: None,
         }
     }
 }
@@ -548,6 +566,22 @@ pub fn now_rfc3339() -> String {
 
 /// A fresh directory name for a run under `root`: time stamp plus dataset and model.
 pub fn new_run_dir(root: &Path, config: &ExperimentConfig) -> PathBuf {
+    let stamp = now_rfc3339()
+        .replace([':', '-'], "")
+        .trim_end_matches('Z')
+        .to_owned();
+    let base = format!("{stamp}-{}", config.short_name());
+    let mut dir = root.join(&base);
+    let mut n = 2;
+    while dir.exists() {
+        dir = root.join(format!("{base}-{n}"));
+        n += 1;
+    }
+    dir
+}
+
+/// A fresh directory name for a GAN run under `root`: time stamp plus `gan-` and the dataset.
+pub fn new_gan_run_dir(root: &Path, config: &super::gan::GanConfig) -> PathBuf {
     let stamp = now_rfc3339()
         .replace([':', '-'], "")
         .trim_end_matches('Z')
