@@ -133,8 +133,8 @@ impl RunView {
             Event::Changed(change) => self.changes.push(change),
             Event::Evaluated(evaluation) => self.evaluation = Some(*evaluation),
             Event::TrainingBatch(batch) => self.last_batch = Some(batch),
-            // Not part of a run: the app handles the finder's answer.
-            Event::LrFound(_) => {}
+            // Not part of a run: the app handles the finder's answer and GAN runs.
+            Event::LrFound(_) | Event::Gan(_) => {}
             Event::Finished {
                 status,
                 message,

@@ -48,6 +48,10 @@ pub(crate) enum WorkerCommand {
     FindLr(Box<ExperimentConfig>),
     /// Continue the run recorded in a directory, optionally to a new epoch count.
     ResumeDir(PathBuf, Option<usize>),
+    /// Train a GAN.
+    StartGan(Box<super::gan::GanRequest>),
+    /// Continue the GAN run recorded in a directory, optionally to a new epoch count.
+    ResumeGan(PathBuf, Option<usize>),
     Control(Command),
 }
 

@@ -237,6 +237,7 @@ impl Session {
             )
         };
         summary.skipped.clone_from(&self.data.skipped);
+        summary.synthetic.clone_from(&self.split.synthetic);
         summary.input = Some(InputRecord::new(
             &self.config.crop,
             ImageShape::of(&self.data),

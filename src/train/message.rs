@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::experiment::ExperimentConfig;
+pub use crate::experiment::gan::{GanEpoch, NearestCheck};
 pub use crate::experiment::metrics::{ConfigChange, EpochMetrics, Restored, RunStatus};
 
 /// A request to the training worker.
@@ -99,6 +100,98 @@ pub enum Event {
         /// What went wrong, readable as is.
         message: String,
     },
+    /// News of a GAN run (they never mix with a classifier run's events).
+    Gan(GanEvent),
+}
+
+/// Something a GAN run reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GanEvent {
+    /// The run has started (or been resumed or extended) training.
+    Started(GanInfo),
+    /// One step (a discriminator and a generator update) finished.
+    Step {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based step within the epoch.
+        step: usize,
+        /// The step's discriminator loss.
+        d_loss: f64,
+        /// The step's generator loss.
+        g_loss: f64,
+        /// Real images per second over the epoch so far.
+        samples_per_sec: f64,
+    },
+    /// An epoch finished (the train-on-synthetic score included, when measured).
+    Epoch(GanEpoch),
+    /// The fixed-noise grid after an epoch.
+    Grid(Box<GanGrid>),
+    /// Paused between two steps.
+    Paused,
+    /// Going on after a pause.
+    Resumed,
+    /// The run ended; no more events for it (until it is extended).
+    Finished {
+        /// How it ended.
+        status: RunStatus,
+        /// A note for the user.
+        message: String,
+    },
+    /// The run could not start; no more events for it.
+    Failed {
+        /// What went wrong, readable as is.
+        message: String,
+    },
+}
+
+/// Sizes of a GAN run, known once its data is loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GanInfo {
+    /// Epochs planned.
+    pub epochs: usize,
+    /// Steps per epoch.
+    pub steps_per_epoch: usize,
+    /// Real training images.
+    pub train_samples: usize,
+    /// Real validation images (for the score).
+    pub val_samples: usize,
+    /// Class names, one grid row each.
+    pub class_names: Vec<String>,
+    /// Parameters of the generator and the discriminator.
+    pub parameters: [usize; 2],
+    /// Whether the discriminator sees augmented images.
+    pub diff_augment: bool,
+    /// The backend, e.g. "CPU (flex)".
+    pub device: String,
+    /// The run folder, if recorded.
+    pub run_dir: Option<std::path::PathBuf>,
+    /// The epochs recorded before (a resumed or extended run), to draw again.
+    pub history: Vec<GanEpoch>,
+}
+
+/// The generator's images for the fixed noise: one row per class, the same noise every epoch,
+/// each image beside its nearest training image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GanGrid {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Image size and channels.
+    pub shape: crate::augment::ImageShape,
+    /// Rows (classes).
+    pub rows: usize,
+    /// Images per row.
+    pub cols: usize,
+    /// The generated images, CHW `u8` each, row by row.
+    pub images: Vec<u8>,
+    /// For each, its nearest training image of the same class.
+    pub nearest: Vec<u8>,
+    /// For each, its distance to that image over the training images' typical
+    /// nearest-neighbour distance (below 0.5 × the 5 % quantile: flagged).
+    pub ratios: Vec<f32>,
+    /// For each, whether it looks memorised.
+    pub flagged: Vec<bool>,
+    /// The summary of the check.
+    pub check: NearestCheck,
 }
 
 /// The augmented images of one training batch (at most [`TrainingBatch::MAX_IMAGES`]), sent

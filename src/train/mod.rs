@@ -5,6 +5,7 @@ pub mod backbone;
 mod control;
 pub mod engine;
 mod features;
+pub mod gan;
 pub mod gpu;
 pub mod lr_finder;
 pub mod message;

@@ -40,6 +40,9 @@ pub enum SessionError {
     /// The configured device is not available.
     #[error("{0}")]
     Device(String),
+    /// The synthetic images could not be made or mixed in.
+    #[error("synthetic images: {0}")]
+    Synthetic(String),
 }
 
 /// What the parts are for: training keeps gradients and checks memory for the batch size;
@@ -78,6 +81,7 @@ pub fn build(config: &ExperimentConfig, purpose: Purpose) -> Result<Parts, Sessi
         config.crop.validate()?;
     }
     let (data, split) = data::prepare(&config.data_config(), config.seed)?;
+    let (data, split) = with_synthetic(config, data, split)?;
     let stored = crate::augment::ImageShape::of(&data);
     let cut = config.crop.input_shape(stored);
     let input = InputShape {
@@ -113,6 +117,25 @@ pub fn build(config: &ExperimentConfig, purpose: Purpose) -> Result<Parts, Sessi
         device_name,
         model,
     })
+}
+
+/// `data` and `split` with the generated images `config` asks for mixed into the training
+/// samples (unchanged when it asks for none).
+pub fn with_synthetic(
+    config: &ExperimentConfig,
+    data: Arc<Dataset>,
+    split: Split,
+) -> Result<(Arc<Dataset>, Split), SessionError> {
+    let synthetic = &config.synthetic;
+    let (Some(run), true) = (&synthetic.run, synthetic.is_active()) else {
+        return Ok((data, split));
+    };
+    crate::experiment::lesson_runs::write_lesson_gan(run)
+        .map_err(|e| SessionError::Synthetic(e.to_string()))?;
+    let images = super::gan::sample(run, synthetic.per_class, config.seed)
+        .map_err(SessionError::Synthetic)?;
+    crate::data::synthetic::mix(&data, &split, &images, synthetic.per_class)
+        .map_err(|e| SessionError::Synthetic(e.to_string()))
 }
 
 /// A fresh optimizer of `train`'s kind, weight decay and clipping.

@@ -114,6 +114,16 @@ impl TrainWorker {
         self.try_send(WorkerCommand::FindLr(Box::new(config)))
     }
 
+    /// Trains a GAN; its news comes as `Event::Gan`.
+    pub fn start_gan(&self, request: super::gan::GanRequest) -> Result<(), WorkerError> {
+        self.try_send(WorkerCommand::StartGan(Box::new(request)))
+    }
+
+    /// Continues the GAN run recorded in `dir` (`gan train --resume`).
+    pub fn resume_gan(&self, dir: PathBuf, epochs: Option<usize>) -> Result<(), WorkerError> {
+        self.try_send(WorkerCommand::ResumeGan(dir, epochs))
+    }
+
     /// Continues the run recorded in `dir` from its last finished epoch (`train --resume`).
     pub fn resume_dir(&self, dir: PathBuf, epochs: Option<usize>) -> Result<(), WorkerError> {
         self.try_send(WorkerCommand::ResumeDir(dir, epochs))
@@ -167,6 +177,7 @@ fn worker_loop(
 ) {
     // The last run stays in memory so that "+N epochs" can continue it.
     let mut last: Option<engine::Session> = None;
+    let mut last_gan: Option<super::gan::GanSession> = None;
     while let Ok(command) = commands.recv() {
         let control = Control {
             stop: Arc::clone(stop),
@@ -185,6 +196,7 @@ fn worker_loop(
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match command {
             WorkerCommand::Start(request) => {
                 drop(last.take());
+                drop(last_gan.take());
                 last = engine::start(
                     &request.config,
                     request.run_dir.as_deref(),
@@ -207,19 +219,34 @@ fn worker_loop(
             }
             WorkerCommand::ResumeDir(dir, epochs) => {
                 drop(last.take());
+                drop(last_gan.take());
                 last = engine::resume(&dir, epochs, &control, events);
             }
-            WorkerCommand::Control(Command::Extend(more)) => match last.as_mut() {
-                Some(session) => engine::extend(session, more, &control, events),
-                None => events.send(Event::Failed {
-                    message: "there is no finished run to continue".to_owned(),
-                }),
-            },
+            WorkerCommand::StartGan(request) => {
+                drop(last.take());
+                drop(last_gan.take());
+                last_gan = super::gan::start(&request, &control, events);
+            }
+            WorkerCommand::ResumeGan(dir, epochs) => {
+                drop(last.take());
+                drop(last_gan.take());
+                last_gan = super::gan::resume(&dir, epochs, &control, events);
+            }
+            WorkerCommand::Control(Command::Extend(more)) => {
+                match (last.as_mut(), last_gan.as_mut()) {
+                    (Some(session), _) => engine::extend(session, more, &control, events),
+                    (None, Some(gan)) => super::gan::extend(gan, more, &control, events),
+                    (None, None) => events.send(Event::Failed {
+                        message: "there is no finished run to continue".to_owned(),
+                    }),
+                }
+            }
             // Pause/Resume/Stop/Update with no run in progress: nothing to do.
             WorkerCommand::Control(_) => {}
         }));
         if let Err(panic) = outcome {
             last = None;
+            last_gan = None;
             let message = format!("training crashed: {}", engine::panic_text(&*panic));
             events.send(Event::Failed { message });
         }

@@ -98,7 +98,8 @@ pub fn train(config: ExperimentConfig, run_dir: Option<std::path::PathBuf>) -> O
             | Event::Changed(_)
             | Event::TrainingBatch(_)
             | Event::LrFound(_)
-            | Event::Evaluated(_) => {}
+            | Event::Evaluated(_)
+            | Event::Gan(_) => {}
             Event::Finished {
                 status,
                 message,
