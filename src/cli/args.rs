@@ -256,6 +256,13 @@ pub struct TrainArgs {
     /// Train on CPU or GPU.
     #[arg(long, value_enum)]
     pub device: Option<DeviceArg>,
+    /// Mix images of this GAN run's generator (`gan train`) into the training samples (never
+    /// the validation samples); with --synthetic-per-class.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub synthetic: Option<PathBuf>,
+    /// Generated images per class to mix in (default 100 with --synthetic).
+    #[arg(long, value_name = "N", requires = "synthetic")]
+    pub synthetic_per_class: Option<usize>,
     /// Directory for the run's files (default: a new folder in the window's runs folder).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -614,7 +621,7 @@ fn lesson_config(key: &str, run: usize) -> anyhow::Result<ExperimentConfig> {
 }
 
 /// `--val-fraction`: a fraction, or `source` for the source's own split.
-fn parse_validation(text: &str) -> Result<Validation, String> {
+pub(super) fn parse_validation(text: &str) -> Result<Validation, String> {
     if text.eq_ignore_ascii_case("source") {
         return Ok(Validation::SourceTest);
     }
@@ -785,6 +792,16 @@ impl TrainArgs {
         }
         if let Some(seed) = self.seed {
             config.seed = seed;
+        }
+        if let Some(run) = &self.synthetic {
+            crate::experiment::gan::read_gan_summary(run).map_err(anyhow::Error::msg)?;
+            config.synthetic = crate::experiment::gan::SyntheticConfig {
+                run: Some(run.clone()),
+                per_class: self.synthetic_per_class.unwrap_or(100),
+            };
+            if config.synthetic.per_class == 0 {
+                bail!("--synthetic-per-class must be at least 1");
+            }
         }
         if let Some(validation) = self.val_fraction {
             config.dataset.validation = validation;

@@ -21,6 +21,7 @@ macro_rules! out {
 mod args;
 mod augment;
 mod cluster;
+mod gan;
 mod lesson;
 mod report;
 mod sweep;
@@ -135,6 +136,9 @@ pub enum CliCommand {
     /// Expand a grid of settings into runs, train them on this machine (--local N at once) and
     /// compare them in OUT/sweep.csv.
     Sweep(SweepArgs),
+    /// Train a class-conditional GAN on a dataset, or write its generator's images.
+    #[command(subcommand)]
+    Gan(gan::GanCommand),
 }
 
 /// Writes command output to standard output, dropping it when the reader has gone.
@@ -157,5 +161,6 @@ pub fn run(command: CliCommand) -> anyhow::Result<()> {
         CliCommand::Lesson(args) => lesson::lesson(&args),
         CliCommand::Augment(args) => augment::augment_grid(&args),
         CliCommand::Sweep(args) => sweep::sweep(&args),
+        CliCommand::Gan(command) => gan::gan(&command),
     }
 }

@@ -157,7 +157,11 @@ fn json_event(event: &Event, run_dir: Option<&std::path::Path>) -> Option<serde_
         Event::Failed { message } => {
             json!({"event": "finished", "status": "failed", "message": message})
         }
-        Event::Step { .. } | Event::TrainingBatch(_) | Event::LrFound(_) | Event::Evaluated(_) => {
+        Event::Step { .. }
+        | Event::TrainingBatch(_)
+        | Event::LrFound(_)
+        | Event::Evaluated(_)
+        | Event::Gan(_) => {
             return None;
         }
     })
@@ -263,7 +267,8 @@ pub(super) fn follow_run(
             | Event::Changed(_)
             | Event::TrainingBatch(_)
             | Event::LrFound(_)
-            | Event::Evaluated(_) => {}
+            | Event::Evaluated(_)
+            | Event::Gan(_) => {}
             Event::Finished {
                 status, message, ..
             } => {

@@ -12,6 +12,7 @@ mod datasets;
 mod engine;
 mod features;
 mod fuzz_corpus;
+mod gan;
 mod gpu;
 mod hostile;
 mod hyperparameters;
