@@ -128,6 +128,54 @@ pub fn transfer_cnn() -> CnnConfig {
     }
 }
 
+/// The synthetic-data lesson's GAN run (trained on the lesson's 200 images with the command in
+/// the README): the files `gan sample` and `train --synthetic` read, written into a folder of
+/// this name before first use.
+pub const LESSON_GAN: [(&str, &[u8]); 4] = [
+    (
+        "config.toml",
+        include_bytes!("../../assets/lesson-gan/config.toml"),
+    ),
+    (
+        "run.json",
+        include_bytes!("../../assets/lesson-gan/run.json"),
+    ),
+    (
+        "checkpoint.json",
+        include_bytes!("../../assets/lesson-gan/checkpoint.json"),
+    ),
+    (
+        "generator.bpk",
+        include_bytes!("../../assets/lesson-gan/generator.bpk"),
+    ),
+];
+
+/// The name of the folder the lesson's GAN run is written to.
+pub const LESSON_GAN_DIR: &str = "lesson-synthetic-gan";
+
+/// Where the synthetic-data lesson's GAN run lives: beside the window's runs.
+pub fn lesson_gan_dir() -> PathBuf {
+    super::record::default_runs_root()
+        .join("lesson-files")
+        .join(LESSON_GAN_DIR)
+}
+
+/// Writes the shipped lesson GAN run into `dir` when `dir` is a folder of that name and its
+/// files are missing or differ; other folders are left alone.
+pub fn write_lesson_gan(dir: &Path) -> Result<(), super::record::RecordError> {
+    if dir.file_name().and_then(|n| n.to_str()) != Some(LESSON_GAN_DIR) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| super::record::RecordError::new(dir, e))?;
+    for (name, bytes) in LESSON_GAN {
+        let path = dir.join(name);
+        if std::fs::read(&path).ok().as_deref() != Some(bytes) {
+            super::record::write_atomic(&path, bytes)?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes the shipped transfer backbone into `dir` (unless it is there already) and returns
 /// its path.
 pub fn write_backbone(dir: &Path) -> Result<PathBuf, super::record::RecordError> {
