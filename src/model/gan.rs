@@ -79,7 +79,7 @@ impl GanArch {
                 format!("the noise length must be 1 to 1024, found {}", self.z_dim),
             ));
         }
-        if !(8..=512).contains(&self.width) || self.width % 4 != 0 {
+        if !(8..=512).contains(&self.width) || !self.width.is_multiple_of(4) {
             return Err(ModelError::new(
                 Self::NAME,
                 format!(

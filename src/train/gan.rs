@@ -521,7 +521,7 @@ fn train_epochs(
 
         let grid = draw_grid(session, epoch);
         let due = session.config.tstr_every > 0
-            && (epoch % session.config.tstr_every == 0 || epoch == session.config.epochs);
+            && (epoch.is_multiple_of(session.config.tstr_every) || epoch == session.config.epochs);
         let tstr_acc = if due {
             match tstr(session, epoch, &control.stop) {
                 Some(result) => Some(result?),
