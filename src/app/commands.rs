@@ -2,15 +2,18 @@
 //! starting runs (alone, as an A/B pair or a lesson's queue), talking to the training worker,
 //! and the background tasks behind exports, dialogs and scans.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::background::Background;
+use super::generator_panel::GanCommand;
 use super::state::{Phase, RunView};
 use super::{Sequence, WorkbenchApp, export, model_tasks};
 use crate::data::DatasetSource;
 use crate::experiment::bundle;
 use crate::experiment::chart::{self, ChartOptions};
+use crate::experiment::gan::GanConfig;
 use crate::experiment::{ExperimentConfig, record};
+use crate::train::gan::GanRequest;
 use crate::train::message::{Command, RunStatus};
 use crate::train::queue::{ContinueRule, RunQueue};
 use crate::train::worker::{RemoteRequest, StartRequest};
@@ -74,7 +77,17 @@ pub enum AppCommand {
     ExportAugmentGrid,
     /// Train twice: without augmentation, then with the current one, the first overlaid.
     StartAb,
+    /// The Generator window's GAN runs and synthetic images.
+    Gan(GanCommand),
 }
+
+/// Why a GAN cannot start while a classifier trains.
+const CLASSIFIER_BUSY: &str = "A classifier run (or the learning-rate finder) is using the \
+                               training thread: stop it (or wait for it) before training a GAN";
+
+/// Why a classifier run cannot start while a GAN trains.
+const GAN_BUSY: &str = "A GAN is training in the Generator window: stop it (or wait for it) \
+                        before starting a classifier run";
 
 impl WorkbenchApp {
     /// A line on the A/B pair in progress, if one is.
@@ -170,11 +183,33 @@ impl WorkbenchApp {
             AppCommand::Resume => self.send(Command::Resume),
             AppCommand::Stop => self.send(Command::Stop),
             AppCommand::Extend(more) => {
-                if matches!(self.run.phase, Phase::Ended(status) if status.can_continue()) {
+                if !matches!(self.run.phase, Phase::Ended(status) if status.can_continue()) {
+                    return;
+                }
+                if self.gan.is_active() {
+                    self.error = Some(GAN_BUSY.to_owned());
+                    return;
+                }
+                if self.gan.in_worker {
+                    // The worker dropped this run when the GAN started: continue it from its
+                    // folder instead.
+                    let Some(dir) = self.run.info.as_ref().and_then(|i| i.run_dir.clone()) else {
+                        return;
+                    };
+                    let Some(worker) = &self.worker else { return };
+                    match worker.resume_dir(dir, Some(self.run.epochs.len() + more)) {
+                        Ok(()) => {
+                            self.gan.in_worker = false;
+                            self.run.phase = Phase::Starting;
+                        }
+                        Err(e) => self.error = Some(e.to_string()),
+                    }
+                } else {
                     self.send(Command::Extend(more));
                     self.run.phase = Phase::Starting;
                 }
             }
+            AppCommand::Gan(command) => self.apply_gan(command),
             AppCommand::FindLr => self.find_lr(),
             AppCommand::Model(command) => {
                 let files = self
@@ -382,6 +417,10 @@ impl WorkbenchApp {
 
     /// Starts a run of `config`; returns its directory if it started.
     pub(super) fn start_config(&mut self, config: ExperimentConfig) -> Option<PathBuf> {
+        if self.gan.is_active() {
+            self.error = Some(GAN_BUSY.to_owned());
+            return None;
+        }
         if let Err(e) = config.train.validate() {
             self.error = Some(e.to_string());
             return None;
@@ -413,6 +452,8 @@ impl WorkbenchApp {
         match started {
             Ok(()) => {
                 self.error = None;
+                // The worker drops the GAN run it held.
+                self.gan.in_worker = false;
                 self.run = RunView::starting();
                 self.run.remote = remote;
                 if let Some(log) = self.frame_log.as_mut() {
@@ -439,9 +480,33 @@ impl WorkbenchApp {
         self.start_queue(Sequence::AbPair, pair);
     }
 
-    /// Reads the run directories again, on the `run-scan` thread.
+    /// Reads the run directories again, on the `run-scan` thread (and the GAN runs on the
+    /// `gan-scan` thread).
     pub(super) fn rescan_runs(&mut self) {
         self.tasks.last_scan = Some(std::time::Instant::now());
+        if self.tasks.gan_scan.is_none() {
+            let root = self.runs_root.clone();
+            let extra = self.config.synthetic.run.clone();
+            self.tasks.gan_scanned_extra.clone_from(&extra);
+            match Background::spawn("gan-scan", &self.ctx, move || {
+                let mut runs = crate::experiment::gan::gan_runs(&root);
+                if let Some(dir) = extra
+                    && !runs.iter().any(|(d, _)| *d == dir)
+                    && let Ok(summary) = crate::experiment::gan::read_gan_summary(&dir)
+                {
+                    runs.push((dir, summary));
+                }
+                runs
+            }) {
+                Ok(scan) => self.tasks.gan_scan = Some(scan),
+                Err(e) => {
+                    self.error = Some(format!(
+                        "cannot read the runs folder: {}",
+                        crate::error::chain(&e)
+                    ));
+                }
+            }
+        }
         let root = self.runs_root.clone();
         match Background::spawn("run-scan", &self.ctx, move || {
             crate::experiment::runs::scan(&root)
@@ -477,6 +542,10 @@ impl WorkbenchApp {
 
     pub(super) fn find_lr(&mut self) {
         if self.run.is_active() || self.finding_lr {
+            return;
+        }
+        if self.gan.is_active() {
+            self.error = Some(GAN_BUSY.to_owned());
             return;
         }
         let Some(worker) = &self.worker else { return };
@@ -515,6 +584,105 @@ impl WorkbenchApp {
                     crate::error::chain(&e)
                 ));
             }
+        }
+    }
+
+    /// Carries out what the Generator window asked for.
+    fn apply_gan(&mut self, command: GanCommand) {
+        match command {
+            GanCommand::Start => {
+                if self.gan.is_active() {
+                    return;
+                }
+                let config = GanConfig {
+                    dataset: self.config.dataset.clone(),
+                    seed: self.config.seed,
+                    device: self.config.device,
+                    ..self.gan.settings.clone()
+                };
+                if let Err(e) = config.validate() {
+                    self.gan.message = Some(e.to_string());
+                    return;
+                }
+                let run_dir = record::new_gan_run_dir(&self.runs_root, &config);
+                let request = GanRequest {
+                    config,
+                    run_dir: Some(run_dir),
+                };
+                self.start_gan(|worker| worker.start_gan(request));
+            }
+            GanCommand::ResumeRun(dir, more) => {
+                if self.gan.is_active() {
+                    return;
+                }
+                let epochs = self
+                    .gan_runs
+                    .iter()
+                    .find(|(d, _)| *d == dir)
+                    .and_then(|(_, s)| {
+                        (s.epochs_done >= s.epochs_planned).then_some(s.epochs_done + more)
+                    });
+                self.start_gan(|worker| worker.resume_gan(dir, epochs));
+            }
+            GanCommand::Extend(more) => {
+                if !matches!(self.gan.phase, Phase::Ended(status) if status.can_continue()) {
+                    return;
+                }
+                if self.gan.in_worker {
+                    if self.run.is_active() || self.finding_lr {
+                        self.gan.message = Some(CLASSIFIER_BUSY.to_owned());
+                        return;
+                    }
+                    self.send(Command::Extend(more));
+                    self.gan.starting();
+                } else if let Some(dir) = self.gan.run_dir().map(Path::to_owned) {
+                    // A classifier run has replaced it in the worker: continue from its folder.
+                    let epochs = self.gan.epochs.len() + more;
+                    self.start_gan(|worker| worker.resume_gan(dir, Some(epochs)));
+                }
+            }
+            GanCommand::Pause => self.send(Command::Pause),
+            GanCommand::Resume => self.send(Command::Resume),
+            GanCommand::Stop => self.send(Command::Stop),
+            GanCommand::UseInTraining(synthetic) => {
+                if self.run.is_active() {
+                    return;
+                }
+                let name = synthetic
+                    .run
+                    .as_ref()
+                    .and_then(|d| d.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                self.run.message = Some(format!(
+                    "The next classifier run mixes {} generated images per class from {name} \
+                     into its training samples",
+                    synthetic.per_class
+                ));
+                self.config.synthetic = synthetic;
+            }
+        }
+    }
+
+    /// Hands a GAN run to the worker, unless a classifier run or the finder holds it.
+    fn start_gan(
+        &mut self,
+        send: impl FnOnce(
+            &crate::train::worker::TrainWorker,
+        ) -> Result<(), crate::train::worker::WorkerError>,
+    ) {
+        if self.run.is_active() || self.finding_lr {
+            self.gan.message = Some(CLASSIFIER_BUSY.to_owned());
+            return;
+        }
+        let Some(worker) = &self.worker else {
+            self.gan.message =
+                Some("the training thread is not running; restart the app".to_owned());
+            return;
+        };
+        match send(worker) {
+            Ok(()) => self.gan.starting(),
+            Err(e) => self.gan.message = Some(e.to_string()),
         }
     }
 

@@ -1,13 +1,14 @@
 //! The Dataset panel: where the images come from (built-in sets, the user's folders and files
 //! through native dialogs, a typed path or drag and drop, recent datasets), how they are split
 //! and cut down (validation, training-subset size, label noise, classes, input size and
-//! channels), and what they look like (summary with the normalisation, class histogram, sample
-//! grid with click-to-enlarge, skipped files).
+//! channels), the generated images mixed into training (a GAN run of the Generator window), and
+//! what they look like (summary with the normalisation, class histogram, sample grid with
+//! click-to-enlarge and generated samples framed, skipped files).
 //!
 //! The split behind the summary is computed on a thread of its own, so dragging a slider over
 //! a large dataset never stalls a frame; the old summary stays until the new one is ready.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::AppCommand;
@@ -19,6 +20,7 @@ use crate::data::{
     Part, ShapesConfig, SplitSummary, loader::PendingLoad, noise::NoiseConfig,
 };
 use crate::experiment::ExperimentConfig;
+use crate::experiment::gan::{GanSummary, SyntheticConfig};
 
 /// Samples shown per class in the grid.
 const SAMPLES_PER_CLASS: usize = 3;
@@ -26,6 +28,10 @@ const SAMPLES_PER_CLASS: usize = 3;
 const GRID_CLASSES: usize = 12;
 /// Recent datasets remembered.
 pub const RECENT_MAX: usize = 8;
+/// Generated samples shown per class beside the real ones.
+const SYNTHETIC_PER_CLASS: usize = 2;
+/// Colour of the frame around generated samples.
+const SYNTHETIC_COLOR: egui::Color32 = egui::Color32::from_rgb(190, 90, 230);
 
 /// One thumbnail of the training subset.
 struct Sample {
@@ -37,6 +43,25 @@ struct Sample {
     label: String,
     /// The image's true class, when label noise replaced it.
     true_label: Option<String>,
+}
+
+/// A generated sample shown beside the real ones of its class.
+struct SyntheticSample {
+    texture: egui::TextureHandle,
+    /// The generator's class name.
+    class: String,
+}
+
+/// A generated image's class name and its thumbnail.
+type Thumbnail = (String, egui::ColorImage);
+
+/// The generated samples on show: which run (and how far it had trained) they come from.
+struct SyntheticPreview {
+    key: (PathBuf, usize),
+    /// Being generated on the `gan-sample` thread.
+    task: Option<Background<Result<Vec<Thumbnail>, String>>>,
+    /// What came back.
+    shown: Option<Result<Vec<SyntheticSample>, String>>,
 }
 
 /// What the split thread reports.
@@ -92,6 +117,8 @@ pub struct DatasetView {
     enlarged: Option<usize>,
     /// A native folder dialog open on its own thread.
     picking: Option<Background<Option<Result<DatasetSource, String>>>>,
+    /// Generated samples from the GAN run the next classifier run mixes in.
+    synthetic: Option<SyntheticPreview>,
 }
 
 /// What the panel is given each frame.
@@ -102,6 +129,8 @@ pub struct PanelInput<'a> {
     pub pending: Option<&'a PendingLoad>,
     /// Settings may change (no run is active).
     pub editable: bool,
+    /// The GAN runs in the runs folder, newest first (the Generator window's).
+    pub gan_runs: &'a [(PathBuf, GanSummary)],
 }
 
 impl DatasetView {
@@ -122,6 +151,14 @@ impl DatasetView {
         self.recent.retain(|s| s != source);
         self.recent.insert(0, source.clone());
         self.recent.truncate(RECENT_MAX);
+    }
+
+    /// Generated samples on show beside the real ones.
+    pub fn synthetic_samples(&self) -> usize {
+        match self.synthetic.as_ref().and_then(|p| p.shown.as_ref()) {
+            Some(Ok(samples)) => samples.len(),
+            _ => 0,
+        }
     }
 
     /// Class names of the current split (after class selection), if it has been computed.
@@ -184,8 +221,11 @@ impl DatasetView {
             validation_ui(ui, config, data);
             subset_ui(ui, config, data);
             classes_ui(ui, config, data);
+            synthetic_ui(ui, &mut config.synthetic, input.gan_runs);
         });
         self.refresh(ui.ctx(), config, data);
+        self.synthetic_note_ui(ui, &config.synthetic, data, input.gan_runs);
+        self.refresh_synthetic(ui.ctx(), config, input.gan_runs);
         self.summary_ui(ui, data, &mut commands);
         self.histogram_ui(ui);
         self.samples_ui(ui, data);
@@ -721,9 +761,18 @@ impl DatasetView {
                 _ => groups.push((k, k + 1)),
             }
         }
+        let generated: &[SyntheticSample] =
+            match self.synthetic.as_ref().and_then(|p| p.shown.as_ref()) {
+                Some(Ok(samples)) => samples,
+                _ => &[],
+            };
         let mut clicked = None;
         // As many class blocks per row as fit the column.
-        let widest = groups.iter().map(|(a, b)| b - a).max().unwrap_or(1) as f32;
+        let widest = groups
+            .iter()
+            .map(|&(a, b)| b - a + generated_of(generated, &self.samples[a].label).count())
+            .max()
+            .unwrap_or(1) as f32;
         let block = widest * (size.x + 2.0) + 8.0;
         let per_row = ((ui.available_width() / block).floor() as usize).max(1);
         for row in groups.chunks(per_row) {
@@ -738,6 +787,9 @@ impl DatasetView {
                                     clicked = Some(k);
                                 }
                             }
+                            for sample in generated_of(generated, &self.samples[first].label) {
+                                synthetic_sample_ui(ui, sample, size);
+                            }
                         });
                         let name: String = self.samples[first].label.chars().take(14).collect();
                         ui.label(egui::RichText::new(name).small());
@@ -745,10 +797,174 @@ impl DatasetView {
                 }
             });
         }
+        self.synthetic_legend_ui(ui);
         if clicked.is_some() {
             self.enlarged = clicked;
         }
         self.enlarged_ui(ui.ctx(), data);
+    }
+
+    /// Says which samples are generated, or why none are shown.
+    fn synthetic_legend_ui(&self, ui: &mut egui::Ui) {
+        let Some(preview) = &self.synthetic else {
+            return;
+        };
+        match &preview.shown {
+            Some(Ok(samples)) if !samples.is_empty() => {
+                ui.horizontal(|ui| {
+                    let (rect, _) =
+                        ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+                    ui.painter().rect_stroke(
+                        rect,
+                        0.0,
+                        egui::Stroke::new(2.0, SYNTHETIC_COLOR),
+                        egui::StrokeKind::Inside,
+                    );
+                    let name = run_name(&preview.key.0);
+                    ui.add(
+                        egui::Label::new(
+                            egui::RichText::new(format!(
+                                "framed, S: generated by {name} (epoch {})",
+                                preview.key.1
+                            ))
+                            .small(),
+                        )
+                        .wrap(),
+                    );
+                });
+            }
+            Some(Ok(_)) => {}
+            Some(Err(message)) => {
+                ui.colored_label(
+                    ui.visuals().error_fg_color,
+                    format!("Cannot show generated samples: {message}"),
+                );
+            }
+            None => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label(egui::RichText::new("Generating samples…").small());
+                });
+            }
+        }
+    }
+
+    /// What the chosen GAN run adds, or why its images do not fit this dataset.
+    fn synthetic_note_ui(
+        &self,
+        ui: &mut egui::Ui,
+        synthetic: &SyntheticConfig,
+        data: &Dataset,
+        runs: &[(PathBuf, GanSummary)],
+    ) {
+        let Some(dir) = synthetic.run.as_deref().filter(|_| synthetic.is_active()) else {
+            return;
+        };
+        let Some((_, summary)) = runs.iter().find(|(d, _)| d == dir) else {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!(
+                    "{} is not a GAN run the window can read (yet): Start will refuse it",
+                    dir.display()
+                ),
+            );
+            return;
+        };
+        let classes = self
+            .class_names()
+            .map_or_else(|| data.class_names.clone(), <[String]>::to_vec);
+        let shape = [data.channels, data.height, data.width];
+        match synthetic_mismatch(summary, shape, &classes) {
+            Some(problem) => {
+                ui.colored_label(ui.visuals().error_fg_color, problem);
+            }
+            None => {
+                ui.label(
+                    egui::RichText::new(format!(
+                        "+ {} generated training images ({} per class), never in validation",
+                        synthetic.per_class * classes.len(),
+                        synthetic.per_class
+                    ))
+                    .weak(),
+                );
+            }
+        }
+    }
+
+    /// Starts generating samples of the chosen GAN run when it (or how far it has trained)
+    /// changed, and takes finished ones.
+    fn refresh_synthetic(
+        &mut self,
+        ctx: &egui::Context,
+        config: &ExperimentConfig,
+        runs: &[(PathBuf, GanSummary)],
+    ) {
+        let wanted = config
+            .synthetic
+            .run
+            .as_ref()
+            .filter(|_| config.synthetic.is_active())
+            .and_then(|dir| runs.iter().find(|(d, _)| d == dir))
+            .filter(|(_, s)| s.epochs_done > 0)
+            .map(|(d, s)| (d.clone(), s.epochs_done));
+        let Some(key) = wanted else {
+            self.synthetic = None;
+            return;
+        };
+        if let Some(preview) = self.synthetic.as_mut().filter(|p| p.key == key) {
+            if let Some(result) = preview.task.as_ref().and_then(Background::poll) {
+                preview.task = None;
+                preview.shown = Some(result.map(|images| {
+                    images
+                        .into_iter()
+                        .enumerate()
+                        .map(|(k, (class, image))| SyntheticSample {
+                            texture: ctx.load_texture(
+                                format!("synthetic-sample-{k}"),
+                                image,
+                                egui::TextureOptions::NEAREST,
+                            ),
+                            class,
+                        })
+                        .collect()
+                }));
+            }
+            return;
+        }
+        let (dir, seed) = (key.0.clone(), config.seed);
+        let task = Background::spawn("gan-sample", ctx, move || {
+            let images = crate::train::gan::sample(&dir, SYNTHETIC_PER_CLASS, seed)?;
+            let shape = crate::augment::ImageShape {
+                channels: images.channels,
+                height: images.height,
+                width: images.width,
+            };
+            Ok(images
+                .pixels
+                .chunks_exact(images.image_len().max(1))
+                .zip(&images.labels)
+                .map(|(pixels, &label)| {
+                    let class = images
+                        .class_names
+                        .get(usize::from(label))
+                        .cloned()
+                        .unwrap_or_default();
+                    (class, chw_to_color(pixels, shape))
+                })
+                .collect())
+        });
+        self.synthetic = Some(match task {
+            Ok(task) => SyntheticPreview {
+                key,
+                task: Some(task),
+                shown: None,
+            },
+            Err(e) => SyntheticPreview {
+                key,
+                task: None,
+                shown: Some(Err(crate::error::chain(&e))),
+            },
+        });
     }
 
     fn enlarged_ui(&mut self, ctx: &egui::Context, data: &Dataset) {
@@ -817,6 +1033,156 @@ fn sample_ui(ui: &mut egui::Ui, sample: &Sample, size: egui::Vec2) -> bool {
         );
     }
     response.clicked()
+}
+
+/// The generated samples of one class.
+fn generated_of<'a>(
+    generated: &'a [SyntheticSample],
+    class: &'a str,
+) -> impl Iterator<Item = &'a SyntheticSample> {
+    generated.iter().filter(move |s| s.class == class)
+}
+
+/// One generated thumbnail: framed, with an "S" in its corner.
+fn synthetic_sample_ui(ui: &mut egui::Ui, sample: &SyntheticSample, size: egui::Vec2) {
+    let response = ui
+        .add(
+            egui::Image::new((sample.texture.id(), size))
+                .texture_options(egui::TextureOptions::NEAREST)
+                .sense(egui::Sense::hover()),
+        )
+        .on_hover_text(format!(
+            "{}, generated (mixed into the training samples only)",
+            sample.class
+        ));
+    let painter = ui.painter();
+    painter.rect_stroke(
+        response.rect,
+        0.0,
+        egui::Stroke::new(2.0, SYNTHETIC_COLOR),
+        egui::StrokeKind::Inside,
+    );
+    let badge = egui::Rect::from_min_size(response.rect.min, egui::vec2(10.0, 11.0));
+    painter.rect_filled(badge, 0.0, SYNTHETIC_COLOR);
+    painter.text(
+        badge.center(),
+        egui::Align2::CENTER_CENTER,
+        "S",
+        egui::FontId::proportional(9.0),
+        egui::Color32::WHITE,
+    );
+}
+
+/// The Synthetic images row: which GAN run's images join the training samples, how many per
+/// class (shown once there is a GAN run to choose).
+fn synthetic_ui(
+    ui: &mut egui::Ui,
+    synthetic: &mut SyntheticConfig,
+    runs: &[(PathBuf, GanSummary)],
+) {
+    if runs.is_empty() && synthetic.run.is_none() {
+        // Nothing to choose from yet: the Generator section says how to make some.
+        return;
+    }
+    ui.horizontal(|ui| {
+        let label = ui.label("Synthetic images");
+        let selected = match synthetic.run.as_deref().filter(|_| synthetic.is_active()) {
+            Some(dir) => run_name(dir),
+            None => "None".to_owned(),
+        };
+        egui::ComboBox::from_id_salt("synthetic_run")
+            .selected_text(selected)
+            .width((ui.available_width() - 8.0).clamp(80.0, 200.0))
+            .truncate()
+            .show_ui(ui, |ui| {
+                if ui
+                    .selectable_label(!synthetic.is_active(), "None")
+                    .clicked()
+                {
+                    synthetic.run = None;
+                }
+                for (dir, summary) in runs {
+                    let chosen = synthetic.run.as_deref() == Some(dir.as_path());
+                    let score = summary
+                        .best_tstr
+                        .map_or_else(String::new, |(_, a)| format!(", TSTR {:.0} %", a * 100.0));
+                    let text = format!(
+                        "{} ({}, {} epochs{score})",
+                        run_name(dir),
+                        summary.dataset,
+                        summary.epochs_done
+                    );
+                    if ui
+                        .add_enabled(
+                            summary.epochs_done > 0,
+                            egui::Button::selectable(chosen, text),
+                        )
+                        .clicked()
+                    {
+                        synthetic.run = Some(dir.clone());
+                        if synthetic.per_class == 0 {
+                            synthetic.per_class = super::generator_panel::DEFAULT_PER_CLASS;
+                        }
+                    }
+                }
+            })
+            .response
+            .labelled_by(label.id)
+            .on_hover_text(
+                "Images made by a GAN trained in the Generator window, added to the training \
+                 samples (never to validation). They help when real images are scarce and the \
+                 GAN's classes are right: check its train-on-synthetic score.",
+            );
+    });
+    if synthetic.run.is_some() {
+        ui.horizontal(|ui| {
+            ui.add(egui::DragValue::new(&mut synthetic.per_class).range(0..=100_000))
+                .on_hover_text("Generated images of each class (0: none)");
+            ui.label("generated images per class");
+        });
+    }
+}
+
+/// A run folder's name.
+fn run_name(dir: &Path) -> String {
+    dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// Why a GAN run's images cannot join this dataset's training samples: another image size or
+/// channel count (`shape` is channels, height, width), or classes of the split it does not
+/// make. `None` when they fit.
+pub fn synthetic_mismatch(
+    summary: &GanSummary,
+    shape: [usize; 3],
+    classes: &[String],
+) -> Option<String> {
+    let describe =
+        |[c, h, w]: [usize; 3]| format!("{w}×{h} {}", if c == 1 { "grayscale" } else { "RGB" });
+    if summary.shape != shape {
+        return Some(format!(
+            "The GAN makes {} images but the dataset's are {}: train a GAN on this dataset at \
+             this input size",
+            describe(summary.shape),
+            describe(shape)
+        ));
+    }
+    let missing: Vec<&str> = classes
+        .iter()
+        .filter(|c| !summary.class_names.contains(c))
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "The GAN's classes do not match: it makes no {} (it knows {}). Start will refuse; \
+         train a GAN on these classes or pick another run.",
+        missing.join(", "),
+        summary.class_names.join(", ")
+    ))
 }
 
 /// The source for a picked or typed path.
@@ -949,4 +1315,56 @@ fn chw_to_color(pixels: &[u8], shape: crate::augment::ImageShape) -> egui::Color
         })
         .collect();
     egui::ColorImage::new([shape.width, shape.height], rgba)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::message::RunStatus;
+
+    fn summary(classes: &[&str], shape: [usize; 3]) -> GanSummary {
+        GanSummary {
+            kind: "gan".into(),
+            status: RunStatus::Completed,
+            epochs_done: 1,
+            epochs_planned: 1,
+            train_samples: 10,
+            val_samples: 10,
+            dataset: "test".into(),
+            class_names: classes.iter().map(|&c| c.to_owned()).collect(),
+            shape,
+            parameters: [1, 1],
+            diff_augment: false,
+            device: "CPU".into(),
+            started_at: String::new(),
+            finished_at: None,
+            message: None,
+            best_tstr: None,
+            nearest: None,
+            dataset_fingerprint: None,
+        }
+    }
+
+    #[test]
+    fn a_gan_fits_when_it_makes_every_class_of_the_split_at_its_size() {
+        let names = |list: &[&str]| list.iter().map(|&c| c.to_owned()).collect::<Vec<_>>();
+        let gan = summary(&["cat", "dog", "fox"], [1, 28, 28]);
+        assert_eq!(
+            synthetic_mismatch(&gan, [1, 28, 28], &names(&["dog", "cat"])),
+            None
+        );
+        let missing = synthetic_mismatch(&gan, [1, 28, 28], &names(&["cat", "owl", "eel"]));
+        assert!(
+            missing
+                .as_deref()
+                .is_some_and(|m| m.contains("it makes no owl, eel")),
+            "{missing:?}"
+        );
+        let size = synthetic_mismatch(&gan, [3, 32, 32], &names(&["cat"]));
+        assert!(
+            size.as_deref()
+                .is_some_and(|m| m.contains("28×28 grayscale") && m.contains("32×32 RGB")),
+            "{size:?}"
+        );
+    }
 }

@@ -4,8 +4,8 @@
 
 use super::state::Phase;
 use super::{
-    AppCommand, WorkbenchApp, augment_panel, dataset_panel, hyper_panel, plot, run_bar, runs_panel,
-    sweep_view,
+    AppCommand, WorkbenchApp, augment_panel, dataset_panel, generator_panel, hyper_panel, plot,
+    run_bar, runs_panel, sweep_view,
 };
 use crate::data::DatasetSource;
 
@@ -141,6 +141,7 @@ impl WorkbenchApp {
                     data: self.dataset.as_ref(),
                     pending: self.pending.as_ref(),
                     editable,
+                    gan_runs: &self.gan_runs,
                 };
                 commands.extend(self.dataset_view.dataset_ui(ui, &mut self.config, &input));
             });
@@ -155,6 +156,12 @@ impl WorkbenchApp {
                     editable,
                     ab_note,
                 );
+            });
+        egui::CollapsingHeader::new("Generator (GAN)")
+            .id_salt("generator_section")
+            .default_open(true)
+            .show(ui, |ui| {
+                generator_panel::summary_ui(ui, &mut self.gan, &self.config.synthetic);
             });
         egui::CollapsingHeader::new("Model")
             .default_open(true)
@@ -303,7 +310,8 @@ impl WorkbenchApp {
         });
     }
 
-    /// The floating windows: the learning-rate finder's answer and the augmentation preview.
+    /// The floating windows: the learning-rate finder's answer, the augmentation preview and
+    /// the Generator.
     fn windows_ui(&mut self, ctx: &egui::Context, commands: &mut Vec<AppCommand>) {
         sweep_view::sweep_window(ctx, &mut self.sweep_view, &mut self.runs_view);
         if let Some(finding) = &self.lr_finding {
@@ -333,6 +341,23 @@ impl WorkbenchApp {
                     commands.extend(self.augment_view.augment_ui(ui, &mut self.config, &input));
                 });
             self.augment_view.open &= open;
+        }
+        if self.gan.open {
+            let mut open = true;
+            let input = generator_panel::PanelInput {
+                runs: &self.gan_runs,
+                synthetic: &self.config.synthetic,
+                classifier_busy: self.run.is_active() || self.finding_lr,
+                dataset: self.config.dataset.source.label(),
+            };
+            egui::Window::new("Generator")
+                .open(&mut open)
+                .default_pos([306.0, 40.0])
+                .default_size([1000.0, 720.0])
+                .show(ctx, |ui| {
+                    commands.extend(self.gan.window_ui(ui, &input).map(AppCommand::Gan));
+                });
+            self.gan.open &= open;
         }
     }
 }

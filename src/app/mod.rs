@@ -13,6 +13,7 @@ mod dataset_split;
 mod evaluation_panel;
 mod export;
 pub mod frame_log;
+pub mod generator_panel;
 mod hyper_panel;
 mod layout;
 pub mod lessons_panel;
@@ -33,7 +34,7 @@ pub use commands::AppCommand;
 use crate::data::{Dataset, DatasetSource, loader::PendingLoad};
 use crate::experiment::ExperimentConfig;
 use crate::train::lr_finder::LrFinding;
-use crate::train::message::Event;
+use crate::train::message::{Event, GanEvent};
 use crate::train::queue::RunQueue;
 use crate::train::worker::TrainWorker;
 
@@ -48,6 +49,8 @@ const CONFIG_KEY: &str = "experiment_config";
 const PLOT_KEY: &str = "plot_options";
 /// Storage key of the recently loaded datasets.
 const RECENT_KEY: &str = "recent_datasets";
+/// Storage key of the Generator window's settings.
+const GAN_KEY: &str = "gan_settings";
 
 /// The CNN Workbench window.
 pub struct WorkbenchApp {
@@ -78,6 +81,10 @@ pub struct WorkbenchApp {
     gpu_status: Option<String>,
     /// Runs recorded on disk (this session's and earlier ones), newest first.
     pub runs: Vec<crate::experiment::runs::RunEntry>,
+    /// GAN runs directly under the runs folder, newest first.
+    pub gan_runs: Vec<(PathBuf, crate::experiment::gan::GanSummary)>,
+    /// The Generator window: its settings and the GAN run on show.
+    pub gan: generator_panel::GanView,
     /// Overlays and the run the settings were duplicated from.
     pub runs_view: runs_panel::RunsView,
     /// The sweep shown in its window, if any.
@@ -114,6 +121,10 @@ struct Tasks {
     saving: Option<Background<String>>,
     /// The run directories being read again.
     runs_scan: Option<Background<Vec<crate::experiment::runs::RunEntry>>>,
+    /// The GAN run directories being read again.
+    gan_scan: Option<Background<Vec<(PathBuf, crate::experiment::gan::GanSummary)>>>,
+    /// The GAN run outside the runs folder (a lesson's) the last scan also read.
+    gan_scanned_extra: Option<PathBuf>,
     /// When the run directories were last read (another program, a sweep say, may add runs).
     last_scan: Option<std::time::Instant>,
     /// An experiment file being opened.
@@ -171,6 +182,8 @@ impl WorkbenchApp {
                 .unwrap_or_default(),
             gpu_status: None,
             runs: Vec::new(),
+            gan_runs: Vec::new(),
+            gan: generator_panel::GanView::default(),
             runs_view: runs_panel::RunsView::default(),
             sweep_view: sweep_view::SweepView::default(),
             lessons: lessons_panel::LessonState::default(),
@@ -188,6 +201,9 @@ impl WorkbenchApp {
         };
         if let Some(recent) = storage.and_then(|s| eframe::get_value(s, RECENT_KEY)) {
             app.dataset_view.recent = recent;
+        }
+        if let Some(settings) = storage.and_then(|s| eframe::get_value(s, GAN_KEY)) {
+            app.gan.settings = settings;
         }
         app.load_dataset(app.config.dataset.source.clone(), app.config.dataset.input);
         app.rescan_runs();
@@ -274,6 +290,19 @@ impl WorkbenchApp {
             self.tasks.runs_scan = None;
             self.runs = runs;
         }
+        if let Some(runs) = self.tasks.gan_scan.as_ref().and_then(Background::poll) {
+            self.tasks.gan_scan = None;
+            self.gan_runs = runs;
+        }
+        // The synthetic images may come from a GAN run outside the runs folder (a lesson's):
+        // read it too, once.
+        if let Some(dir) = &self.config.synthetic.run
+            && self.tasks.gan_scan.is_none()
+            && self.tasks.gan_scanned_extra.as_ref() != Some(dir)
+            && !self.gan_runs.iter().any(|(d, _)| d == dir)
+        {
+            self.rescan_runs();
+        }
         // Runs written by another program (a sweep from the command line, a run in a terminal)
         // join the table within a few seconds.
         if self.tasks.runs_scan.is_none()
@@ -341,6 +370,21 @@ impl WorkbenchApp {
                     self.finding_lr = false;
                     self.error = Some(message);
                 }
+                Ok(Event::Gan(event)) => {
+                    if matches!(
+                        event,
+                        GanEvent::Started(_) | GanEvent::Finished { .. } | GanEvent::Failed { .. }
+                    ) {
+                        // The runs table follows the folder's run.json.
+                        rescan = true;
+                    }
+                    self.gan.apply(event);
+                }
+                // A crash of the worker while it trains a GAN.
+                Ok(Event::Failed { message }) if self.gan.is_active() => {
+                    rescan = true;
+                    self.gan.apply(GanEvent::Failed { message });
+                }
                 Ok(event) => {
                     if let Event::Finished { status, .. } = &event {
                         rescan = true;
@@ -394,6 +438,7 @@ impl eframe::App for WorkbenchApp {
         eframe::set_value(storage, CONFIG_KEY, &self.config);
         eframe::set_value(storage, PLOT_KEY, &self.plot_options);
         eframe::set_value(storage, RECENT_KEY, &self.dataset_view.recent);
+        eframe::set_value(storage, GAN_KEY, &self.gan.settings);
     }
 
     fn on_exit(&mut self) {

@@ -955,3 +955,265 @@ fn runs_written_by_another_program_join_the_table_within_seconds() {
     });
     assert!(started.elapsed() < Duration::from_secs(30));
 }
+
+/// A GAN small enough to train a few epochs in seconds: tiny networks, batches of 16, scored
+/// every epoch on a few generated images per class.
+fn tiny_gan_settings(app: &mut WorkbenchApp, epochs: usize) {
+    let s = &mut app.gan.settings;
+    s.epochs = epochs;
+    s.batch_size = 16;
+    s.arch.z_dim = 16;
+    s.arch.width = 16;
+    s.tstr_every = 1;
+    s.tstr_per_class = 6;
+    s.tstr_epochs = 1;
+}
+
+/// `gan train` on the noise data (as the window loads it), recorded in `out`, with `extra`
+/// options.
+fn gan_from_the_command_line(out: &std::path::Path, extra: &[&str]) {
+    common::succeed(
+        common::workbench()
+            .args([
+                "gan",
+                "train",
+                "--dataset",
+                "noise",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+                "--z-dim",
+                "16",
+                "--width",
+                "16",
+                "--tstr-every",
+                "0",
+                "--quiet",
+            ])
+            .args(extra)
+            .arg("--out")
+            .arg(out),
+    );
+}
+
+#[test]
+fn the_generator_window_trains_a_gan_and_shows_its_grid_scores_and_folder() {
+    let runs = tempfile::tempdir().unwrap();
+    let mut harness = noise_harness(runs.path());
+    tiny_gan_settings(harness.state_mut(), 2);
+    harness.get_by_label("Open Generator").click();
+    harness.run_steps(2);
+    assert!(
+        harness
+            .query_by_label_contains("No GAN runs in the runs folder yet")
+            .is_some()
+    );
+    harness.get_by_label("Start GAN").click_accesskit();
+    harness.step();
+    assert!(harness.state().gan.is_active());
+    step_until(&mut harness, "the GAN run to end", |app| {
+        matches!(app.gan.phase, Phase::Ended(_))
+    });
+    let app = harness.state();
+    assert_eq!(
+        app.gan.phase,
+        Phase::Ended(RunStatus::Completed),
+        "{:?}",
+        app.gan.message
+    );
+    assert_eq!(app.gan.epochs.len(), 2);
+    assert!(
+        app.gan.epochs.iter().all(|m| m.tstr_acc.is_some()),
+        "scored every epoch"
+    );
+    assert!(
+        app.gan.d_steps.len() >= 2 && app.gan.g_steps.len() == app.gan.d_steps.len(),
+        "per-step losses reach the plot data"
+    );
+    let grid = app.gan.grid.as_ref().expect("a grid after each epoch");
+    assert_eq!((grid.rows, grid.cols), (10, 8), "one row per class");
+    assert_eq!(
+        app.gan.shown_epoch(),
+        Some(2),
+        "the last epoch's grid is on screen"
+    );
+    let (epoch, acc) = app.gan.best_tstr().unwrap();
+    let dir = app.gan.run_dir().unwrap().to_owned();
+    assert!(
+        harness
+            .query_by_label_contains("Generated, epoch 2")
+            .is_some()
+    );
+    assert!(
+        harness
+            .query_by_label_contains("of 80 look memorised; median distance ratio")
+            .is_some(),
+        "the memorisation summary"
+    );
+    assert!(
+        harness
+            .query_by_label_contains(&format!("best {:.1} % at epoch {epoch}", acc * 100.0))
+            .is_some(),
+        "the best train-on-synthetic score"
+    );
+    assert!(dir.starts_with(runs.path()), "{}", dir.display());
+    let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 3, "{metrics}");
+    assert!(dir.join("samples-e2.png").is_file());
+
+    // The nearest training images beside the grid.
+    harness
+        .get_by_label("Show nearest training images")
+        .click_accesskit();
+    harness.run_steps(2);
+    assert!(harness.query_by_label("Nearest training image").is_some());
+
+    // The run joins the table; "+1 GAN epochs" continues it in the same folder and plots.
+    step_until(&mut harness, "the run in the table", |app| {
+        app.gan_runs
+            .iter()
+            .any(|(d, s)| *d == dir && s.status == RunStatus::Completed)
+    });
+    harness.state_mut().gan.extend_by = 1;
+    harness.run_steps(2);
+    harness.get_by_label("+1 GAN epochs").click_accesskit();
+    harness.step();
+    step_until(&mut harness, "the continued GAN run to end", |app| {
+        matches!(app.gan.phase, Phase::Ended(_)) && app.gan.epochs.len() == 3
+    });
+    let app = harness.state();
+    assert_eq!(app.gan.phase, Phase::Ended(RunStatus::Completed));
+    assert_eq!(app.gan.run_dir(), Some(dir.as_path()));
+    assert_eq!(app.gan.shown_epoch(), Some(3));
+    let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 4, "{metrics}");
+}
+
+#[test]
+fn a_classifier_run_is_refused_while_a_gan_trains_and_the_reverse() {
+    use cnn_workbench::app::AppCommand;
+    use cnn_workbench::app::generator_panel::GanCommand;
+    use egui_kittest::kittest::NodeT;
+    let runs = tempfile::tempdir().unwrap();
+    let mut harness = noise_harness(runs.path());
+    tiny_gan_settings(harness.state_mut(), 1000);
+    harness.state_mut().gan.open = true;
+    harness.run_steps(2);
+    harness.get_by_label("Start GAN").click_accesskit();
+    step_until(&mut harness, "the GAN to train", |app| {
+        !app.gan.d_steps.is_empty()
+    });
+    harness.get_by_label("Start").click();
+    harness.run_steps(2);
+    {
+        let app = harness.state();
+        assert_eq!(app.run.phase, Phase::Idle, "no classifier run started");
+        assert!(app.gan.is_active(), "the GAN trains on");
+        let error = app.error.clone().unwrap_or_default();
+        assert!(error.contains("A GAN is training"), "{error}");
+    }
+    assert!(
+        harness
+            .query_by_label_contains("A GAN is training in the Generator window")
+            .is_some(),
+        "the status bar says why"
+    );
+    harness.get_by_label("Stop GAN").click_accesskit();
+    step_until(&mut harness, "the GAN to stop", |app| !app.gan.is_active());
+    assert_eq!(harness.state().gan.phase, Phase::Ended(RunStatus::Stopped));
+
+    // The reverse: while a classifier trains, no GAN starts.
+    harness.state_mut().config.train.epochs = 100;
+    harness.get_by_label("Start").click();
+    step_until(&mut harness, "the classifier to train", |app| {
+        app.run.position.1 >= 1
+    });
+    assert!(
+        harness
+            .get_by_label("Start GAN")
+            .accesskit_node()
+            .is_disabled()
+    );
+    harness
+        .state_mut()
+        .apply(AppCommand::Gan(GanCommand::Start));
+    harness.run_steps(2);
+    {
+        let app = harness.state();
+        assert_eq!(
+            app.gan.phase,
+            Phase::Ended(RunStatus::Stopped),
+            "no GAN started"
+        );
+        let message = app.gan.message.clone().unwrap_or_default();
+        assert!(message.contains("classifier run"), "{message}");
+    }
+    harness.get_by_label("Stop").click();
+    step_until(&mut harness, "the classifier to stop", |app| {
+        !app.run.is_active()
+    });
+}
+
+#[test]
+fn use_in_training_mixes_a_gan_runs_images_and_the_dataset_panel_shows_them() {
+    let runs = tempfile::tempdir().unwrap();
+    let noise_gan = runs.path().join("gan-noise");
+    gan_from_the_command_line(&noise_gan, &[]);
+    let two_classes = runs.path().join("gan-two-classes");
+    gan_from_the_command_line(&two_classes, &["--classes", "0,1"]);
+    let mut harness = noise_harness(runs.path());
+    step_until(&mut harness, "the GAN runs in the table", |app| {
+        app.gan_runs.len() == 2
+    });
+    harness.state_mut().gan.open = true;
+    harness.state_mut().gan.per_class = 7;
+    harness.run_steps(2);
+    let order: Vec<_> = harness
+        .state()
+        .gan_runs
+        .iter()
+        .map(|(d, _)| d.clone())
+        .collect();
+    let noise_row = order.iter().position(|d| *d == noise_gan).unwrap();
+    harness
+        .get_all_by_label("Use in training")
+        .nth(noise_row)
+        .unwrap()
+        .click_accesskit();
+    harness.run_steps(2);
+    let synthetic = &harness.state().config.synthetic;
+    assert_eq!(synthetic.run.as_ref(), Some(&noise_gan));
+    assert_eq!(synthetic.per_class, 7);
+    assert!(
+        harness
+            .query_by_label_contains("+ 70 generated training images (7 per class)")
+            .is_some(),
+        "the Dataset panel says what joins the training samples"
+    );
+    step_until(
+        &mut harness,
+        "generated samples in the Dataset panel",
+        |app| app.dataset_view.synthetic_samples() == 20,
+    );
+    assert!(
+        harness
+            .query_by_label_contains("framed, S: generated by gan-noise")
+            .is_some(),
+        "the legend names the run"
+    );
+
+    // A GAN of two classes cannot serve ten: the panel names the classes it does not make.
+    harness.get_by_label("Use in training").click_accesskit();
+    harness.run_steps(2);
+    assert_eq!(
+        harness.state().config.synthetic.run.as_ref(),
+        Some(&two_classes)
+    );
+    assert!(
+        harness
+            .query_by_label_contains("it makes no class 2, class 3, class 4")
+            .is_some(),
+        "the missing classes are named"
+    );
+}
