@@ -6,6 +6,7 @@
     python3 benches/compare.py --rounds 3     # both sides three times, alternating, best of each
     python3 benches/compare.py --device gpu --no-torch   # CNN Workbench's wgpu path alone
     python3 benches/compare.py --device gpu --torch-device cuda --workloads 2,4   # both on a GPU
+    python3 benches/compare.py --workloads 6 --epochs 3   # the GAN step alone
 
 Each workload trains the same architecture with Adam (lr 1e-3), batch 64, on data held in memory:
 PyTorch in this process (torch.set_num_threads = the machine's cores), CNN Workbench through its
@@ -22,6 +23,20 @@ Workloads (28x28x1 unless said):
      scale 0.9-1.1), SimpleCNN, shuffled epochs; PyTorch as the seed writes it (PIL images,
      torchvision transforms, DataLoader with num_workers=0)
   4  ResNet-small (ResNet-20) on 32x32x3 random tensors
+  6  one GAN training step of the class-conditional DCGAN on Fashion-MNIST (see below)
+
+Workload 6 counts real training images per second through CNN Workbench's `gan train` step:
+per batch of 64 real images (scaled to [-1, 1]) and their labels, one discriminator update
+(hinge loss, one forward pass over the real images and the detached generated ones together)
+and one generator update, each with Adam (lr 2e-4, betas 0.5 and 0.999), no augmentation
+(`--diff-augment off`). The generator: noise (64) and one-hot class (10) -> linear to 128x7x7,
+batch norm, ReLU, two stages of x2 nearest upsampling + 3x3 conv + batch norm + ReLU (64, 32
+channels), 3x3 conv to 1 channel, tanh. The discriminator: spectrally normalised convolutions
+(one power iteration per forward pass) 3x3 to 32, then 4x4 stride 2 to 64 and 128, leaky ReLU
+0.2 after each, summed over the pixels; a linear output whose weight is divided by its length,
+plus the inner product of a class embedding with those features (projection). CNN Workbench's
+epoch time is `secs` of metrics.csv, which also holds drawing the 80-image sample grid at the
+end of each epoch (PyTorch's loop has no such extra).
 """
 
 import argparse
@@ -48,7 +63,12 @@ WORKLOADS = {
     "2": (1920, "Deeper CNN, Fashion-MNIST"),
     "3": (6400, "Snippet 2: flip + affine + SimpleCNN"),
     "4": (1280, "ResNet-small, 32x32x3"),
+    "6": (1280, "GAN step: class-conditional DCGAN, Fashion-MNIST 28x28"),
 }
+
+# Workload 6: the GAN's sizes (CNN Workbench's defaults) and optimiser.
+GAN_Z, GAN_WIDTH, GAN_CLASSES = 64, 64, 10
+GAN_LR, GAN_BETAS = 2e-4, (0.5, 0.999)
 
 DEEPER_JSON = json.dumps(
     {
@@ -159,6 +179,114 @@ def torch_models():
     return SimpleCNN, deeper, ResNetSmall
 
 
+def torch_gan_models():
+    """Workload 6's generator and discriminator, laid out as CNN Workbench's `gan` builds them
+    for 28x28x1 images."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    class Generator(nn.Module):
+        def __init__(self, z_dim=GAN_Z, classes=GAN_CLASSES, width=GAN_WIDTH):
+            super().__init__()
+            # Two doublings reach 28 from a 7x7 grid; the first grid has twice the width.
+            self.first, self.classes = 2 * width, classes
+            self.fc = nn.Linear(z_dim + classes, self.first * 7 * 7)
+            self.bn0 = nn.BatchNorm2d(self.first)
+            stages, cin = [], self.first
+            for cout in (width, width // 2):
+                stages += [
+                    nn.Upsample(scale_factor=2, mode="nearest"),
+                    nn.Conv2d(cin, cout, 3, padding=1),
+                    nn.BatchNorm2d(cout),
+                    nn.ReLU(),
+                ]
+                cin = cout
+            self.stages = nn.Sequential(*stages)
+            self.out = nn.Conv2d(cin, 1, 3, padding=1)
+
+        def forward(self, z, y):
+            onehot = F.one_hot(y, self.classes).to(z.dtype)
+            x = self.fc(torch.cat([z, onehot], dim=1)).view(-1, self.first, 7, 7)
+            x = self.stages(F.relu(self.bn0(x)))
+            return torch.tanh(self.out(x))
+
+    class Discriminator(nn.Module):
+        def __init__(self, classes=GAN_CLASSES, width=GAN_WIDTH):
+            super().__init__()
+            # spectral_norm's default: one power iteration per forward pass in training mode.
+            self.convs = nn.ModuleList([
+                spectral_norm(nn.Conv2d(1, width // 2, 3, 1, 1)),
+                spectral_norm(nn.Conv2d(width // 2, width, 4, 2, 1)),
+                spectral_norm(nn.Conv2d(width, 2 * width, 4, 2, 1)),
+            ])
+            self.fc = nn.Linear(2 * width, 1)
+            self.embed = nn.Embedding(classes, 2 * width)
+
+        def forward(self, x, y):
+            for conv in self.convs:
+                x = F.leaky_relu(conv(x), 0.2)
+            features = x.sum(dim=(2, 3))
+            # A one-row weight's spectral norm is its length.
+            weight = self.fc.weight / self.fc.weight.norm()
+            linear = F.linear(features, weight, self.fc.bias).squeeze(1)
+            return linear + (self.embed(y) * features).sum(dim=1)
+
+    return Generator, Discriminator
+
+
+def torch_gan_rate(samples, epochs, device="cpu"):
+    """Workload 6: real images per second through one discriminator and one generator update
+    per batch, the best epoch after the first."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    Generator, Discriminator = torch_gan_models()
+    gen, disc = Generator().to(device), Discriminator().to(device)
+    gen.train()
+    disc.train()
+    opt_g = torch.optim.Adam(gen.parameters(), lr=GAN_LR, betas=GAN_BETAS)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=GAN_LR, betas=GAN_BETAS)
+
+    images, labels, _ = fashion_mnist()
+    x_all = torch.from_numpy(images[:samples].astype(np.float32) / 127.5 - 1.0).unsqueeze(1)
+    y_all = torch.from_numpy(labels[:samples])
+    x_all, y_all = x_all.to(device), y_all.to(device)
+    steps = samples // BATCH
+
+    def step(real, y):
+        z = torch.randn(real.shape[0], GAN_Z, device=device)
+        fake = gen(z, y)
+        # Discriminator: hinge loss, real and generated images in one forward pass.
+        opt_d.zero_grad()
+        scores = disc(torch.cat([real, fake.detach()]), torch.cat([y, y]))
+        real_scores, fake_scores = scores.chunk(2)
+        d_loss = F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
+        d_loss.backward()
+        opt_d.step()
+        # Generator: the updated discriminator's score of its images, up.
+        opt_g.zero_grad()
+        g_loss = -disc(fake, y).mean()
+        g_loss.backward()
+        opt_g.step()
+
+    best = 0.0
+    for epoch in range(epochs):
+        order = torch.randperm(len(y_all), device=device)
+        start = time.perf_counter()
+        for i in range(steps):
+            idx = order[i * BATCH : (i + 1) * BATCH]
+            step(x_all[idx], y_all[idx])
+        if device != "cpu":
+            torch.cuda.synchronize()
+        rate = steps * BATCH / (time.perf_counter() - start)
+        if epoch > 0 or epochs == 1:
+            best = max(best, rate)
+    return best
+
+
 def torch_rate(workload, samples, epochs, threads, device="cpu"):
     import numpy as np
     import torch
@@ -166,6 +294,8 @@ def torch_rate(workload, samples, epochs, threads, device="cpu"):
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    if workload == "6":
+        return torch_gan_rate(samples, epochs, device)
     SimpleCNN, deeper, ResNetSmall = torch_models()
     model = {"1r": SimpleCNN, "1f": SimpleCNN, "2": deeper, "3": SimpleCNN, "4": ResNetSmall}[
         workload
@@ -257,7 +387,35 @@ def workbench_binary(args):
     return target / "release" / "cnn-workbench"
 
 
+def workbench_gan_rate(binary, samples, epochs, device, has_system_fmnist):
+    """Workload 6 through `gan train`: (steps x 64) / secs of the best epoch after the first."""
+    work = Path(tempfile.mkdtemp(prefix="cw-compare-gan-"))
+    try:
+        cmd = [
+            str(binary), "gan", "train", "--epochs", str(epochs), "--batch-size", str(BATCH),
+            "--dataset", "fashion-mnist" if has_system_fmnist else "embedded",
+            "--train-size", str(samples), "--diff-augment", "off", "--tstr-every", "0",
+            "--z-dim", str(GAN_Z), "--width", str(GAN_WIDTH), "--lr", str(GAN_LR),
+            "--seed", "1", "--device", device, "--out", str(work / "run"), "--quiet",
+        ]
+        subprocess.run(cmd, check=True)
+        run = json.loads((work / "run" / "run.json").read_text())
+        steps = run["train_samples"] // BATCH
+        if steps * BATCH != samples:
+            sys.exit(f"gan train used {run['train_samples']} training images, not {samples}: "
+                     "lower --scale")
+        lines = (work / "run" / "metrics.csv").read_text().splitlines()
+        secs = lines[0].split(",").index("secs")
+        times = [float(line.split(",")[secs]) for line in lines[1:]]
+        timed = times[1:] if len(times) > 1 else times
+        return steps * BATCH / min(timed)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def workbench_rate(binary, workload, samples, epochs, device, has_system_fmnist):
+    if workload == "6":
+        return workbench_gan_rate(binary, samples, epochs, device, has_system_fmnist)
     work = Path(tempfile.mkdtemp(prefix="cw-compare-"))
     try:
         cmd = [
@@ -371,6 +529,9 @@ def main():
     print(f"Machine: {machine}; PyTorch {torch_version or 'not installed'} on {args.torch_device}; "
           f"CNN Workbench on {args.device}; batch {BATCH}, Adam 1e-3, best of epochs 2..{args.epochs}"
           + (f", best of {args.rounds} alternating rounds" if args.rounds > 1 else ""))
+    if any(r["workload"] == "6" for r in rows):
+        print(f"Workload 6: real images/s through one discriminator and one generator update "
+              f"per batch of {BATCH}, Adam {GAN_LR:g} (betas {GAN_BETAS[0]}, {GAN_BETAS[1]})")
     print()
     print("| Workload | Samples/epoch | PyTorch samples/s | CNN Workbench samples/s | Ratio |")
     print("|---|---:|---:|---:|---:|")

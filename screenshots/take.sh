@@ -15,10 +15,16 @@ shoot() { # name, seconds before the shot, window options...
   shift 2
   if [ -n "${ONLY:-}" ] && [ "$ONLY" != "$name" ]; then return; fi
   XDG_DATA_HOME="$scratch/$name" XDG_CONFIG_HOME="$scratch/$name" CLICK="${CLICK:-}" \
-    xvfb-run -a -s "-screen 0 1280x800x24" bash -c "
+    XDO="${XDO:-}" xvfb-run -a -s "-screen 0 1280x800x24" bash -c "
       '$bin' $* & pid=\$!
       # The pointer to a corner at once and again before the shot, so no tooltip hides the plot.
       sleep 2; xdotool mousemove 1279 799 2>/dev/null || true
+      # XDO: xdotool commands separated by ';', one a second, before the wait (open a window,
+      # press its buttons).
+      if [ -n \"\${XDO:-}\" ]; then
+        IFS=';' read -ra steps <<< \"\$XDO\"
+        for step in \"\${steps[@]}\"; do xdotool \$step 2>/dev/null || true; sleep 1; done
+      fi
       sleep $secs
       if [ -n \"\${CLICK:-}\" ]; then
         xdotool mousemove \${CLICK} click 1 2>/dev/null || true
@@ -43,6 +49,15 @@ shoot augmentation-preview 10 --augment seed2
 # Lesson 8: squashed micrographs against random crops with tiled validation; the first mistake of
 # the cropped run clicked open in the Evaluation panel, its 256 tiles outlined.
 CLICK="965 490" shoot high-res-tiles 125 --lesson high-res --start
+# The Generator window: a GAN trained 18 epochs on the built-in data from the command line
+# (about 9 minutes on 2 cores), resumed in the window (Dataset collapsed, Open Generator, Resume)
+# for 2 more, then its nearest training images shown beside the grid.
+if [ -z "${ONLY:-}" ] || [ "$ONLY" = generator ]; then
+  "$bin" gan train --dataset embedded --epochs 18 --tstr-every 2 --quiet \
+    --out "$scratch/generator/cnn-workbench/runs/gan-fashion-mnist"
+fi
+XDO="sleep 5;mousemove 45 97 click 1;mousemove 82 296 click 1;mousemove 335 605 click 1" \
+  CLICK="393 209" shoot generator 90 --dataset embedded
 # Not a window: the "more data" lesson's runs as a sweep with one more size, drawn as sweep.png
 # (about 4 minutes on 2 cores, most of it ResNet-small on 4,000 images).
 if [ -z "${ONLY:-}" ] || [ "$ONLY" = sweep-learning-curve ]; then

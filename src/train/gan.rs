@@ -476,7 +476,10 @@ fn train_epochs(
             } else {
                 fake
             };
-            let g_loss = session.discriminator.forward(shown, y).mean().neg();
+            // The discriminator's own gradients are not needed here: without them its
+            // weight-gradient convolutions are skipped.
+            let judge = session.discriminator.clone().no_grad();
+            let g_loss = judge.forward(shown, y).mean().neg();
             let grads = GradientsParams::from_grads(g_loss.backward(), &session.generator);
             session.generator =
                 session
