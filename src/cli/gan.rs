@@ -3,14 +3,12 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use crossbeam_channel::RecvTimeoutError;
-use indicatif::{ProgressBar, ProgressStyle};
-use signal_hook::consts::{SIGINT, SIGTERM};
 
 use super::args::{DeviceArg, installed, parse_validation};
 use crate::data::{DatasetSource, InMemory, InputFormat, TrainSize, Validation};
@@ -247,23 +245,8 @@ fn train(args: &GanTrainArgs) -> anyhow::Result<()> {
 
 /// Shows a GAN run's progress until it ends.
 fn follow(worker: &TrainWorker, quiet: bool) -> anyhow::Result<(RunStatus, String)> {
-    let bar = if quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(0)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps  {msg}  ETA {eta}")
-            .map_err(anyhow::Error::msg)?
-            .progress_chars("=> "),
-    );
-    bar.enable_steady_tick(Duration::from_millis(250));
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for signal in [SIGINT, SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&interrupted))
-            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&interrupted)))
-            .context("cannot install the Ctrl+C handler")?;
-    }
+    let bar = super::train::step_bar(quiet)?;
+    let interrupted = super::train::interrupt_flag()?;
     let mut stopping = false;
     let mut epochs = 0;
     loop {

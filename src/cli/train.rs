@@ -175,26 +175,9 @@ pub(super) fn follow_run(
 ) -> anyhow::Result<(RunStatus, String)> {
     let quiet = report != (Report::Human { quiet: false });
     let mut run_dir: Option<std::path::PathBuf> = None;
-    let bar = if quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(0)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps  {msg}  ETA {eta}")
-            .map_err(anyhow::Error::msg)?
-            .progress_chars("=> "),
-    );
-    bar.enable_steady_tick(Duration::from_millis(250));
+    let bar = step_bar(quiet)?;
     let mut epochs = 0;
-    // Ctrl+C or SIGTERM stops the run between two batches (it is recorded as stopped and can
-    // be resumed); a second Ctrl+C exits at once.
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for signal in [SIGINT, SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&interrupted))
-            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&interrupted)))
-            .context("cannot install the Ctrl+C handler")?;
-    }
+    let interrupted = interrupt_flag()?;
     let mut stopping = false;
     loop {
         // Checked before every event, not only when none came for a while: a fast model sends
@@ -281,4 +264,32 @@ pub(super) fn follow_run(
             }
         }
     }
+}
+
+/// The steps bar of a followed run (hidden when `quiet`).
+pub(super) fn step_bar(quiet: bool) -> anyhow::Result<ProgressBar> {
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps  {msg}  ETA {eta}")
+            .map_err(anyhow::Error::msg)?
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(250));
+    Ok(bar)
+}
+
+/// A flag raised by Ctrl+C or SIGTERM: the followed run stops between two steps (recorded as
+/// stopped, resumable); a second Ctrl+C exits at once.
+pub(super) fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&interrupted))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&interrupted)))
+            .context("cannot install the Ctrl+C handler")?;
+    }
+    Ok(interrupted)
 }

@@ -193,18 +193,11 @@ pub fn save_module<M: Module>(module: &M, path: &Path) -> Result<(), CheckpointE
 
 /// Loads weights from `path` into `model` (which fixes the architecture).
 pub fn load_model(model: Model, path: &Path) -> Result<Model, CheckpointError> {
-    let bytes = read_file(path)?;
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|source| {
-        CheckpointError::Foreign {
-            what: "a weight file",
-            path: shown(path),
+    match load_module(model.clone(), path) {
+        Err(CheckpointError::Mismatch {
+            path: shown_path,
             source,
-        }
-    })?;
-    let strict = model.clone().try_load_record(record);
-    match strict {
-        Ok(model) => Ok(model),
-        Err(source) => {
+        }) => {
             // Checkpoints of ResNets written before the blocks could be bottlenecks name
             // `layer1.0.conv1`, where the blocks are now `layer1.0.Basic.conv1`.
             if let Some(loaded) = legacy_resnet_record(&read_file(path)?)
@@ -213,10 +206,11 @@ pub fn load_model(model: Model, path: &Path) -> Result<Model, CheckpointError> {
                 return Ok(loaded);
             }
             Err(CheckpointError::Mismatch {
-                path: shown(path),
+                path: shown_path,
                 source,
             })
         }
+        other => other,
     }
 }
 

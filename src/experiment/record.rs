@@ -566,27 +566,21 @@ pub fn now_rfc3339() -> String {
 
 /// A fresh directory name for a run under `root`: time stamp plus dataset and model.
 pub fn new_run_dir(root: &Path, config: &ExperimentConfig) -> PathBuf {
-    let stamp = now_rfc3339()
-        .replace([':', '-'], "")
-        .trim_end_matches('Z')
-        .to_owned();
-    let base = format!("{stamp}-{}", config.short_name());
-    let mut dir = root.join(&base);
-    let mut n = 2;
-    while dir.exists() {
-        dir = root.join(format!("{base}-{n}"));
-        n += 1;
-    }
-    dir
+    fresh_dir(root, &config.short_name())
 }
 
 /// A fresh directory name for a GAN run under `root`: time stamp plus `gan-` and the dataset.
 pub fn new_gan_run_dir(root: &Path, config: &super::gan::GanConfig) -> PathBuf {
+    fresh_dir(root, &config.short_name())
+}
+
+/// `root/STAMP-name`, with `-2`, `-3`, … added until no such folder exists.
+fn fresh_dir(root: &Path, name: &str) -> PathBuf {
     let stamp = now_rfc3339()
         .replace([':', '-'], "")
         .trim_end_matches('Z')
         .to_owned();
-    let base = format!("{stamp}-{}", config.short_name());
+    let base = format!("{stamp}-{name}");
     let mut dir = root.join(&base);
     let mut n = 2;
     while dir.exists() {

@@ -4,9 +4,10 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::message::{Command, Event};
 use crate::experiment::ExperimentConfig;
@@ -81,6 +82,58 @@ impl EventSink {
     pub(crate) fn send_lossy(&self, event: Event) {
         if self.tx.try_send(event).is_ok() {
             (self.waker)();
+        }
+    }
+}
+
+/// What a run does after [`Control::between_steps`].
+pub(crate) enum Flow {
+    /// Train the next step.
+    Continue,
+    /// End the run (the user stopped it, or the window closed).
+    Stop,
+}
+
+impl Control {
+    /// Handles the commands that arrived since the last step: Pause blocks until Resume or Stop
+    /// (`paused(true)` and `paused(false)` announce it), Stop ends the run, and a command that
+    /// arrives while paused goes to `while_paused` (e.g. a new learning rate). Other commands
+    /// (a second Start) are ignored.
+    pub(crate) fn between_steps(
+        &self,
+        mut paused: impl FnMut(bool),
+        mut while_paused: impl FnMut(Command),
+    ) -> Flow {
+        let mut is_paused = false;
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                return Flow::Stop;
+            }
+            let command = if is_paused {
+                match self.commands.recv_timeout(Duration::from_millis(50)) {
+                    Ok(c) => c,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => return Flow::Stop,
+                }
+            } else {
+                match self.commands.try_recv() {
+                    Ok(c) => c,
+                    Err(_) => return Flow::Continue,
+                }
+            };
+            match command {
+                WorkerCommand::Control(Command::Stop) => return Flow::Stop,
+                WorkerCommand::Control(Command::Pause) if !is_paused => {
+                    is_paused = true;
+                    paused(true);
+                }
+                WorkerCommand::Control(Command::Resume) if is_paused => {
+                    is_paused = false;
+                    paused(false);
+                }
+                WorkerCommand::Control(other) if is_paused => while_paused(other),
+                _ => {}
+            }
         }
     }
 }

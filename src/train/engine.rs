@@ -15,12 +15,11 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use crossbeam_channel::RecvTimeoutError;
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
 
-use super::control::{Control, EventSink, WorkerCommand};
+use super::control::{Control, EventSink, Flow};
 use super::features;
 use super::message::{Command, ConfigChange, EpochMetrics, Event, Restored, RunInfo, RunStatus};
 use super::prefetch::{self, EpochJob, Prefetcher};
@@ -54,12 +53,6 @@ fn eval_chunk(input_len: usize) -> usize {
 const DIVERGENCE_FACTOR: f64 = 100.0;
 /// Training steps whose losses stay on the device before they are read back together.
 const READ_EVERY: usize = 8;
-
-/// What the loop should do next.
-enum Flow {
-    Continue,
-    Stop,
-}
 
 /// One run in memory: everything needed to train it further.
 pub(crate) struct Session {
@@ -424,7 +417,21 @@ fn train_epochs(
                     return Ok(diverged);
                 }
             }
-            if let Flow::Stop = between_batches(control, events, session, at_epoch) {
+            let steered = control.between_steps(
+                |paused| {
+                    events.send(if paused {
+                        Event::Paused
+                    } else {
+                        Event::Resumed
+                    })
+                },
+                |command| {
+                    if let Command::Update { lr, schedule } = command {
+                        apply_change(session, events, at_epoch, lr, schedule);
+                    }
+                },
+            );
+            if let Flow::Stop = steered {
                 return Ok(Ended::Done(RunStatus::Stopped));
             }
             let train = &session.config.train;
@@ -575,49 +582,6 @@ fn train_epochs(
         }
     }
     Ok(Ended::Done(RunStatus::Completed))
-}
-
-/// Handles pending commands between two batches; blocks while paused.
-fn between_batches(
-    control: &Control,
-    events: &EventSink,
-    session: &mut Session,
-    at_epoch: f64,
-) -> Flow {
-    let mut paused = false;
-    loop {
-        if control.stop.load(Ordering::SeqCst) {
-            return Flow::Stop;
-        }
-        let command = if paused {
-            match control.commands.recv_timeout(Duration::from_millis(50)) {
-                Ok(c) => c,
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => return Flow::Stop,
-            }
-        } else {
-            match control.commands.try_recv() {
-                Ok(c) => c,
-                Err(_) => return Flow::Continue,
-            }
-        };
-        match command {
-            WorkerCommand::Control(Command::Pause) if !paused => {
-                paused = true;
-                events.send(Event::Paused);
-            }
-            WorkerCommand::Control(Command::Resume) if paused => {
-                paused = false;
-                events.send(Event::Resumed);
-            }
-            WorkerCommand::Control(Command::Stop) => return Flow::Stop,
-            WorkerCommand::Control(Command::Update { lr, schedule }) if paused => {
-                apply_change(session, events, at_epoch, lr, schedule);
-            }
-            // A second Start, or commands that change nothing now: ignored.
-            _ => {}
-        }
-    }
 }
 
 fn apply_change(

@@ -13,20 +13,19 @@ use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
-use crossbeam_channel::RecvTimeoutError;
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::seq::SliceRandom;
 
-use super::control::{Control, EventSink, WorkerCommand};
-use super::message::{Command, Event, GanEvent, GanGrid, GanInfo, RunStatus};
+use super::control::{Control, EventSink, Flow};
+use super::message::{Event, GanEvent, GanGrid, GanInfo, RunStatus};
 use super::session;
 use crate::augment::ImageShape;
 use crate::augment::batch::PixelNorm;
@@ -121,26 +120,9 @@ pub(crate) fn start(
     control: &Control,
     events: &EventSink,
 ) -> Option<GanSession> {
-    let built = std::panic::catch_unwind(AssertUnwindSafe(|| {
+    let mut session = guarded("building the GAN", events, || {
         build(&request.config, request.run_dir.as_deref())
-    }));
-    let mut session = match built {
-        Ok(Ok(session)) => session,
-        Ok(Err(message)) => {
-            failed(events, message);
-            return None;
-        }
-        Err(panic) => {
-            failed(
-                events,
-                format!(
-                    "building the GAN crashed: {}",
-                    super::engine::panic_text(&*panic)
-                ),
-            );
-            return None;
-        }
-    };
+    })?;
     train_to_end(&mut session, control, events);
     Some(session)
 }
@@ -162,23 +144,24 @@ pub(crate) fn resume(
     control: &Control,
     events: &EventSink,
 ) -> Option<GanSession> {
-    let loaded = std::panic::catch_unwind(AssertUnwindSafe(|| load(dir, epochs)));
-    let mut session = match loaded {
-        Ok(Ok(session)) => session,
-        Ok(Err(message)) => {
-            failed(events, message);
-            return None;
-        }
-        Err(panic) => {
-            failed(
-                events,
-                format!("resuming crashed: {}", super::engine::panic_text(&*panic)),
-            );
-            return None;
-        }
-    };
+    let mut session = guarded("resuming", events, || load(dir, epochs))?;
     train_to_end(&mut session, control, events);
     Some(session)
+}
+
+/// Runs `f`, turning its error or panic into a `Failed` event.
+fn guarded(
+    what: &str,
+    events: &EventSink,
+    f: impl FnOnce() -> Result<GanSession, String>,
+) -> Option<GanSession> {
+    let message = match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(session)) => return Some(session),
+        Ok(Err(message)) => message,
+        Err(panic) => format!("{what} crashed: {}", super::engine::panic_text(&*panic)),
+    };
+    failed(events, message);
+    None
 }
 
 /// The GAN's input shape for a split.
@@ -441,7 +424,17 @@ fn train_epochs(
         let (mut d_sum, mut g_sum, mut seen) = (0.0, 0.0, 0usize);
         let mut pending: Vec<Pending> = Vec::with_capacity(READ_EVERY);
         for step in 0..steps {
-            if let Flow::Stop = between_steps(control, events) {
+            let steered = control.between_steps(
+                |paused| {
+                    events.send(Event::Gan(if paused {
+                        GanEvent::Paused
+                    } else {
+                        GanEvent::Resumed
+                    }));
+                },
+                |_| {},
+            );
+            if let Flow::Stop = steered {
                 return Ok(Ended::Done(RunStatus::Stopped));
             }
             let positions = &order[step * batch..(step + 1) * batch];
@@ -928,46 +921,6 @@ fn tstr(session: &GanSession, epoch: usize, stop: &AtomicBool) -> Option<Result<
             .count();
     }
     Some(Ok(correct as f64 / val.len().max(1) as f64))
-}
-
-/// What the loop should do next.
-enum Flow {
-    Continue,
-    Stop,
-}
-
-/// Handles pending commands between two steps; blocks while paused.
-fn between_steps(control: &Control, events: &EventSink) -> Flow {
-    let mut paused = false;
-    loop {
-        if control.stop.load(Ordering::SeqCst) {
-            return Flow::Stop;
-        }
-        let command = if paused {
-            match control.commands.recv_timeout(Duration::from_millis(50)) {
-                Ok(c) => c,
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => return Flow::Stop,
-            }
-        } else {
-            match control.commands.try_recv() {
-                Ok(c) => c,
-                Err(_) => return Flow::Continue,
-            }
-        };
-        match command {
-            WorkerCommand::Control(Command::Pause) if !paused => {
-                paused = true;
-                events.send(Event::Gan(GanEvent::Paused));
-            }
-            WorkerCommand::Control(Command::Resume) if paused => {
-                paused = false;
-                events.send(Event::Gan(GanEvent::Resumed));
-            }
-            WorkerCommand::Control(Command::Stop) => return Flow::Stop,
-            _ => {}
-        }
-    }
 }
 
 /// `per_class` images per class from the generator of the GAN run in `dir` (its last committed
