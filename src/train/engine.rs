@@ -423,7 +423,7 @@ fn train_epochs(
                         Event::Paused
                     } else {
                         Event::Resumed
-                    })
+                    });
                 },
                 |command| {
                     if let Command::Update { lr, schedule } = command {
