@@ -141,13 +141,21 @@ fn guarded<T>(
     events: &EventSink,
     f: impl FnOnce() -> Result<T, RunError>,
 ) -> Option<T> {
-    let message = match std::panic::catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(value)) => return Some(value),
-        Ok(Err(e)) => crate::error::chain(&e),
-        Err(panic) => format!("{what} crashed: {}", panic_text(&*panic)),
-    };
-    events.send(Event::Failed { message });
-    None
+    match caught(what, || f().map_err(|e| crate::error::chain(&e))) {
+        Ok(value) => Some(value),
+        Err(message) => {
+            events.send(Event::Failed { message });
+            None
+        }
+    }
+}
+
+/// Runs `f`; its error, or a panic as "WHAT crashed: …", comes back as a message.
+pub(super) fn caught<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(panic) => Err(format!("{what} crashed: {}", panic_text(&*panic))),
+    }
 }
 
 fn build(config: &ExperimentConfig, run_dir: Option<&Path>) -> Result<Session, RunError> {

@@ -155,13 +155,9 @@ fn guarded(
     events: &EventSink,
     f: impl FnOnce() -> Result<GanSession, String>,
 ) -> Option<GanSession> {
-    let message = match std::panic::catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(session)) => return Some(session),
-        Ok(Err(message)) => message,
-        Err(panic) => format!("{what} crashed: {}", super::engine::panic_text(&*panic)),
-    };
-    failed(events, message);
-    None
+    super::engine::caught(what, f)
+        .map_err(|message| failed(events, message))
+        .ok()
 }
 
 /// The GAN's input shape for a split.
