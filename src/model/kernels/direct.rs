@@ -11,30 +11,155 @@
 //! 180°). The weight gradient sums, over grid positions, the output gradient times the
 //! tap-shifted padded input: the output gradient is laid onto the grid with 16 channels
 //! interleaved (8 × 8 blocks transposed in registers), and a tile of 16 channels × 6 taps loads
-//! two registers of it per position and broadcasts one padded value per tap. The kernels run
-//! through pulp's `V3` token, which checks AVX2 and FMA at run time; without them the
-//! patch-matrix path of [`super::conv`] runs instead.
+//! two registers of it per position and broadcasts one padded value per tap. With AVX-512
+//! (pulp's `V4` token) the 16 channels fill one register instead of two, and the tiles are 16
+//! channels × 12 positions (forward) and 16 channels × 12 taps (weight gradient), still 12
+//! accumulating registers. [`simd`] picks the level at run time: AVX-512 where the CPU has
+//! it, AVX2 + FMA otherwise (`CNN_WORKBENCH_SIMD=avx2` forces AVX2, for comparisons and for
+//! the tests of that path); without either the patch-matrix path of [`super::conv`] runs.
 
-use pulp::f32x8;
-use pulp::x86::V3;
+use std::sync::OnceLock;
+
+use pulp::x86::{V3, V4};
 use pulp::{Simd, WithSimd};
+use pulp::{f32x8, f32x16};
 
 /// Lanes of one AVX2 register.
 const LANES: usize = 8;
-/// Registers of output channels in a product tile.
+/// Registers of output channels in an AVX2 product tile.
 const VECS: usize = 2;
-/// Output channels per product tile (two registers' lanes).
+/// Output channels per product tile (two AVX2 registers' lanes, one AVX-512 register's).
 pub(super) const CHANNELS: usize = VECS * LANES;
-/// Grid positions per product tile: with [`CHANNELS`], 12 accumulating registers.
-pub(super) const POSITIONS: usize = 6;
+/// Grid positions per AVX2 product tile: with [`CHANNELS`], 12 accumulating registers.
+const POSITIONS: usize = 6;
+/// Grid positions per AVX-512 product tile (12 accumulating registers).
+const WIDE_POSITIONS: usize = 12;
+/// A product's run of grid positions is a multiple of this: whole tiles at either level.
+pub(super) const POSITION_STEP: usize = WIDE_POSITIONS;
 /// Taps summed in one pass over a product tile's positions.
 const CHUNK_TAPS: usize = 72;
 /// The grid's length is a multiple of this: whole product tiles and whole registers.
 const SPAN_STEP: usize = 24;
+/// Taps per weight-gradient tile (12 accumulating registers at either level).
+const TILE_TAPS: usize = 6;
+const WIDE_TILE_TAPS: usize = 12;
 
-/// The AVX2 + FMA token when this CPU has both.
-pub fn simd() -> Option<V3> {
-    V3::try_new()
+/// The instruction level the kernels run at.
+#[derive(Debug, Clone, Copy)]
+pub enum Level {
+    /// AVX2 + FMA: 16 channels in two 8-lane registers.
+    Avx2(V3),
+    /// AVX-512 (F, BW, CD, DQ, VL): 16 channels in one register.
+    Avx512(V4),
+}
+
+impl Level {
+    /// The AVX2 token (every AVX-512 CPU has AVX2 and FMA), for the steps that stay at AVX2.
+    pub fn avx2(self) -> V3 {
+        match self {
+            Level::Avx2(simd) => simd,
+            Level::Avx512(simd) => *simd,
+        }
+    }
+
+    /// `avx512` or `avx2`, as `CNN_WORKBENCH_SIMD` names them.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Avx2(_) => "avx2",
+            Level::Avx512(_) => "avx512",
+        }
+    }
+
+    /// Runs `op` compiled for this level.
+    #[inline(always)]
+    pub(super) fn vectorize<Op: WithSimd>(self, op: Op) -> Op::Output {
+        match self {
+            Level::Avx2(simd) => Simd::vectorize(simd, op),
+            Level::Avx512(simd) => Simd::vectorize(simd, op),
+        }
+    }
+}
+
+/// The highest level this CPU has, AVX-512 before AVX2 + FMA, unless `CNN_WORKBENCH_SIMD=avx2`
+/// holds it at AVX2; `None` without AVX2 and FMA.
+pub fn simd() -> Option<Level> {
+    static AVX2_ONLY: OnceLock<bool> = OnceLock::new();
+    let avx2_only = *AVX2_ONLY.get_or_init(|| {
+        std::env::var("CNN_WORKBENCH_SIMD").is_ok_and(|v| v.eq_ignore_ascii_case("avx2"))
+    });
+    match V4::try_new() {
+        Some(simd) if !avx2_only => Some(Level::Avx512(simd)),
+        _ => V3::try_new().map(Level::Avx2),
+    }
+}
+
+/// Every level this CPU can run, for tests that check each one.
+pub fn levels() -> Vec<Level> {
+    let avx2 = V3::try_new().map(Level::Avx2);
+    let avx512 = V4::try_new().map(Level::Avx512);
+    avx2.into_iter().chain(avx512).collect()
+}
+
+/// 16 channels held in registers, with what the product tiles do to them.
+trait Sixteen: Copy {
+    type Reg: Copy;
+    fn zero(self) -> Self::Reg;
+    fn load(self, values: &[f32; CHANNELS]) -> Self::Reg;
+    fn store(self, reg: Self::Reg) -> [f32; CHANNELS];
+    /// `acc + w · x` in every lane.
+    fn mul_add(self, w: Self::Reg, x: f32, acc: Self::Reg) -> Self::Reg;
+}
+
+impl Sixteen for V3 {
+    type Reg = [f32x8; VECS];
+
+    #[inline(always)]
+    fn zero(self) -> Self::Reg {
+        [self.splat_f32x8(0.0); VECS]
+    }
+
+    #[inline(always)]
+    fn load(self, values: &[f32; CHANNELS]) -> Self::Reg {
+        pulp::cast(*values)
+    }
+
+    #[inline(always)]
+    fn store(self, reg: Self::Reg) -> [f32; CHANNELS] {
+        pulp::cast(reg)
+    }
+
+    #[inline(always)]
+    fn mul_add(self, w: Self::Reg, x: f32, acc: Self::Reg) -> Self::Reg {
+        let x = self.splat_f32x8(x);
+        [
+            self.mul_add_f32x8(w[0], x, acc[0]),
+            self.mul_add_f32x8(w[1], x, acc[1]),
+        ]
+    }
+}
+
+impl Sixteen for V4 {
+    type Reg = f32x16;
+
+    #[inline(always)]
+    fn zero(self) -> Self::Reg {
+        self.splat_f32x16(0.0)
+    }
+
+    #[inline(always)]
+    fn load(self, values: &[f32; CHANNELS]) -> Self::Reg {
+        pulp::cast(*values)
+    }
+
+    #[inline(always)]
+    fn store(self, reg: Self::Reg) -> [f32; CHANNELS] {
+        pulp::cast(reg)
+    }
+
+    #[inline(always)]
+    fn mul_add(self, w: Self::Reg, x: f32, acc: Self::Reg) -> Self::Reg {
+        self.mul_add_f32x16(w, self.splat_f32x16(x), acc)
+    }
 }
 
 /// `channels` rounded up to whole product tiles (the extra channels are zero).
@@ -280,66 +405,116 @@ impl Grid {
     /// `out[q·C + c] = Σ_t weights(c, t) · padded[offset(t) + q]` for every grid position `q`
     /// and output channel `c` of `packed` (see [`pack`]), `C` being the channels rounded up
     /// to whole tiles.
-    pub fn product(&self, simd: V3, packed: &[[f32; CHANNELS]], padded: &[f32], out: &mut [f32]) {
+    pub fn product(
+        &self,
+        simd: Level,
+        packed: &[[f32; CHANNELS]],
+        padded: &[f32],
+        out: &mut [f32],
+    ) {
         let blocks = packed.len() / self.taps().max(1);
         assert!(
             padded.len() >= self.padded_len() && out.len() >= blocks * CHANNELS * self.span,
             "direct convolution buffers too small"
         );
-        Simd::vectorize(
-            simd,
-            Product {
-                offsets: &self.offsets,
-                span: self.span,
-                simd,
-                packed,
-                padded,
-                out,
-            },
-        );
+        product(simd, &self.offsets, self.span, packed, padded, out);
     }
 
     /// Adds to `acc[b·taps + t][l]` the sum over grid positions `q` of `grid`'s row
     /// `16·b + l` at `q` times `padded[offset(t) + q]`: the weight gradient, with `grid`
     /// from [`Grid::interleave`] and `acc` laid out as [`pack`]'s output.
-    pub fn correlate(&self, simd: V3, grid: &[f32], padded: &[f32], acc: &mut [[f32; CHANNELS]]) {
+    pub fn correlate(
+        &self,
+        simd: Level,
+        grid: &[f32],
+        padded: &[f32],
+        acc: &mut [[f32; CHANNELS]],
+    ) {
         let taps = self.taps();
         let blocks = acc.len() / taps.max(1);
         assert!(
             padded.len() >= self.padded_len() && grid.len() >= blocks * self.span * CHANNELS,
             "direct convolution buffers too small"
         );
-        Simd::vectorize(
-            simd,
-            Correlate {
-                offsets: &self.offsets,
-                span: self.span,
+        let (offsets, span) = (&self.offsets[..], self.span);
+        match simd {
+            Level::Avx2(simd) => Simd::vectorize(
                 simd,
-                rows: grid,
-                padded,
-                acc,
-            },
-        );
+                Correlate::<V3, TILE_TAPS> {
+                    offsets,
+                    span,
+                    simd,
+                    rows: grid,
+                    padded,
+                    acc,
+                },
+            ),
+            Level::Avx512(simd) => Simd::vectorize(
+                simd,
+                Correlate::<V4, WIDE_TILE_TAPS> {
+                    offsets,
+                    span,
+                    simd,
+                    rows: grid,
+                    padded,
+                    acc,
+                },
+            ),
+        }
     }
 }
 
 /// `out[q·C + c] = Σ_t packed(c, t) · padded[offsets[t] + q]` for `q < span` (a multiple of
-/// 6), as one operation compiled for AVX2 + FMA (pulp inlines it into a function with those
-/// features enabled).
-pub(super) struct Product<'a> {
-    pub offsets: &'a [usize],
-    pub span: usize,
-    pub simd: V3,
-    pub packed: &'a [[f32; CHANNELS]],
-    pub padded: &'a [f32],
-    pub out: &'a mut [f32],
+/// [`POSITION_STEP`]), compiled for `simd`'s level.
+pub(super) fn product(
+    simd: Level,
+    offsets: &[usize],
+    span: usize,
+    packed: &[[f32; CHANNELS]],
+    padded: &[f32],
+    out: &mut [f32],
+) {
+    match simd {
+        Level::Avx2(simd) => Simd::vectorize(
+            simd,
+            Product::<V3, POSITIONS> {
+                offsets,
+                span,
+                simd,
+                packed,
+                padded,
+                out,
+            },
+        ),
+        Level::Avx512(simd) => Simd::vectorize(
+            simd,
+            Product::<V4, WIDE_POSITIONS> {
+                offsets,
+                span,
+                simd,
+                packed,
+                padded,
+                out,
+            },
+        ),
+    }
 }
 
-impl WithSimd for Product<'_> {
+/// [`product`] as one operation: tiles of 16 channels × `P` positions.
+struct Product<'a, S, const P: usize> {
+    offsets: &'a [usize],
+    span: usize,
+    simd: S,
+    packed: &'a [[f32; CHANNELS]],
+    padded: &'a [f32],
+    out: &'a mut [f32],
+}
+
+impl<S: Sixteen, const P: usize> WithSimd for Product<'_, S, P> {
     type Output = ();
 
     #[inline(always)]
-    fn with_simd<S: Simd>(self, _: S) {
+    fn with_simd<T: Simd>(self, _: T) {
         let Self {
             offsets: all_offsets,
             span,
@@ -351,29 +526,27 @@ impl WithSimd for Product<'_> {
         let taps = all_offsets.len();
         let blocks = packed.len() / taps.max(1);
         let stride = blocks * CHANNELS;
-        let zero = [[simd.splat_f32x8(0.0); VECS]; POSITIONS];
-        for q in (0..span).step_by(POSITIONS) {
-            let out = &mut out[q * stride..][..POSITIONS * stride];
+        let zero = [simd.zero(); P];
+        for q in (0..span).step_by(P) {
+            let out = &mut out[q * stride..][..P * stride];
             // Taps in chunks whose input values stay in the first-level cache while every
             // block of channels passes over them; partial sums wait in `out`.
             for first in (0..taps).step_by(CHUNK_TAPS) {
                 let last = (first + CHUNK_TAPS).min(taps);
                 let offsets = &all_offsets[first..last];
                 for (block, weights) in packed.chunks_exact(taps).enumerate() {
-                    let at = |p: usize, v: usize| p * stride + block * CHANNELS + v * LANES;
+                    let at = |p: usize| p * stride + block * CHANNELS;
                     let start = if first == 0 {
                         zero
                     } else {
-                        std::array::from_fn(|p| std::array::from_fn(|v| load(&out[at(p, v)..])))
+                        std::array::from_fn(|p| {
+                            let sums = out[at(p)..].first_chunk::<CHANNELS>();
+                            simd.load(sums.expect("whole tiles"))
+                        })
                     };
                     let sums = tile(simd, offsets, &weights[first..last], &padded[q..], start);
-                    for (p, sum) in sums.iter().enumerate() {
-                        out[at(p, 0)..][..CHANNELS].copy_from_slice(&pulp::cast::<
-                            [f32x8; VECS],
-                            [f32; CHANNELS],
-                        >(
-                            *sum
-                        ));
+                    for (p, sum) in sums.into_iter().enumerate() {
+                        out[at(p)..][..CHANNELS].copy_from_slice(&simd.store(sum));
                     }
                 }
             }
@@ -502,26 +675,23 @@ fn transpose(simd: V3, rows: [f32x8; LANES]) -> [f32x8; LANES] {
     ])
 }
 
-/// [`Grid::correlate`] as one operation compiled for AVX2 + FMA: per block of [`CHANNELS`]
-/// rows, tiles of those rows × 6 taps (12 accumulating registers) sum over the grid positions,
-/// each step loading the rows' 16 values and broadcasting one padded value per tap.
-struct Correlate<'a> {
+/// [`Grid::correlate`] as one operation: per block of [`CHANNELS`] rows, tiles of those rows
+/// × up to `T` taps sum over the grid positions, each step loading the rows' 16 values and
+/// broadcasting one padded value per tap.
+struct Correlate<'a, S, const T: usize> {
     offsets: &'a [usize],
     span: usize,
-    simd: V3,
+    simd: S,
     rows: &'a [f32],
     padded: &'a [f32],
     acc: &'a mut [[f32; CHANNELS]],
 }
 
-/// Taps per weight-gradient tile.
-const TILE_TAPS: usize = 6;
-
-impl WithSimd for Correlate<'_> {
+impl<S: Sixteen, const T: usize> WithSimd for Correlate<'_, S, T> {
     type Output = ();
 
     #[inline(always)]
-    fn with_simd<S: Simd>(self, _: S) {
+    fn with_simd<L: Simd>(self, _: L) {
         let Self {
             offsets,
             span,
@@ -536,70 +706,74 @@ impl WithSimd for Correlate<'_> {
         }
         for (block, acc) in acc.chunks_exact_mut(taps).enumerate() {
             let (rows, _) = rows[block * span * CHANNELS..][..span * CHANNELS].as_chunks();
-            for (first, acc) in (0..taps).step_by(TILE_TAPS).zip(acc.chunks_mut(TILE_TAPS)) {
-                let offsets = &offsets[first..];
-                match acc.len() {
-                    1 => correlate_tile::<1>(simd, offsets, rows, padded, acc),
-                    2 => correlate_tile::<2>(simd, offsets, rows, padded, acc),
-                    3 => correlate_tile::<3>(simd, offsets, rows, padded, acc),
-                    4 => correlate_tile::<4>(simd, offsets, rows, padded, acc),
-                    5 => correlate_tile::<5>(simd, offsets, rows, padded, acc),
-                    _ => correlate_tile::<TILE_TAPS>(simd, offsets, rows, padded, acc),
+            let mut first = 0;
+            while first < taps {
+                // Whole tiles of `T` taps, then the rest in at most two smaller tiles.
+                let n = match taps - first {
+                    left if left >= T => T,
+                    left => left.min(TILE_TAPS),
+                };
+                let (offsets, acc) = (&offsets[first..], &mut acc[first..][..n]);
+                match n {
+                    1 => correlate_tile::<S, 1>(simd, offsets, rows, padded, acc),
+                    2 => correlate_tile::<S, 2>(simd, offsets, rows, padded, acc),
+                    3 => correlate_tile::<S, 3>(simd, offsets, rows, padded, acc),
+                    4 => correlate_tile::<S, 4>(simd, offsets, rows, padded, acc),
+                    5 => correlate_tile::<S, 5>(simd, offsets, rows, padded, acc),
+                    TILE_TAPS => correlate_tile::<S, TILE_TAPS>(simd, offsets, rows, padded, acc),
+                    _ => correlate_tile::<S, T>(simd, offsets, rows, padded, acc),
                 }
+                first += n;
             }
         }
     }
 }
 
 /// One weight-gradient tile: adds to `acc[t]` the sum over positions `q` of `rows[q]` times
-/// `padded[offsets[t] + q]`, for `T` taps.
+/// `padded[offsets[t] + q]`, for `N` taps.
 #[inline(always)]
-fn correlate_tile<const T: usize>(
-    simd: V3,
+fn correlate_tile<S: Sixteen, const N: usize>(
+    simd: S,
     offsets: &[usize],
     rows: &[[f32; CHANNELS]],
     padded: &[f32],
     acc: &mut [[f32; CHANNELS]],
 ) {
     let span = rows.len();
-    let xs: [&[f32]; T] = std::array::from_fn(|t| &padded[offsets[t]..][..span]);
-    let mut sums = [[simd.splat_f32x8(0.0); VECS]; T];
+    let xs: [&[f32]; N] = std::array::from_fn(|t| &padded[offsets[t]..][..span]);
+    let mut sums = [simd.zero(); N];
     for (q, row) in rows.iter().enumerate() {
-        let d = pulp::cast::<[f32; CHANNELS], [f32x8; VECS]>(*row);
-        for t in 0..T {
-            let x = simd.splat_f32x8(xs[t][q]);
-            for v in 0..VECS {
-                sums[t][v] = simd.mul_add_f32x8(d[v], x, sums[t][v]);
-            }
+        let d = simd.load(row);
+        for t in 0..N {
+            sums[t] = simd.mul_add(d, xs[t][q], sums[t]);
         }
     }
-    for (acc, sum) in acc.iter_mut().zip(&sums) {
-        let sum = pulp::cast::<[f32x8; VECS], [f32; CHANNELS]>(*sum);
-        acc.iter_mut().zip(sum).for_each(|(a, s)| *a += s);
+    for (acc, sum) in acc.iter_mut().zip(sums) {
+        acc.iter_mut()
+            .zip(simd.store(sum))
+            .for_each(|(a, s)| *a += s);
     }
 }
 
-/// One register tile: for 16 output channels and 6 grid positions from the start of `padded`,
-/// `start` plus the sums over `offsets`' taps (weights as registers, inputs broadcast).
+/// One register tile: for 16 output channels and `P` grid positions from the start of
+/// `padded`, `start` plus the sums over `offsets`' taps (weights as registers, inputs
+/// broadcast).
 #[inline(always)]
-fn tile(
-    simd: V3,
+fn tile<S: Sixteen, const P: usize>(
+    simd: S,
     offsets: &[usize],
     weights: &[[f32; CHANNELS]],
     padded: &[f32],
-    start: [[f32x8; VECS]; POSITIONS],
-) -> [[f32x8; VECS]; POSITIONS] {
+    start: [S::Reg; P],
+) -> [S::Reg; P] {
     let mut sums = start;
     for (&offset, w) in offsets.iter().zip(weights) {
-        let Some(x) = padded[offset..].first_chunk::<POSITIONS>() else {
+        let Some(x) = padded[offset..].first_chunk::<P>() else {
             continue;
         };
-        let w = pulp::cast::<[f32; CHANNELS], [f32x8; VECS]>(*w);
-        for p in 0..POSITIONS {
-            let a = simd.splat_f32x8(x[p]);
-            for v in 0..VECS {
-                sums[p][v] = simd.mul_add_f32x8(w[v], a, sums[p][v]);
-            }
+        let w = simd.load(w);
+        for p in 0..P {
+            sums[p] = simd.mul_add(w, x[p], sums[p]);
         }
     }
     sums
@@ -712,11 +886,15 @@ mod tests {
         out
     }
 
+    /// At every instruction level this CPU has (AVX2, and AVX-512 where present).
     #[test]
     fn grid_product_and_weight_gradient_match_the_definition() {
-        let Some(simd) = simd() else {
-            return;
-        };
+        for simd in levels() {
+            grid_product_and_weight_gradient_match_at(simd);
+        }
+    }
+
+    fn grid_product_and_weight_gradient_match_at(simd: Level) {
         // (cin, h, w, cout, kh, kw, stride, top, left, out_h, out_w)
         for (cin, h, w, cout, kh, kw, stride, top, left, out_h, out_w) in [
             (1, 5, 7, 3, 3, 3, 1, 1, 1, 5, 7),
@@ -730,7 +908,10 @@ mod tests {
             (2, 11, 12, 3, 7, 7, 2, 3, 3, 6, 6),
             (3, 13, 9, 4, 3, 3, 3, 0, 0, 4, 3),
         ] {
-            let case = format!("{cin} {h}x{w} -> {cout} {kh}x{kw} stride {stride}");
+            let case = format!(
+                "{}: {cin} {h}x{w} -> {cout} {kh}x{kw} stride {stride}",
+                simd.name()
+            );
             let image: Vec<f32> = (0..cin * h * w)
                 .map(|i| ((i * 7) % 11) as f32 - 5.0)
                 .collect();
@@ -760,7 +941,7 @@ mod tests {
                 .map(|i| ((i * 3) % 7) as f32 - 3.0)
                 .collect();
             let mut rows = vec![f32::NAN; grid.grid_len(cout)];
-            grid.interleave(simd, &dy, None, cout, &mut rows);
+            grid.interleave(simd.avx2(), &dy, None, cout, &mut rows);
             let taps = grid.taps();
             let mut acc = vec![[0.0f32; CHANNELS]; whole_channels(cout) / CHANNELS * taps];
             grid.correlate(simd, &rows, &padded, &mut acc);

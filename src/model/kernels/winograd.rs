@@ -10,10 +10,9 @@
 //! gradient, weights transposed and rotated), so both take this path; the weight gradient stays
 //! direct.
 
-use pulp::x86::V3;
 use pulp::{Simd, WithSimd};
 
-use super::direct::{CHANNELS, POSITIONS, Product, whole_channels};
+use super::direct::{CHANNELS, Level, POSITION_STEP, product, whole_channels};
 
 /// The transformed points of one tile.
 const POINTS: usize = 16;
@@ -51,7 +50,7 @@ impl Winograd {
             return None;
         }
         let (tiles_h, tiles_w) = (out_h.div_ceil(2), out_w.div_ceil(2));
-        let span = (tiles_h * (tiles_w + 1)).div_ceil(POSITIONS) * POSITIONS;
+        let span = (tiles_h * (tiles_w + 1)).div_ceil(POSITION_STEP) * POSITION_STEP;
         Some(Self {
             channels,
             h,
@@ -91,11 +90,11 @@ impl Winograd {
     /// The convolution of one `image` `[channels, h, w]` (masked as in
     /// [`super::direct::Grid::pad`]) with the kernels `u` from [`transform_weights`] into `out`
     /// `[out_channels, out_h, out_w]`, through `f(value, channel)`: the three steps compiled
-    /// together for AVX2 + FMA.
+    /// together for `simd`'s level.
     #[allow(clippy::too_many_arguments)]
     pub fn convolve(
         &self,
-        simd: V3,
+        simd: Level,
         u: &[Vec<[f32; CHANNELS]>],
         out_channels: usize,
         image: &[f32],
@@ -104,20 +103,17 @@ impl Winograd {
         out: &mut [f32],
         f: impl Fn(f32, usize) -> f32,
     ) {
-        Simd::vectorize(
+        simd.vectorize(Convolve {
+            tiling: self,
             simd,
-            Convolve {
-                tiling: self,
-                simd,
-                u,
-                out_channels,
-                image,
-                mask,
-                scratch,
-                out,
-                f,
-            },
-        );
+            u,
+            out_channels,
+            image,
+            mask,
+            scratch,
+            out,
+            f,
+        });
     }
 
     /// Values of the scratch [`Winograd::transform_input`] needs.
@@ -234,21 +230,13 @@ impl Winograd {
     /// `M[ξ] = U[ξ]·V[ξ]` for the 16 points, `u` from [`transform_weights`], into `m` laid out
     /// `[point][tile][output channel]`.
     #[inline(always)]
-    fn multiply(&self, simd: V3, u: &[Vec<[f32; CHANNELS]>], v: &[f32], m: &mut [f32]) {
+    fn multiply(&self, simd: Level, u: &[Vec<[f32; CHANNELS]>], v: &[f32], m: &mut [f32]) {
         let per_point = self.channels * self.span;
         for (point, packed) in u.iter().enumerate().take(POINTS) {
             let out_len = self.span * (packed.len() / self.channels.max(1)) * CHANNELS;
-            Simd::vectorize(
-                simd,
-                Product {
-                    offsets: &self.offsets,
-                    span: self.span,
-                    simd,
-                    packed,
-                    padded: &v[point * per_point..][..per_point],
-                    out: &mut m[point * out_len..][..out_len],
-                },
-            );
+            let v = &v[point * per_point..][..per_point];
+            let out = &mut m[point * out_len..][..out_len];
+            product(simd, &self.offsets, self.span, packed, v, out);
         }
     }
 
@@ -314,7 +302,7 @@ impl Winograd {
 /// [`Winograd::convolve`] as one operation.
 struct Convolve<'a, F> {
     tiling: &'a Winograd,
-    simd: V3,
+    simd: Level,
     u: &'a [Vec<[f32; CHANNELS]>],
     out_channels: usize,
     image: &'a [f32],
@@ -385,12 +373,16 @@ mod tests {
 
     /// Winograd's tiles against the direct kernels (themselves checked against the definition)
     /// on even and odd outputs, "same" and "valid" padding, one-pixel and lopsided images, with
-    /// and without a mask.
+    /// and without a mask, at every instruction level this CPU has (AVX2, and AVX-512 where
+    /// present).
     #[test]
     fn winograd_matches_the_direct_convolution() {
-        let Some(simd) = direct::simd() else {
-            return;
-        };
+        for simd in direct::levels() {
+            winograd_matches_at(simd);
+        }
+    }
+
+    fn winograd_matches_at(simd: direct::Level) {
         // (cin, h, w, cout, top, left, out_h, out_w)
         for (cin, h, w, cout, top, left, out_h, out_w) in [
             (3, 7, 6, 5, 1, 1, 7, 6),
@@ -441,7 +433,8 @@ mod tests {
                 for (i, (a, b)) in out.iter().zip(&expected).enumerate() {
                     assert!(
                         (a - b).abs() <= 1e-5 * scale,
-                        "geometry {cin} {h} {w} masked {masked} [{i}]: {a} vs {b}"
+                        "{} geometry {cin} {h} {w} masked {masked} [{i}]: {a} vs {b}",
+                        simd.name()
                     );
                 }
             }
