@@ -605,13 +605,126 @@ const WINOGRAD_MIN_CHANNELS: usize = 32;
 /// the convolution that gives the input gradient.
 #[cfg(target_arch = "x86_64")]
 struct Direct {
-    simd: pulp::x86::V3,
+    simd: direct::Level,
     grid: Grid,
     /// For stride 1, the grid of the convolution that gives the input gradient (strided
-    /// layers take theirs from patch matrices).
+    /// layers take theirs in [`Phase`]s).
     input_grid: Option<Grid>,
     /// For 3×3 kernels, the Winograd tilings of the forward pass and of the input gradient.
     winograd: Option<(Winograd, Winograd)>,
+    /// For a stride above 1, the input gradient split by the input pixels' phases (see
+    /// [`Phase`]); `None` where a phase would need negative padding (patch matrices then).
+    phases: Option<Vec<Phase>>,
+}
+
+/// One phase `(a, b)` of a strided layer's input gradient: the input pixels at rows
+/// `s·u + a − top` and columns `s·v + b − left` receive only the kernel taps `(a + s·m,
+/// b + s·n)`, so they are a stride-1 convolution of the output gradient with that sub-kernel
+/// rotated by 180°, run by the direct kernels like any other. Together the `s²` phases cover
+/// every input pixel once, with the forward pass's multiplications and no patch matrix.
+#[cfg(target_arch = "x86_64")]
+struct Phase {
+    /// The kernel's first row and column in this phase (`a`, `b`).
+    first: [usize; 2],
+    /// Sub-kernel rows and columns.
+    taps: [usize; 2],
+    /// The phase's first input row and column.
+    start: [usize; 2],
+    /// Its input rows and columns.
+    size: [usize; 2],
+    /// The stride-1 convolution over the output gradient giving them.
+    grid: Grid,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Phase {
+    /// The `s²` phases of `g`'s input gradient that receive any tap (a kernel smaller than the
+    /// stride leaves some pixels without one: their gradient is zero); `None` where one needs
+    /// padding the grids cannot express.
+    fn all(g: &ConvGeometry) -> Option<Vec<Phase>> {
+        let s = g.sh;
+        let mut phases = Vec::new();
+        for a in 0..s.min(g.kh) {
+            for b in 0..s.min(g.kw) {
+                let taps = [(g.kh - a).div_ceil(s), (g.kw - b).div_ceil(s)];
+                // Padded row `top + r = s·u + a`: the first `u` with `r ≥ 0`.
+                let u0 = g.top.saturating_sub(a).div_ceil(s);
+                let v0 = g.left.saturating_sub(b).div_ceil(s);
+                let start = [s * u0 + a - g.top, s * v0 + b - g.left];
+                if start[0] >= g.h || start[1] >= g.w {
+                    continue;
+                }
+                let size = [(g.h - 1 - start[0]) / s + 1, (g.w - 1 - start[1]) / s + 1];
+                let top = (taps[0] - 1).checked_sub(u0)?;
+                let left = (taps[1] - 1).checked_sub(v0)?;
+                let grid = Grid::strided(
+                    g.cout, g.out_h, g.out_w, taps, 1, top, left, size[0], size[1],
+                )?;
+                phases.push(Phase {
+                    first: [a, b],
+                    taps,
+                    start,
+                    size,
+                    grid,
+                });
+            }
+        }
+        Some(phases)
+    }
+
+    /// The sub-kernel as the weights of the grid's convolution: `[cin, cout, taps]`, rotated,
+    /// packed for the product.
+    fn weights(&self, g: &ConvGeometry, weight: &[f32]) -> Vec<[f32; direct::CHANNELS]> {
+        let ([a, b], [m, n], s) = (self.first, self.taps, g.sh);
+        let mut rows = Vec::with_capacity(g.cin * g.cout * m * n);
+        for ci in 0..g.cin {
+            for co in 0..g.cout {
+                for i in 0..m {
+                    for j in 0..n {
+                        let (ki, kj) = (a + s * (m - 1 - i), b + s * (n - 1 - j));
+                        rows.push(weight[((co * g.cin + ci) * g.kh + ki) * g.kw + kj]);
+                    }
+                }
+            }
+        }
+        direct::pack(&rows, g.cin, g.cout * m * n)
+    }
+
+    /// Values of scratch [`Phase::input_gradient`] needs.
+    fn scratch_len(&self, cin: usize) -> usize {
+        self.grid.padded_len() + self.grid.product_len(cin) + cin * self.size[0] * self.size[1]
+    }
+
+    /// Writes this phase's pixels of one image's input gradient `dx` `[cin, h, w]` from its
+    /// output gradient `dy` (masked as in [`Grid::pad`]).
+    #[allow(clippy::too_many_arguments)]
+    fn input_gradient(
+        &self,
+        simd: direct::Level,
+        g: &ConvGeometry,
+        packed: &[[f32; direct::CHANNELS]],
+        dy: &[f32],
+        mask: Option<&[f32]>,
+        scratch: &mut [f32],
+        dx: &mut [f32],
+    ) {
+        let grid = &self.grid;
+        let (padded, rest) = scratch.split_at_mut(grid.padded_len());
+        let (sums, pixels) = rest.split_at_mut(grid.product_len(g.cin));
+        let ([rows, cols], [r0, c0], s) = (self.size, self.start, g.sh);
+        let pixels = &mut pixels[..g.cin * rows * cols];
+        grid.pad(dy, mask, padded);
+        grid.product(simd, packed, padded, sums);
+        grid.compact(sums, g.cin, pixels, |v, _| v);
+        for (c, plane) in pixels.chunks_exact(rows * cols).enumerate() {
+            for (u, row) in plane.chunks_exact(cols).enumerate() {
+                let at = (c * g.h + r0 + s * u) * g.w + c0;
+                for (v, value) in row.iter().enumerate() {
+                    dx[at + s * v] = *value;
+                }
+            }
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -638,6 +751,7 @@ impl Direct {
                 grid,
                 input_grid: None,
                 winograd: None,
+                phases: Phase::all(g),
             });
         }
         let bottom = (g.out_h + g.kh - 1).checked_sub(g.h + g.top)?;
@@ -660,6 +774,7 @@ impl Direct {
             ))
         });
         Some(Self {
+            phases: None,
             winograd: winograd.flatten(),
             simd: direct::simd()?,
             grid: Grid::new(g.cin, g.h, g.w, kernel, g.top, g.left, g.out_h, g.out_w)?,
@@ -728,8 +843,9 @@ impl Direct {
         grad: &FlexTensor,
         wanted: Wanted,
     ) -> (Option<FlexTensor>, Option<FlexTensor>, Option<FlexTensor>) {
-        // A strided layer's input gradient comes from patch matrices.
-        let patch_x = wanted.x && self.input_grid.is_none();
+        // A strided layer whose phases need padding the grids cannot express takes patch
+        // matrices for its input gradient.
+        let patch_x = wanted.x && self.input_grid.is_none() && self.phases.is_none();
         let x_grad = patch_x
             .then(|| {
                 let only_x = Wanted {
@@ -750,7 +866,13 @@ impl Direct {
         // Behind a ReLU, the gradient passes only where the output was positive.
         let mask = output.filter(|_| g.relu).map(values);
         let x = values(x);
-        let rotated = wanted.x.then(|| {
+        // A strided layer's input gradient comes in phases, each with its own sub-kernel.
+        let phases = self.phases.as_deref().filter(|_| wanted.x);
+        let phase_weights: Option<Vec<_>> = phases.map(|phases| {
+            let weight = values(weight);
+            phases.iter().map(|p| p.weights(g, &weight)).collect()
+        });
+        let rotated = (wanted.x && self.input_grid.is_some()).then(|| {
             let weight = values(weight);
             direct::transpose_rotate(&weight, g.cout, g.cin, g.kh, g.kw)
         });
@@ -778,15 +900,19 @@ impl Direct {
             } else {
                 0
             },
-            match (wanted.x, input_tiling) {
-                (false, _) => 0,
-                (true, Some(tiling)) => tiling.scratch_len(g.cin),
-                (true, None) => input_grid.padded_len(),
+            match (wanted.x, input_tiling, phases) {
+                (false, _, _) => 0,
+                (true, _, Some(phases)) => phases
+                    .iter()
+                    .map(|p| p.scratch_len(g.cin))
+                    .max()
+                    .unwrap_or(0),
+                (true, Some(tiling), None) => tiling.scratch_len(g.cin),
+                (true, None, None) => input_grid.padded_len(),
             },
-            match (wanted.x, input_tiling) {
-                (false, _) => 0,
-                (true, Some(_)) => 0,
-                (true, None) => input_grid.product_len(g.cin),
+            match (wanted.x, input_tiling, phases) {
+                (true, None, None) => input_grid.product_len(g.cin),
+                _ => 0,
             },
         ];
 
@@ -806,7 +932,7 @@ impl Direct {
                     let mask_n = mask.as_deref().map(|m| &m[n * out_len..][..out_len]);
                     if wanted.weight {
                         grid.pad(&x[n * g.image_len()..][..g.image_len()], None, padded);
-                        grid.interleave(self.simd, dy_n, mask_n, g.cout, spread);
+                        grid.interleave(self.simd.avx2(), dy_n, mask_n, g.cout, spread);
                         let (weight_acc, _) = weight_acc.as_chunks_mut();
                         grid.correlate(self.simd, spread, padded, weight_acc);
                     }
@@ -819,7 +945,15 @@ impl Direct {
                             *sum += masked_sum(plane, m);
                         }
                     }
-                    if let (Some(dx_part), Some(tiling), Some(u)) =
+                    if let (Some(dx_part), Some(phases), Some(weights)) =
+                        (dx_part.as_deref_mut(), phases, phase_weights.as_deref())
+                    {
+                        let image = &mut dx_part[(n - first) * g.image_len()..][..g.image_len()];
+                        for (phase, packed) in phases.iter().zip(weights) {
+                            let simd = self.simd;
+                            phase.input_gradient(simd, g, packed, dy_n, mask_n, dy_padded, image);
+                        }
+                    } else if let (Some(dx_part), Some(tiling), Some(u)) =
                         (dx_part.as_deref_mut(), input_tiling, rotated_u.as_deref())
                     {
                         let image = &mut dx_part[(n - first) * g.image_len()..][..g.image_len()];
@@ -845,5 +979,51 @@ impl Direct {
         let bias_grad = wanted.bias.then(|| tensor(bias_sums.to_vec(), &[g.cout]));
         let x_grad = x_grad.or_else(|| wanted.x.then(|| tensor(dx, &[g.batch, g.cin, g.h, g.w])));
         (x_grad, weight_grad, bias_grad)
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    /// The phases of a strided layer's input gradient cover every input pixel a tap reaches
+    /// exactly once (the others get none), for the layers the networks use and odd ones; the
+    /// values themselves are checked against Burn in the kernels' tests.
+    #[test]
+    fn strided_input_gradient_phases_cover_each_pixel_once() {
+        // (image, kernel, stride, padding)
+        for (h, k, s, p) in [
+            (14, 4, 2, 1),
+            (13, 4, 2, 1),
+            (32, 3, 2, 1),
+            (11, 7, 2, 3),
+            (10, 3, 3, 0),
+        ] {
+            let g = ConvGeometry::new(&[1, 2, h, h], &[3, 2, k, k], [s, s], [p; 4]).unwrap();
+            let phases = Phase::all(&g).expect("no padding the grids cannot express");
+            let mut hits = vec![0usize; h * h];
+            for phase in &phases {
+                let ([r0, c0], [rows, cols]) = (phase.start, phase.size);
+                for u in 0..rows {
+                    for v in 0..cols {
+                        hits[(r0 + s * u) * h + c0 + s * v] += 1;
+                    }
+                }
+            }
+            assert!(
+                hits.iter().all(|&n| n == 1),
+                "{h}×{h}, {k}×{k} / {s} pad {p}: {hits:?}"
+            );
+        }
+        // Padding of a stride or more before a one-tap phase would need the grid to start
+        // inside the output gradient: such layers keep patch matrices.
+        let g = ConvGeometry::new(&[1, 1, 10, 10], &[1, 1, 3, 3], [3, 3], [1; 4]).unwrap();
+        assert!(Phase::all(&g).is_none());
+        // A 2×2 kernel at stride 3 reaches two of every three rows and columns.
+        let g = ConvGeometry::new(&[1, 1, 9, 9], &[1, 1, 2, 2], [3, 3], [0; 4]).unwrap();
+        let phases = Phase::all(&g).unwrap();
+        assert_eq!(phases.len(), 4);
+        let pixels: usize = phases.iter().map(|p| p.size[0] * p.size[1]).sum();
+        assert_eq!(pixels, 6 * 6);
     }
 }

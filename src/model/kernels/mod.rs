@@ -6,17 +6,19 @@
 //! copies around both; a profile of the deeper CNN spends most of its time there. [`conv2d`]
 //! routes a [`Conv2d`] layer on a flex tensor through [`conv`] instead, forward and backward,
 //! with a hand-written backward step registered with Burn's autodiff graph. On a CPU with AVX2
-//! and FMA, layers take [`direct`] (register-tiled products read straight from a padded image,
-//! stored as phase planes for a stride above 1) and, for 3×3 stride-1 kernels with at least 32
-//! channels, [`winograd`] (F(2×2, 3×3): 16 multiplications per tile instead of 36) for the
-//! forward pass and the input gradient; the rest (a first layer's forward pass, strided 1×1
-//! layers, strided layers' input gradient) take patch matrices. On any
-//! other device (wgpu) and for layouts these kernels do not cover (groups, dilation, non-f32
-//! values) the layer runs through Burn as before.
+//! and FMA (or AVX-512, chosen at run time: see [`direct::simd`]), layers take [`direct`]
+//! (register-tiled products read straight from a padded image, stored as phase planes for a
+//! stride above 1) and, for 3×3 stride-1 kernels with at least 32 channels, [`winograd`]
+//! (F(2×2, 3×3): 16 multiplications per tile instead of 36) for the forward pass and the input
+//! gradient; a strided layer's input gradient is split by the input pixels' phases into
+//! stride-1 convolutions on the direct kernels; the rest (a first layer's forward pass, strided
+//! 1×1 layers) take patch matrices. On any other device (wgpu) and for layouts these kernels do
+//! not cover (groups, dilation, non-f32 values) the layer runs through Burn as before.
 //!
 //! The environment variable `CNN_WORKBENCH_KERNELS` picks a path for the whole process, so
 //! benchmarks can measure each from one build: `burn` (Burn's own ops), `patches` (no direct or
-//! Winograd kernels), `direct` (no Winograd).
+//! Winograd kernels), `direct` (no Winograd). `CNN_WORKBENCH_SIMD=avx2` holds the direct and
+//! Winograd kernels at AVX2 on an AVX-512 CPU.
 
 pub mod conv;
 #[cfg(target_arch = "x86_64")]
@@ -711,6 +713,14 @@ mod tests {
             // Layer-sized: 16 and 32 channels over 24×24 and 40×40 images.
             (16, 8, [24, 24], [3, 3], [1, 1], Explicit(1, 1, 1, 1), true),
             (32, 8, [40, 40], [3, 3], [2, 2], Explicit(1, 1, 1, 1), false),
+            // Strided input gradients in phases: the discriminator's 4×4 stride-2 layers, odd
+            // sizes, a stride of 3, a kernel as wide as the padding, one smaller than the
+            // stride (pixels no tap reaches), ResNet's 3×3 stride 2 after a ReLU.
+            (8, 16, [14, 14], [4, 4], [2, 2], Explicit(1, 1, 1, 1), true),
+            (9, 5, [13, 11], [4, 4], [2, 2], Explicit(1, 1, 1, 1), false),
+            (4, 6, [10, 11], [3, 3], [3, 3], Explicit(1, 1, 1, 1), true),
+            (3, 4, [9, 9], [5, 5], [2, 2], Explicit(2, 2, 2, 2), true),
+            (5, 3, [7, 8], [2, 2], [3, 3], Valid, true),
         ];
         for (cin, cout, size, kernel, stride, padding, bias) in cases {
             compare(cin, cout, size, kernel, stride, &padding, bias);
@@ -853,29 +863,39 @@ mod tests {
     }
 
     /// Every kernel test again under each path `CNN_WORKBENCH_KERNELS` picks (`burn`, `patches`,
-    /// `direct`), each in a child process since the choice is made once per process. Without
-    /// this, a machine tests only the path its CPU takes: with AVX2 the patch-matrix and Burn
-    /// paths would go untested, and elsewhere only those would run.
+    /// `direct`) and with the direct and Winograd kernels held at AVX2 (`CNN_WORKBENCH_SIMD=avx2`,
+    /// which matters on an AVX-512 CPU), each in a child process since the choice is made once
+    /// per process. Without this, a machine tests only the path its CPU takes: with AVX2 the
+    /// patch-matrix and Burn paths would go untested, and elsewhere only those would run.
     #[test]
     fn kernel_tests_pass_on_every_path() {
-        if std::env::var_os("CNN_WORKBENCH_KERNELS").is_some() {
+        let choices = [
+            ("CNN_WORKBENCH_KERNELS", "burn"),
+            ("CNN_WORKBENCH_KERNELS", "patches"),
+            ("CNN_WORKBENCH_KERNELS", "direct"),
+            ("CNN_WORKBENCH_SIMD", "avx2"),
+        ];
+        if choices
+            .iter()
+            .any(|(var, _)| std::env::var_os(var).is_some())
+        {
             return; // a child, or a run already pinned to one path
         }
         let exe = std::env::current_exe().unwrap();
-        for path in ["burn", "patches", "direct"] {
+        for (var, path) in choices {
             let out = std::process::Command::new(&exe)
                 .args([
                     "model::kernels::",
                     "--skip",
                     "kernel_tests_pass_on_every_path",
                 ])
-                .env("CNN_WORKBENCH_KERNELS", path)
+                .env(var, path)
                 .output()
                 .unwrap();
             let log = String::from_utf8_lossy(&out.stdout);
             assert!(
                 out.status.success(),
-                "kernel tests failed with CNN_WORKBENCH_KERNELS={path}:\n{log}\n{}",
+                "kernel tests failed with {var}={path}:\n{log}\n{}",
                 String::from_utf8_lossy(&out.stderr)
             );
             let passed = log
@@ -885,7 +905,7 @@ mod tests {
                 .and_then(|n| n.parse::<usize>().ok());
             assert!(
                 passed.is_some_and(|n| n >= 5),
-                "CNN_WORKBENCH_KERNELS={path} ran too few kernel tests:\n{log}"
+                "{var}={path} ran too few kernel tests:\n{log}"
             );
         }
     }
