@@ -23,6 +23,12 @@ Workloads (28x28x1 unless said):
      scale 0.9-1.1), SimpleCNN, shuffled epochs; PyTorch as the seed writes it (PIL images,
      torchvision transforms, DataLoader with num_workers=0)
   4  ResNet-small (ResNet-20) on 32x32x3 random tensors
+  5  the seed's third example: torchvision's ResNet-18 at 224x224x3 (random tensors) with its
+     backbone frozen and a new 10-class head trained; the backbone runs on every step on both
+     sides (CNN Workbench's `--freeze backbone --cache-features off`; PyTorch: requires_grad
+     False on the backbone, model.train(), as such a script is written). CNN Workbench's
+     default caches a frozen backbone's features instead: benches/frozen_transfer.py measures
+     that end to end.
   6  one GAN training step of the class-conditional DCGAN on Fashion-MNIST (see below)
 
 Workload 6 counts real training images per second through CNN Workbench's `gan train` step:
@@ -63,6 +69,7 @@ WORKLOADS = {
     "2": (1920, "Deeper CNN, Fashion-MNIST"),
     "3": (6400, "Snippet 2: flip + affine + SimpleCNN"),
     "4": (1280, "ResNet-small, 32x32x3"),
+    "5": (192, "ResNet-18 frozen backbone + new head, 224x224x3"),
     "6": (1280, "GAN step: class-conditional DCGAN, Fashion-MNIST 28x28"),
 }
 
@@ -297,10 +304,18 @@ def torch_rate(workload, samples, epochs, threads, device="cpu"):
     if workload == "6":
         return torch_gan_rate(samples, epochs, device)
     SimpleCNN, deeper, ResNetSmall = torch_models()
-    model = {"1r": SimpleCNN, "1f": SimpleCNN, "2": deeper, "3": SimpleCNN, "4": ResNetSmall}[
-        workload
-    ]().to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    if workload == "5":
+        import torchvision
+
+        model = torchvision.models.resnet18(weights=None)
+        for p in model.parameters():
+            p.requires_grad = False
+        model.fc = nn.Linear(model.fc.in_features, 10)
+        model = model.to(device)
+    else:
+        model = {"1r": SimpleCNN, "1f": SimpleCNN, "2": deeper, "3": SimpleCNN,
+                 "4": ResNetSmall}[workload]().to(device)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
 
@@ -356,7 +371,8 @@ def torch_rate(workload, samples, epochs, threads, device="cpu"):
         x_all = (x_all - 0.286) / 0.353
         y_all = torch.from_numpy(labels[:samples])
     else:
-        shape = (samples, 3, 32, 32) if workload == "4" else (samples, 1, 28, 28)
+        shape = {"4": (samples, 3, 32, 32), "5": (samples, 3, 224, 224)}.get(
+            workload, (samples, 1, 28, 28))
         x_all = torch.randn(shape)
         y_all = torch.randint(0, 10, (samples,))
     # On a GPU the data lives there, as CNN Workbench's prefetched batches do.
@@ -424,8 +440,8 @@ def workbench_rate(binary, workload, samples, epochs, device, has_system_fmnist)
             "--out", str(work / "run"), "--device", device,
         ]
         fmnist = "fashion-mnist" if has_system_fmnist else "embedded"
-        if workload in ("1r", "4"):
-            size = 32 if workload == "4" else 28
+        if workload in ("1r", "4", "5"):
+            size = {"4": 32, "5": 224}.get(workload, 28)
             config = work / "noise.toml"
             config.write_text(
                 "[dataset.source]\nkind = \"noise\"\n"
@@ -434,6 +450,9 @@ def workbench_rate(binary, workload, samples, epochs, device, has_system_fmnist)
             cmd += ["--config", str(config)]
             if workload == "4":
                 cmd += ["--channels", "3", "--model", "resnet-small"]
+            elif workload == "5":
+                cmd += ["--channels", "3", "--model", "resnet18", "--freeze", "backbone",
+                        "--cache-features", "off", "--augment", "none"]
             else:
                 cmd += ["--model", "simple-cnn"]
         else:
@@ -511,15 +530,17 @@ def main():
         samples = max(BATCH, int(samples * args.scale) // BATCH * BATCH)
         # Each round runs both sides back to back; each side keeps its best round, so a
         # minute in which the machine was busy elsewhere counts against neither.
-        ours, theirs = 0.0, None
+        ours, theirs, ratios = 0.0, None, []
         for _ in range(args.rounds):
-            ours = max(ours, workbench_rate(binary, w, samples, args.epochs, args.device,
-                                            has_system))
+            mine = workbench_rate(binary, w, samples, args.epochs, args.device, has_system)
+            ours = max(ours, mine)
             if torch_version:
                 rate = torch_rate(w, samples, args.epochs, threads, args.torch_device)
                 theirs = max(theirs or 0.0, rate)
+                ratios.append(mine / rate)
+        ratios.sort()
         rows.append({"workload": w, "what": what, "samples": samples, "workbench": ours,
-                     "pytorch": theirs})
+                     "pytorch": theirs, "ratios": ratios})
         print(f"  {w}: CNN Workbench {ours:,.0f}/s"
               + (f", PyTorch {theirs:,.0f}/s" if theirs else ""), file=sys.stderr)
 
@@ -533,13 +554,17 @@ def main():
         print(f"Workload 6: real images/s through one discriminator and one generator update "
               f"per batch of {BATCH}, Adam {GAN_LR:g} (betas {GAN_BETAS[0]}, {GAN_BETAS[1]})")
     print()
-    print("| Workload | Samples/epoch | PyTorch samples/s | CNN Workbench samples/s | Ratio |")
-    print("|---|---:|---:|---:|---:|")
+    print("| Workload | Samples/epoch | PyTorch samples/s | CNN Workbench samples/s | Ratio "
+          "of the bests | Median ratio of the rounds (range) |")
+    print("|---|---:|---:|---:|---:|---:|")
     for r in rows:
         theirs = f"{r['pytorch']:,.0f}" if r["pytorch"] else "-"
         ratio = f"{r['workbench'] / r['pytorch']:.2f}x" if r["pytorch"] else "-"
+        rs = r["ratios"]
+        median = (f"{rs[len(rs) // 2] if len(rs) % 2 else (rs[len(rs) // 2 - 1] + rs[len(rs) // 2]) / 2:.2f}x"
+                  f" ({rs[0]:.2f}-{rs[-1]:.2f}x)" if rs else "-")
         print(f"| {r['workload']} {r['what']} | {r['samples']} | {theirs} | "
-              f"{r['workbench']:,.0f} | {ratio} |")
+              f"{r['workbench']:,.0f} | {ratio} | {median} |")
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine, "torch": torch_version,
                                                "device": args.device, "torch_device": args.torch_device,
