@@ -825,10 +825,14 @@ fn a_folder_that_disappears_while_loading_ends_in_a_message_not_a_panic() {
             pending.poll()
         });
         // Depending on how far it got: a message naming the folder, or the images read before
-        // the folder went with the rest listed as skipped.
+        // the folder went with the rest listed as skipped (files removed before the scan
+        // listed them are neither: the loader never knew of them).
         match result {
             Err(e) => assert!(e.to_string().contains("vanishing"), "{e}"),
-            Ok(data) => assert_eq!(data.train.len() + data.skipped.len(), 600),
+            Ok(data) => {
+                let known = data.train.len() + data.skipped.len();
+                assert!(known <= 600 && !data.train.is_empty(), "{known} of 600");
+            }
         }
     }
 }
