@@ -27,6 +27,7 @@ fn main() {
         device: "CPU (flex)".into(),
         run_dir: None,
         class_names: Vec::new(),
+        compiling: false,
     }));
     for epoch in 1..=EPOCHS {
         for step in 1..=STEPS_PER_EPOCH {

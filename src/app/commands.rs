@@ -587,6 +587,89 @@ impl WorkbenchApp {
         }
     }
 
+    /// Compiles the chosen model's GPU kernels on a background thread while nothing trains, so
+    /// that Start on the GPU plots its first point without waiting for them (see
+    /// [`crate::train::warm`]); again whenever the model, batch size or data change.
+    pub(super) fn warm_gpu(&mut self) {
+        if let Some((signature, task)) = &self.tasks.gpu_warm {
+            let Some(result) = task.poll() else {
+                // The line under the Device row counts the seconds.
+                self.ctx
+                    .request_repaint_after(std::time::Duration::from_secs(1));
+                return;
+            };
+            self.gpu_warmed = Some((signature.clone(), result));
+            self.tasks.gpu_warm = None;
+        }
+        let probed = self.gpu_status.is_some() && self.tasks.gpu_probe.is_none();
+        if !probed
+            || self.run.is_active()
+            || self.finding_lr
+            || self.dataset.is_none()
+            || crate::train::gpu::device().is_err()
+        {
+            return;
+        }
+        let config = &self.config;
+        let signature = serde_json::to_string(&(
+            &config.model,
+            &config.transfer,
+            config.train.batch_size,
+            &config.dataset,
+            &config.crop,
+            &config.synthetic,
+        ))
+        .unwrap_or_default();
+        if self
+            .gpu_warmed
+            .as_ref()
+            .is_some_and(|(done, _)| *done == signature)
+        {
+            return;
+        }
+        let config = config.clone();
+        let task = Background::spawn("gpu-warm-up", &self.ctx, move || {
+            let warm = std::panic::catch_unwind(|| crate::train::warm::warm_up(&config));
+            match warm {
+                Ok(Ok(secs)) => Ok(secs),
+                Ok(Err(e)) => Err(crate::error::chain(&e)),
+                Err(panic) => Err(crate::train::engine::panic_text(&*panic)),
+            }
+        });
+        match task {
+            Ok(task) => {
+                self.tasks.gpu_warm = Some((signature, task));
+                self.gpu_warm_since = Some(std::time::Instant::now());
+            }
+            Err(e) => {
+                self.gpu_warmed = Some((signature, Err(crate::error::chain(&e))));
+            }
+        }
+    }
+
+    /// The Device row's line under a GPU: the adapter and where its kernels for the chosen
+    /// model stand.
+    pub(super) fn gpu_line(&self) -> String {
+        let adapter = self.gpu_status.as_deref().unwrap_or("Looking for a GPU…");
+        if self.tasks.gpu_warm.is_some() {
+            let secs = self
+                .gpu_warm_since
+                .map_or(0.0, |t| t.elapsed().as_secs_f64());
+            return format!(
+                "{adapter} · compiling this model's kernels ({}), once per program",
+                super::state::format_duration(secs)
+            );
+        }
+        match &self.gpu_warmed {
+            Some((_, Ok(secs))) if *secs > 0.0 => {
+                format!("{adapter} · kernels ready (compiled in {secs:.0} s)")
+            }
+            Some((_, Ok(_))) => format!("{adapter} · kernels ready"),
+            Some((_, Err(why))) => format!("{adapter} · could not compile ahead: {why}"),
+            None => adapter.to_owned(),
+        }
+    }
+
     /// Carries out what the Generator window asked for.
     fn apply_gan(&mut self, command: GanCommand) {
         match command {

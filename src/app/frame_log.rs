@@ -1,7 +1,7 @@
 //! Frame timing written to a file (`--frame-log FILE`): one line per frame with the CPU time
 //! eframe measured for the previous frame (the app's UI, tessellation and rendering, without
 //! waiting for vsync) and whether a run was training, plus one line when the first loss reached
-//! the plot after Start. `benches/frame_time.sh` drives the window and summarises the file.
+//! the plot after Start and one when the first epoch's validation point did. `benches/frame_time.sh` drives the window and summarises the file.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -15,6 +15,7 @@ pub struct FrameLog {
     opened: Instant,
     start_pressed: Option<Instant>,
     first_point_seen: bool,
+    first_epoch_seen: bool,
     flushed: Instant,
 }
 
@@ -28,6 +29,7 @@ impl FrameLog {
             opened: Instant::now(),
             start_pressed: None,
             first_point_seen: false,
+            first_epoch_seen: false,
             flushed: Instant::now(),
         })
     }
@@ -54,20 +56,24 @@ impl FrameLog {
     pub fn started(&mut self) {
         self.start_pressed = Some(Instant::now());
         self.first_point_seen = false;
+        self.first_epoch_seen = false;
     }
 
-    /// Notes whether the plot has a point now; the first time after a start it writes how long
-    /// that took.
-    pub fn plotted(&mut self, has_point: bool) {
-        if let (Some(at), false, true) = (self.start_pressed, self.first_point_seen, has_point) {
-            self.first_point_seen = true;
-            let secs = self.opened.elapsed().as_secs_f64();
-            let _ = writeln!(
-                self.out,
-                "first_point,{secs:.4},{:.3},1,0",
-                at.elapsed().as_secs_f64() * 1e3
-            );
-            let _ = self.out.flush();
+    /// Notes whether the plot has a point now and whether an epoch has ended; the first time
+    /// of each after a start it writes how long that took (`first_point`, `first_epoch`).
+    pub fn plotted(&mut self, has_point: bool, has_epoch: bool) {
+        let Some(at) = self.start_pressed else { return };
+        for (kind, now, seen) in [
+            ("first_point", has_point, &mut self.first_point_seen),
+            ("first_epoch", has_epoch, &mut self.first_epoch_seen),
+        ] {
+            if now && !*seen {
+                *seen = true;
+                let secs = self.opened.elapsed().as_secs_f64();
+                let ms = at.elapsed().as_secs_f64() * 1e3;
+                let _ = writeln!(self.out, "{kind},{secs:.4},{ms:.3},1,0");
+                let _ = self.out.flush();
+            }
         }
     }
 
@@ -90,22 +96,25 @@ mod tests {
         let mut log = FrameLog::create(&path).unwrap();
         log.frame(None, false, 0);
         log.frame(Some(0.004), false, 0);
-        log.plotted(true); // before any start: nothing
+        log.plotted(true, true); // before any start: nothing
         log.started();
-        log.plotted(false);
+        log.plotted(false, false);
         log.frame(Some(0.012), true, 2);
-        log.plotted(true);
-        log.plotted(true);
+        log.plotted(true, false);
+        log.plotted(true, false);
+        log.plotted(true, true);
+        log.plotted(true, true);
         log.flush();
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "kind,secs,cpu_ms,training,epochs");
-        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(lines.len(), 5, "{text}");
         assert!(
             lines[1].starts_with("frame,") && lines[1].ends_with(",4.000,0,0"),
             "{text}"
         );
         assert!(lines[2].ends_with(",12.000,1,2"), "{text}");
         assert!(lines[3].starts_with("first_point,"), "{text}");
+        assert!(lines[4].starts_with("first_epoch,"), "{text}");
     }
 }

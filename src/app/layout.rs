@@ -84,6 +84,12 @@ impl WorkbenchApp {
         self.windows_ui(ui.ctx(), &mut commands);
         if self.config.device == crate::experiment::DeviceKind::Gpu {
             self.probe_gpu();
+            self.warm_gpu();
+        }
+        if self.run.compiling_secs().is_some() {
+            // The run bar counts the seconds a GPU run waits for its kernels.
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_secs(1));
         }
         for command in commands {
             self.apply(command);
@@ -124,7 +130,8 @@ impl WorkbenchApp {
             Phase::Starting | Phase::Running => hyper_panel::Editable::Nothing,
             Phase::Idle | Phase::Ended(_) => hyper_panel::Editable::All,
         };
-        let gpu_status = self.gpu_status.as_deref().unwrap_or("Looking for a GPU…");
+        let gpu_status = self.gpu_line();
+        let gpu_status = gpu_status.as_str();
         egui::CollapsingHeader::new("Lessons")
             .default_open(true)
             .show(ui, |ui| {

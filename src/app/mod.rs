@@ -79,6 +79,10 @@ pub struct WorkbenchApp {
     /// Smoothing, log axis and onset settings of the plot.
     pub plot_options: plot::PlotOptions,
     gpu_status: Option<String>,
+    /// The last GPU warm-up: what it compiled for (model, batch size, data) and how it went.
+    gpu_warmed: Option<(String, Result<f64, String>)>,
+    /// When the GPU warm-up under way started.
+    gpu_warm_since: Option<std::time::Instant>,
     /// Runs recorded on disk (this session's and earlier ones), newest first.
     pub runs: Vec<crate::experiment::runs::RunEntry>,
     /// GAN runs directly under the runs folder, newest first.
@@ -133,6 +137,8 @@ struct Tasks {
     importing: Option<Background<Result<PathBuf, String>>>,
     /// Looking for the GPU wgpu would use.
     gpu_probe: Option<Background<String>>,
+    /// Compiling the chosen model's GPU kernels ahead of a run, and for which settings.
+    gpu_warm: Option<(String, Background<Result<f64, String>>)>,
     /// A Model panel task (weights file, backbone, prediction, lesson files).
     model_task: Option<Background<model_tasks::ModelOutcome>>,
 }
@@ -181,6 +187,8 @@ impl WorkbenchApp {
                 .and_then(|s| eframe::get_value(s, PLOT_KEY))
                 .unwrap_or_default(),
             gpu_status: None,
+            gpu_warmed: None,
+            gpu_warm_since: None,
             runs: Vec::new(),
             gan_runs: Vec::new(),
             gan: generator_panel::GanView::default(),
@@ -426,7 +434,7 @@ impl eframe::App for WorkbenchApp {
                 self.run.is_active(),
                 self.run.epochs.len(),
             );
-            log.plotted(!self.run.steps.is_empty());
+            log.plotted(!self.run.steps.is_empty(), !self.run.epochs.is_empty());
         }
     }
 
@@ -496,6 +504,8 @@ pub struct GuiOptions {
     pub start: bool,
     /// Open with this architecture instead of the last one used.
     pub model: Option<crate::model::ModelConfig>,
+    /// Train on this device instead of the last one used.
+    pub device: Option<crate::experiment::DeviceKind>,
     /// Use this augmentation and open the Augmentation panel.
     pub augment: Option<crate::augment::AugmentConfig>,
     /// Pick this built-in lesson (index into the lesson list).
@@ -530,6 +540,9 @@ pub fn run_gui(options: GuiOptions) -> eframe::Result {
             }
             if let Some(model) = options.model {
                 app.config.model = model;
+            }
+            if let Some(device) = options.device {
+                app.config.device = device;
             }
             if let Some(augment) = options.augment {
                 app.config.augment = augment;

@@ -226,6 +226,13 @@ pub fn progress_text(run: &RunView) -> String {
             _ => "Ready: press Start".to_owned(),
         };
     };
+    if let Some(secs) = run.compiling_secs() {
+        return format!(
+            "Compiling GPU kernels for this model ({}): once per program, later runs start \
+             at once",
+            format_duration(secs)
+        );
+    }
     let (epoch, step) = run.position;
     let mut text = format!(
         "Epoch {}/{} · step {}/{} · {:.0} samples/s",

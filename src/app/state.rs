@@ -52,6 +52,8 @@ pub struct RunView {
     /// The run trains on a Ray cluster (no pause, no "+N epochs").
     pub remote: bool,
     started: Option<Instant>,
+    /// Per-step points already there when the run (or its extension) started.
+    steps_at_start: usize,
     paused_at: Option<Instant>,
     paused_total: Duration,
 }
@@ -73,6 +75,7 @@ impl Default for RunView {
             message: None,
             remote: false,
             started: None,
+            steps_at_start: 0,
             paused_at: None,
             paused_total: Duration::ZERO,
         }
@@ -93,6 +96,16 @@ impl RunView {
         matches!(self.phase, Phase::Starting | Phase::Running | Phase::Paused)
     }
 
+    /// While a GPU run waits for its kernels to compile (no step yet, see
+    /// [`crate::train::warm`]): the seconds it has waited.
+    pub fn compiling_secs(&self) -> Option<f64> {
+        let info = self.info.as_ref()?;
+        let waiting = info.compiling
+            && self.phase == Phase::Running
+            && self.steps.len() == self.steps_at_start;
+        waiting.then(|| self.started.map_or(0.0, |t| t.elapsed().as_secs_f64()))
+    }
+
     /// Folds one worker event into the view.
     pub fn apply(&mut self, event: Event) {
         match event {
@@ -104,6 +117,7 @@ impl RunView {
                 self.info = Some(info);
                 self.phase = Phase::Running;
                 self.started = Some(Instant::now());
+                self.steps_at_start = self.steps.len();
             }
             Event::Step {
                 epoch,
@@ -204,6 +218,7 @@ mod tests {
             device: "cpu".into(),
             run_dir: None,
             class_names: Vec::new(),
+            compiling: false,
         }
     }
 
@@ -263,6 +278,34 @@ mod tests {
         });
         assert_eq!(view.phase, Phase::Ended(RunStatus::Stopped));
         assert!(!view.is_active());
+    }
+
+    /// A GPU run whose kernels are not compiled yet says so until its first step, and says it
+    /// in the run bar; a run on compiled kernels never does.
+    #[test]
+    fn a_gpu_run_says_it_compiles_until_its_first_step() {
+        let mut view = RunView::starting();
+        view.apply(Event::Started(RunInfo {
+            compiling: true,
+            ..info()
+        }));
+        assert!(view.compiling_secs().is_some());
+        let text = crate::app::run_bar::progress_text(&view);
+        assert!(text.starts_with("Compiling GPU kernels"), "{text}");
+        view.apply(Event::Step {
+            epoch: 1,
+            step: 1,
+            loss: 2.0,
+            lr: 1e-3,
+            samples_per_sec: 10.0,
+        });
+        assert_eq!(view.compiling_secs(), None);
+        let text = crate::app::run_bar::progress_text(&view);
+        assert!(text.starts_with("Epoch 1/4"), "{text}");
+
+        let mut warm = RunView::starting();
+        warm.apply(Event::Started(info()));
+        assert_eq!(warm.compiling_secs(), None);
     }
 
     #[test]

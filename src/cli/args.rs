@@ -99,6 +99,16 @@ pub enum DeviceArg {
     Gpu,
 }
 
+impl DeviceArg {
+    /// The device this names.
+    pub fn kind(self) -> DeviceKind {
+        match self {
+            DeviceArg::Cpu => DeviceKind::Cpu,
+            DeviceArg::Gpu => DeviceKind::Gpu,
+        }
+    }
+}
+
 /// Optimizers selectable on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OptimizerArg {
@@ -808,10 +818,7 @@ impl TrainArgs {
             config.dataset.validate()?;
         }
         if let Some(device) = self.device {
-            config.device = match device {
-                DeviceArg::Cpu => DeviceKind::Cpu,
-                DeviceArg::Gpu => DeviceKind::Gpu,
-            };
+            config.device = device.kind();
         }
         if let Some(spec) = &self.augment {
             config.augment = spec.load()?;

@@ -12,7 +12,6 @@ use crossbeam_channel::RecvTimeoutError;
 
 use super::args::{DeviceArg, installed, parse_validation};
 use crate::data::{DatasetSource, InMemory, InputFormat, TrainSize, Validation};
-use crate::experiment::DeviceKind;
 use crate::experiment::gan::GanConfig;
 use crate::model::gan::DiffAugment;
 use crate::train::gan::GanRequest;
@@ -178,10 +177,7 @@ impl GanTrainArgs {
             config.seed = seed;
         }
         if let Some(device) = self.device {
-            config.device = match device {
-                DeviceArg::Cpu => DeviceKind::Cpu,
-                DeviceArg::Gpu => DeviceKind::Gpu,
-            };
+            config.device = device.kind();
         }
         config.validate()?;
         Ok(config)

@@ -63,6 +63,10 @@ pub struct Cli {
     /// Window only: open with this architecture instead of the last one used.
     #[arg(long, value_enum)]
     pub model: Option<ModelArg>,
+    /// Window only: train on this device instead of the last one used (on the GPU the
+    /// window compiles the model's kernels ahead, while nothing trains).
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceArg>,
     /// Window only: use this augmentation (a preset or a .toml/.json file) and open its panel.
     #[arg(long, value_name = "FILE|PRESET")]
     pub augment: Option<AugmentSpec>,
@@ -85,6 +89,7 @@ impl Cli {
             dataset: self.dataset.clone().map(installed).transpose()?,
             start: self.start,
             model: self.model.map(ModelArg::config),
+            device: self.device.map(DeviceArg::kind),
             augment: self.augment.as_ref().map(AugmentSpec::load).transpose()?,
             lesson: self
                 .lesson

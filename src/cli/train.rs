@@ -135,6 +135,7 @@ fn json_event(event: &Event, run_dir: Option<&std::path::Path>) -> Option<serde_
             "device": info.device,
             "run_dir": info.run_dir,
             "classes": info.class_names,
+            "compiling": info.compiling,
         }),
         Event::Epoch(m) => {
             let mut value = serde_json::to_value(m).ok()?;
@@ -213,6 +214,12 @@ pub(super) fn follow_run(
                             info.train_samples, info.val_samples, info.num_params, info.device
                         );
                     });
+                }
+                if info.compiling {
+                    bar.set_message(
+                        "compiling GPU kernels for this model (once per program; the first \
+                         steps wait for them)",
+                    );
                 }
             }
             Event::Step {

@@ -24,11 +24,11 @@ use super::features;
 use super::message::{Command, ConfigChange, EpochMetrics, Event, Restored, RunInfo, RunStatus};
 use super::prefetch::{self, EpochJob, Prefetcher};
 use super::session::{self, Purpose, SessionError};
+use super::warm;
 use crate::augment::ImageShape;
 use crate::augment::batch::{PixelNorm, prepare_eval};
 use crate::augment::crop::CropConfig;
 use crate::data::{Dataset, Split, Subset};
-use crate::experiment::ExperimentConfig;
 use crate::experiment::checkpoint::{self, CheckpointError};
 use crate::experiment::evaluation::{self, Evaluation, Prediction};
 use crate::experiment::record::{
@@ -36,7 +36,8 @@ use crate::experiment::record::{
 };
 use crate::experiment::report;
 use crate::experiment::runs::{RunDirError, open_run};
-use crate::model::Model;
+use crate::experiment::{DeviceKind, ExperimentConfig};
+use crate::model::{InputShape, Model};
 
 /// Validation batch size: larger than training batches since no gradients are kept.
 pub(super) const EVAL_BATCH: usize = 500;
@@ -49,6 +50,16 @@ const EVAL_VALUES: usize = 500 * 32 * 32 * 3;
 fn eval_chunk(input_len: usize) -> usize {
     (EVAL_VALUES / input_len.max(1)).clamp(8, EVAL_BATCH)
 }
+/// The batch sizes of a validation pass over `samples` inputs of `input`: whole chunks (see
+/// `eval_chunk`) and a shorter last one where they do not divide evenly.
+pub(super) fn eval_chunks(input: InputShape, samples: usize) -> Vec<usize> {
+    let chunk = eval_chunk(input.channels * input.height * input.width);
+    let sizes = [chunk.min(samples), samples % chunk];
+    let mut sizes: Vec<usize> = sizes.into_iter().filter(|&n| n > 0).collect();
+    sizes.dedup();
+    sizes
+}
+
 /// A batch loss this many times the first one counts as divergence.
 const DIVERGENCE_FACTOR: f64 = 100.0;
 /// Training steps whose losses stay on the device before they are read back together.
@@ -68,6 +79,8 @@ pub(crate) struct Session {
     checkpoint: Option<checkpoint::Checkpoint>,
     first_loss: Option<f64>,
     recorder: Option<RunRecorder>,
+    /// On the GPU, what names the kernels this run compiles (see [`warm`]).
+    warm_key: Option<String>,
 }
 
 /// Why a run stopped before its last epoch, besides the user.
@@ -161,6 +174,8 @@ pub(super) fn caught<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Re
 fn build(config: &ExperimentConfig, run_dir: Option<&Path>) -> Result<Session, RunError> {
     let parts = session::build(config, Purpose::Train)?;
     let optimizer = session::optimizer(&config.train);
+    let warm_key = (config.device == DeviceKind::Gpu)
+        .then(|| warm::key(config, parts.input, parts.split.val.len()));
     let mut session = Session {
         config: config.clone(),
         data: parts.data,
@@ -174,6 +189,7 @@ fn build(config: &ExperimentConfig, run_dir: Option<&Path>) -> Result<Session, R
         checkpoint: None,
         first_loss: None,
         recorder: None,
+        warm_key,
     };
     if let Some(dir) = run_dir {
         let summary = session.summary();
@@ -275,6 +291,10 @@ fn train_to_end(session: &mut Session, control: &Control, events: &EventSink) {
         device: session.device_name.clone(),
         run_dir: session.recorder.as_ref().map(|r| r.dir().to_owned()),
         class_names: session.split.class_names(&session.data),
+        compiling: session
+            .warm_key
+            .as_deref()
+            .is_some_and(|k| !warm::is_warm(k)),
     }));
     for m in &session.history {
         events.send(Event::Epoch(*m));
@@ -583,6 +603,10 @@ fn train_epochs(
             )?;
             session.checkpoint = Some(committed);
         }
+        if let Some(key) = &session.warm_key {
+            // Every kernel of a step and of validation has run once now.
+            warm::mark_warm(key.clone());
+        }
         events.send(Event::Epoch(metrics));
         events.send(Event::Evaluated(Box::new(evaluation)));
         if rule.enabled && rule.stop_epoch(&session.history) == Some(epoch) {
@@ -628,7 +652,7 @@ fn apply_change(
 }
 
 /// Number of samples whose highest logit is the true class, left on the device.
-fn count_correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1, Int> {
+pub(super) fn count_correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1, Int> {
     let n = labels.dims()[0];
     let predicted = logits.argmax(1).reshape([n]);
     predicted.equal(labels).int().sum()

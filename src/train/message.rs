@@ -51,6 +51,9 @@ pub struct RunInfo {
     pub run_dir: Option<std::path::PathBuf>,
     /// Names of the classes in the model's output order (after any class selection).
     pub class_names: Vec<String>,
+    /// The run trains on a GPU that has not yet compiled this model's kernels in this program
+    /// (see [`super::warm`]): its first steps wait while they compile.
+    pub compiling: bool,
 }
 
 /// Something the worker reports.

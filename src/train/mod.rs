@@ -13,4 +13,5 @@ mod prefetch;
 pub mod queue;
 pub mod ray;
 pub mod session;
+pub mod warm;
 pub mod worker;

@@ -626,6 +626,7 @@ pub(crate) fn follow(
                             .collect()
                     })
                     .unwrap_or_default(),
+                compiling: false,
             }));
         }
         for m in fresh {

@@ -6,6 +6,7 @@ use crate::common;
 
 use cnn_workbench::experiment::{DeviceKind, ExperimentConfig};
 use cnn_workbench::train::message::RunStatus;
+use cnn_workbench::train::warm;
 
 #[test]
 fn a_short_run_trains_on_the_gpu_backend() {
@@ -20,9 +21,11 @@ fn a_short_run_trains_on_the_gpu_backend() {
     config.device = DeviceKind::Gpu;
     config.train.epochs = 2;
     config.train.batch_size = 50;
-    let outcome = common::train(config, None);
+    let outcome = common::train(config.clone(), None);
     assert_eq!(outcome.status, RunStatus::Completed, "{}", outcome.message);
     let info = outcome.info.as_ref().unwrap();
+    // The first run of this model in this program compiles its kernels, and says so.
+    assert!(info.compiling, "the first GPU run waits for its kernels");
     assert!(
         info.device.contains(&adapter),
         "{} on {adapter}",
@@ -38,4 +41,31 @@ fn a_short_run_trains_on_the_gpu_backend() {
         "the loss falls on the GPU too: {:?}",
         outcome.epochs
     );
+}
+
+/// Warming a configuration's kernels up ahead (as the window does when the GPU is chosen)
+/// compiles what a run of it needs: the run then starts without waiting, and a warm-up of what
+/// a run already compiled has nothing to do.
+#[test]
+fn a_warm_up_compiles_what_the_run_then_uses() {
+    if let Err(why) = cnn_workbench::train::gpu::device() {
+        println!("skipped: {why}");
+        return;
+    }
+    let mut config = ExperimentConfig::noise();
+    config.device = DeviceKind::Gpu;
+    config.train.epochs = 1;
+    config.train.batch_size = 20;
+    let secs = warm::warm_up(&config).unwrap();
+    assert!(secs > 0.0, "a first warm-up compiles");
+    assert_eq!(warm::warm_up(&config).unwrap(), 0.0, "and only once");
+    let outcome = common::train(config.clone(), None);
+    assert_eq!(outcome.status, RunStatus::Completed, "{}", outcome.message);
+    assert!(
+        !outcome.info.as_ref().unwrap().compiling,
+        "a run after the warm-up has its kernels"
+    );
+    // On the CPU there is nothing to compile.
+    config.device = DeviceKind::Cpu;
+    assert_eq!(warm::warm_up(&config).unwrap(), 0.0);
 }

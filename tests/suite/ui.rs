@@ -241,6 +241,7 @@ fn scripted_epochs_show_the_best_epoch_and_the_overfitting_onset() {
         device: "CPU (flex)".into(),
         run_dir: None,
         class_names: Vec::new(),
+        compiling: false,
     }));
     let train = [2.0, 1.6, 1.2, 0.9, 0.7, 0.5, 0.35, 0.2];
     let val = [2.1, 1.8, 1.5, 1.45, 1.5, 1.6, 1.7, 1.9];
@@ -736,6 +737,7 @@ fn scripted_window<'a>(width: f32, height: f32, wgpu: bool) -> Harness<'a, Workb
             device: "CPU (flex)".into(),
             run_dir: None,
             class_names: names,
+            compiling: false,
         }));
         app.run.apply(Event::Epoch(EpochMetrics {
             epoch: 1,
