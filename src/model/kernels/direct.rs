@@ -541,7 +541,7 @@ impl<S: Sixteen, const P: usize> WithSimd for Product<'_, S, P> {
                     } else {
                         std::array::from_fn(|p| {
                             let sums = out[at(p)..].first_chunk::<CHANNELS>();
-                            simd.load(sums.expect("whole tiles"))
+                            sums.map_or(simd.zero(), |sums| simd.load(sums))
                         })
                     };
                     let sums = tile(simd, offsets, &weights[first..last], &padded[q..], start);
