@@ -8,19 +8,28 @@ use cnn_workbench::experiment::{DeviceKind, ExperimentConfig};
 use cnn_workbench::train::message::RunStatus;
 use cnn_workbench::train::warm;
 
-#[test]
-fn a_short_run_trains_on_the_gpu_backend() {
+/// The noise dataset on the GPU at `batch_size` for `epochs`, with the adapter's name; `None`
+/// (the reason printed) where wgpu finds no adapter.
+fn on_the_gpu(epochs: usize, batch_size: usize) -> Option<(ExperimentConfig, String)> {
     let adapter = match cnn_workbench::train::gpu::device() {
         Ok((_, name)) => name,
         Err(why) => {
             println!("skipped: {why}");
-            return;
+            return None;
         }
     };
     let mut config = ExperimentConfig::noise();
     config.device = DeviceKind::Gpu;
-    config.train.epochs = 2;
-    config.train.batch_size = 50;
+    config.train.epochs = epochs;
+    config.train.batch_size = batch_size;
+    Some((config, adapter))
+}
+
+#[test]
+fn a_short_run_trains_on_the_gpu_backend() {
+    let Some((config, adapter)) = on_the_gpu(2, 50) else {
+        return;
+    };
     let outcome = common::train(config.clone(), None);
     assert_eq!(outcome.status, RunStatus::Completed, "{}", outcome.message);
     let info = outcome.info.as_ref().unwrap();
@@ -48,14 +57,9 @@ fn a_short_run_trains_on_the_gpu_backend() {
 /// a run already compiled has nothing to do.
 #[test]
 fn a_warm_up_compiles_what_the_run_then_uses() {
-    if let Err(why) = cnn_workbench::train::gpu::device() {
-        println!("skipped: {why}");
+    let Some((mut config, _)) = on_the_gpu(1, 20) else {
         return;
-    }
-    let mut config = ExperimentConfig::noise();
-    config.device = DeviceKind::Gpu;
-    config.train.epochs = 1;
-    config.train.batch_size = 20;
+    };
     let secs = warm::warm_up(&config).unwrap();
     assert!(secs > 0.0, "a first warm-up compiles");
     assert_eq!(warm::warm_up(&config).unwrap(), 0.0, "and only once");

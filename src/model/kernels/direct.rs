@@ -102,20 +102,15 @@ pub fn levels() -> Vec<Level> {
 
 /// 16 channels held in registers, with what the product tiles do to them.
 trait Sixteen: Copy {
-    type Reg: Copy;
-    fn zero(self) -> Self::Reg;
-    fn load(self, values: &[f32; CHANNELS]) -> Self::Reg;
-    fn store(self, reg: Self::Reg) -> [f32; CHANNELS];
+    /// The registers: two of 8 lanes at AVX2, one of 16 at AVX-512.
+    type Reg: Copy + pulp::bytemuck::Pod;
+
     /// `acc + w · x` in every lane.
     fn mul_add(self, w: Self::Reg, x: f32, acc: Self::Reg) -> Self::Reg;
-}
-
-impl Sixteen for V3 {
-    type Reg = [f32x8; VECS];
 
     #[inline(always)]
     fn zero(self) -> Self::Reg {
-        [self.splat_f32x8(0.0); VECS]
+        pulp::cast([0.0f32; CHANNELS])
     }
 
     #[inline(always)]
@@ -127,6 +122,10 @@ impl Sixteen for V3 {
     fn store(self, reg: Self::Reg) -> [f32; CHANNELS] {
         pulp::cast(reg)
     }
+}
+
+impl Sixteen for V3 {
+    type Reg = [f32x8; VECS];
 
     #[inline(always)]
     fn mul_add(self, w: Self::Reg, x: f32, acc: Self::Reg) -> Self::Reg {
@@ -140,21 +139,6 @@ impl Sixteen for V3 {
 
 impl Sixteen for V4 {
     type Reg = f32x16;
-
-    #[inline(always)]
-    fn zero(self) -> Self::Reg {
-        self.splat_f32x16(0.0)
-    }
-
-    #[inline(always)]
-    fn load(self, values: &[f32; CHANNELS]) -> Self::Reg {
-        pulp::cast(*values)
-    }
-
-    #[inline(always)]
-    fn store(self, reg: Self::Reg) -> [f32; CHANNELS] {
-        pulp::cast(reg)
-    }
 
     #[inline(always)]
     fn mul_add(self, w: Self::Reg, x: f32, acc: Self::Reg) -> Self::Reg {
