@@ -422,30 +422,34 @@ impl Grid {
         );
         let (offsets, span) = (&self.offsets[..], self.span);
         match simd {
-            Level::Avx2(simd) => Simd::vectorize(
-                simd,
-                Correlate::<V3, TILE_TAPS> {
-                    offsets,
-                    span,
-                    simd,
-                    rows: grid,
-                    padded,
-                    acc,
-                },
-            ),
-            Level::Avx512(simd) => Simd::vectorize(
-                simd,
-                Correlate::<V4, WIDE_TILE_TAPS> {
-                    offsets,
-                    span,
-                    simd,
-                    rows: grid,
-                    padded,
-                    acc,
-                },
-            ),
+            Level::Avx2(simd) => {
+                correlate_at::<_, TILE_TAPS>(simd, offsets, span, grid, padded, acc);
+            }
+            Level::Avx512(simd) => {
+                correlate_at::<_, WIDE_TILE_TAPS>(simd, offsets, span, grid, padded, acc);
+            }
         }
     }
+}
+
+/// [`Correlate`] compiled for `simd`'s level, in tiles of up to `T` taps.
+fn correlate_at<S: Sixteen + Simd, const T: usize>(
+    simd: S,
+    offsets: &[usize],
+    span: usize,
+    rows: &[f32],
+    padded: &[f32],
+    acc: &mut [[f32; CHANNELS]],
+) {
+    let op = Correlate::<S, T> {
+        offsets,
+        span,
+        simd,
+        rows,
+        padded,
+        acc,
+    };
+    Simd::vectorize(simd, op);
 }
 
 /// `out[q·C + c] = Σ_t packed(c, t) · padded[offsets[t] + q]` for `q < span` (a multiple of
@@ -459,29 +463,31 @@ pub(super) fn product(
     out: &mut [f32],
 ) {
     match simd {
-        Level::Avx2(simd) => Simd::vectorize(
-            simd,
-            Product::<V3, POSITIONS> {
-                offsets,
-                span,
-                simd,
-                packed,
-                padded,
-                out,
-            },
-        ),
-        Level::Avx512(simd) => Simd::vectorize(
-            simd,
-            Product::<V4, WIDE_POSITIONS> {
-                offsets,
-                span,
-                simd,
-                packed,
-                padded,
-                out,
-            },
-        ),
+        Level::Avx2(simd) => product_at::<_, POSITIONS>(simd, offsets, span, packed, padded, out),
+        Level::Avx512(simd) => {
+            product_at::<_, WIDE_POSITIONS>(simd, offsets, span, packed, padded, out);
+        }
     }
+}
+
+/// [`Product`] compiled for `simd`'s level, in tiles of `P` positions.
+fn product_at<S: Sixteen + Simd, const P: usize>(
+    simd: S,
+    offsets: &[usize],
+    span: usize,
+    packed: &[[f32; CHANNELS]],
+    padded: &[f32],
+    out: &mut [f32],
+) {
+    let op = Product::<S, P> {
+        offsets,
+        span,
+        simd,
+        packed,
+        padded,
+        out,
+    };
+    Simd::vectorize(simd, op);
 }
 
 /// [`product`] as one operation: tiles of 16 channels × `P` positions.
