@@ -16,17 +16,17 @@ use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::{leaky_relu, tanh};
+use burn::tensor::activation::tanh;
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
-use super::kernels::{batch_norm_relu, conv2d, conv2d_weighted};
+use super::kernels::{Activation, batch_norm_relu, conv2d, conv2d_weighted, upsample2};
 use super::{InputShape, ModelError};
 
 /// Largest side of the generator's first grid: the images are reached by doubling from it.
 const MAX_BASE: usize = 8;
 /// The slope of the discriminator's leaky ReLUs.
-const LEAK: f64 = 0.2;
+const LEAK: f32 = 0.2;
 
 /// The GAN's size settings, saved with its run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -276,20 +276,13 @@ impl Generator {
     }
 }
 
-/// ×2 nearest-neighbour upsampling.
-fn upsample2(x: Tensor<4>) -> Tensor<4> {
-    let [b, c, h, w] = x.dims();
-    x.reshape([b, c, h, 1, w, 1])
-        .expand([b, c, h, 2, w, 2])
-        .reshape([b, c, 2 * h, 2 * w])
-}
-
 /// The last power-iteration estimate of a weight's leading left singular vector, kept between
 /// steps (not saved: a loaded discriminator starts it again with a few iterations).
 #[derive(Clone, Debug, Default)]
 pub struct PowerVector(Arc<Mutex<Option<Tensor<2>>>>);
 
-/// A convolution whose weight is divided by its largest singular value.
+/// A convolution whose weight is divided by its largest singular value, followed by a leaky
+/// ReLU (fused into the convolution on the CPU kernels).
 #[derive(Module, Debug)]
 pub struct SnConv {
     weight: Param<Tensor<4>>,
@@ -332,7 +325,7 @@ impl SnConv {
             Some(self.bias.val()),
             [self.stride, self.stride],
             [p, p, p, p],
-            false,
+            Activation::LeakyRelu(LEAK),
         )
     }
 }
@@ -380,7 +373,7 @@ impl Discriminator {
         let b = x.dims()[0];
         let mut h = x;
         for conv in &self.convs {
-            h = leaky_relu(conv.forward(h), LEAK);
+            h = conv.forward(h);
         }
         let [_, c, _, _] = h.dims();
         let features = h.sum_dim(3).sum_dim(2).reshape([b, c]);
@@ -592,7 +585,8 @@ mod tests {
 
     #[test]
     fn the_discriminators_convolutions_match_burns_forward_and_backward() {
-        // 4×4 stride-2 and 3×3 stride-1 layers through the kernels against Burn's own op.
+        // 4×4 stride-2 and 3×3 stride-1 layers through the kernels against Burn's own ops, with
+        // and without the fused leaky ReLU.
         let device = Device::flex().autodiff();
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
         for (cin, cout, k, stride, pad, side) in [
@@ -606,7 +600,7 @@ mod tests {
             let x = values(2 * cin * side * side, &mut rng);
             let w = values(cout * cin * k * k, &mut rng);
             let b = values(cout, &mut rng);
-            let run = |ours: bool| {
+            let run = |ours: bool, activation: Activation| {
                 let x = Tensor::<4>::from_data(
                     TensorData::new(x.clone(), [2, cin, side, side]),
                     &device,
@@ -623,15 +617,21 @@ mod tests {
                         Some(bias),
                         [stride; 2],
                         [pad; 4],
-                        false,
+                        activation,
                     )
                 } else {
-                    burn::tensor::module::conv2d(
+                    let y = burn::tensor::module::conv2d(
                         x.clone(),
                         w.clone(),
                         Some(bias),
                         burn::tensor::ops::ConvOptions::new([stride; 2], [pad; 2], [1, 1], 1),
-                    )
+                    );
+                    match activation {
+                        Activation::LeakyRelu(slope) => {
+                            burn::tensor::activation::leaky_relu(y, f64::from(slope))
+                        }
+                        _ => y,
+                    }
                 };
                 let target = y.clone().mul_scalar(0.5).sin();
                 let grads = (y.clone() * target).sum().backward();
@@ -642,19 +642,27 @@ mod tests {
                     get(w.grad(&grads).unwrap()),
                 )
             };
-            let (a, b) = (run(true), run(false));
-            for (name, p, q) in [
-                ("output", &a.0, &b.0),
-                ("x grad", &a.1, &b.1),
-                ("w grad", &a.2, &b.2),
-            ] {
-                assert_eq!(p.len(), q.len());
-                let worst = p
-                    .iter()
-                    .zip(q)
-                    .map(|(u, v)| (u - v).abs())
-                    .fold(0.0f32, f32::max);
-                assert!(worst < 1e-3, "{name} of {k}×{k}/{stride}: off by {worst}");
+            for activation in [Activation::Identity, Activation::LeakyRelu(LEAK)] {
+                let (a, b) = (run(true, activation), run(false, activation));
+                for (name, p, q) in [
+                    ("output", &a.0, &b.0),
+                    ("x grad", &a.1, &b.1),
+                    ("w grad", &a.2, &b.2),
+                ] {
+                    assert_eq!(p.len(), q.len());
+                    let worst = p
+                        .iter()
+                        .zip(q)
+                        .map(|(u, v)| (u - v).abs())
+                        .fold(0.0f32, f32::max);
+                    assert!(
+                        worst < 1e-3,
+                        "{name} of {k}×{k}/{stride} {activation:?}: off by {worst}"
+                    );
+                }
+                if activation != Activation::Identity {
+                    assert!(a.0.iter().any(|v| *v < 0.0) && a.0.iter().any(|v| *v > 0.0));
+                }
             }
         }
     }

@@ -27,8 +27,35 @@ use super::masked_sum;
 use super::winograd::{self, Winograd};
 use super::{sum, tensor, values};
 
+/// What the kernels apply to a convolution's output before returning it (and whose gradient
+/// they apply in the backward pass, from the saved output).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    /// Nothing: the convolution's output as it is.
+    Identity,
+    /// `max(v, 0)`.
+    Relu,
+    /// `v` where `v ≥ 0`, `slope · v` below (Burn's `leaky_relu`); the slope must lie between
+    /// 0 and 1 (exclusive), so the output's sign tells which side each value was on.
+    LeakyRelu(f32),
+}
+
+impl Activation {
+    /// The activation of the value `v`.
+    #[inline]
+    pub fn apply(self, v: f32) -> f32 {
+        match self {
+            Self::Identity => v,
+            Self::Relu => v.max(0.0),
+            // With 0 < slope < 1, `v · slope` is the larger below zero and the smaller above:
+            // the same values as the branch, without one to mispredict.
+            Self::LeakyRelu(slope) => v.max(v * slope),
+        }
+    }
+}
+
 /// The sizes of one convolution: input, kernel, stride, padding and the output they give.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ConvGeometry {
     /// Images in the batch.
     pub batch: usize,
@@ -56,9 +83,9 @@ pub struct ConvGeometry {
     pub out_h: usize,
     /// Output width.
     pub out_w: usize,
-    /// Whether a ReLU follows (applied to the output in place, its gradient in the backward
-    /// pass from the saved output).
-    pub relu: bool,
+    /// What follows the convolution (applied to the output in place, its gradient in the
+    /// backward pass from the saved output).
+    pub activation: Activation,
 }
 
 impl ConvGeometry {
@@ -99,7 +126,7 @@ impl ConvGeometry {
             left,
             out_h: (padded_h - kh) / sh + 1,
             out_w: (padded_w - kw) / sw + 1,
-            relu: false,
+            activation: Activation::Identity,
         })
     }
 
@@ -486,14 +513,62 @@ pub fn forward(
                 );
             });
             for (plane, b) in out.chunks_exact_mut(pixels).zip(bias.iter()) {
-                if g.relu {
-                    plane.iter_mut().for_each(|v| *v = (*v + b).max(0.0));
-                } else {
-                    plane.iter_mut().for_each(|v| *v += b);
-                }
+                let activation = g.activation;
+                plane.iter_mut().for_each(|v| *v = activation.apply(*v + b));
             }
         });
     tensor(out, &[g.batch, g.cout, g.out_h, g.out_w])
+}
+
+/// The gradient of the convolution's own output given the gradient `grad` of what the fused
+/// activation returned (`output`): behind a ReLU the gradient as it is and the output as a mask
+/// (the gradient passes only where the output is positive, and the kernels apply the mask as
+/// they read the gradient); behind a leaky ReLU the gradient as [`through_leaky`] left it.
+fn activation_gradient<'a>(
+    g: &ConvGeometry,
+    output: Option<&'a FlexTensor>,
+    grad: &'a FlexTensor,
+) -> (Cow<'a, [f32]>, Option<Cow<'a, [f32]>>) {
+    match (g.activation, output) {
+        (Activation::Relu, Some(output)) => (values(grad), Some(values(output))),
+        _ => (values(grad), None),
+    }
+}
+
+/// Behind a leaky ReLU, `grad` multiplied by the slope where the `output` is negative (by 1
+/// elsewhere, so those values stay as they are), as Burn's `leaky_relu` backward step
+/// multiplies; in place and in parallel when the gradient is not shared, so no buffer is
+/// allocated (a fresh one costs more in page faults than the multiplications).
+fn through_leaky(
+    g: &ConvGeometry,
+    output: Option<&FlexTensor>,
+    mut grad: FlexTensor,
+) -> FlexTensor {
+    let (Activation::LeakyRelu(slope), Some(output)) = (g.activation, output) else {
+        return grad;
+    };
+    let output = values(output);
+    let scale = |dy: &mut [f32], y: &[f32]| {
+        for (d, &y) in dy.iter_mut().zip(y) {
+            *d *= if y < 0.0 { slope } else { 1.0 };
+        }
+    };
+    const CHUNK: usize = 1 << 14;
+    if let Some((start, end)) = grad.layout().contiguous_offsets()
+        && let Some(storage) = grad.try_storage_mut::<f32>()
+        && end - start == output.len()
+    {
+        storage[start..end]
+            .par_chunks_mut(CHUNK)
+            .zip(output.par_chunks(CHUNK))
+            .for_each(|(dy, y)| scale(dy, y));
+        return grad;
+    }
+    let mut dy = values(&grad).into_owned();
+    dy.par_chunks_mut(CHUNK)
+        .zip(output.par_chunks(CHUNK))
+        .for_each(|(dy, y)| scale(dy, y));
+    tensor(dy, grad.layout().shape())
 }
 
 /// Which gradients the backward pass should produce.
@@ -508,15 +583,16 @@ pub struct Wanted {
 }
 
 /// The gradients of [`forward`] given the output's gradient `grad`: `(x, weight, bias)`, each
-/// only when `wanted`. With a fused ReLU, `output` is what the forward pass returned.
+/// only when `wanted`. With a fused activation, `output` is what the forward pass returned.
 pub fn backward(
     g: &ConvGeometry,
     x: &FlexTensor,
     weight: &FlexTensor,
     output: Option<&FlexTensor>,
-    grad: &FlexTensor,
+    grad: FlexTensor,
     wanted: Wanted,
 ) -> (Option<FlexTensor>, Option<FlexTensor>, Option<FlexTensor>) {
+    let grad = &through_leaky(g, output, grad);
     #[cfg(target_arch = "x86_64")]
     if let Some(direct) = Direct::new(g) {
         return direct.backward(g, x, weight, output, grad, wanted);
@@ -534,18 +610,14 @@ fn patch_backward(
     wanted: Wanted,
 ) -> (Option<FlexTensor>, Option<FlexTensor>, Option<FlexTensor>) {
     let (k, pixels) = (g.patch_len(), g.pixels());
-    let dy = match output {
-        // Behind a ReLU, the gradient passes only where the output was positive.
-        Some(output) if g.relu => {
-            let output = values(output);
-            let masked: Vec<f32> = values(grad)
-                .par_iter()
-                .zip(output.par_iter())
+    let dy = match activation_gradient(g, output, grad) {
+        (dy, Some(mask)) => Cow::Owned(
+            dy.par_iter()
+                .zip(mask.par_iter())
                 .map(|(&d, &y)| if y > 0.0 { d } else { 0.0 })
-                .collect();
-            Cow::Owned(masked)
-        }
-        _ => values(grad),
+                .collect(),
+        ),
+        (dy, None) => dy,
     };
     let x = values(x);
     let weight = values(weight);
@@ -800,10 +872,8 @@ impl Direct {
     ) -> FlexTensor {
         let x = values(x);
         let bias = values(bias);
-        let finish = |v: f32, c: usize| {
-            let v = v + bias[c];
-            if g.relu { v.max(0.0) } else { v }
-        };
+        let activation = g.activation;
+        let finish = |v: f32, c: usize| activation.apply(v + bias[c]);
         if let Some((tiling, _)) = &self.winograd {
             let u = winograd::transform_weights(&values(weight), g.cout, g.cin);
             let scratch_len = tiling.scratch_len(g.cout);
@@ -862,9 +932,7 @@ impl Direct {
         };
         let grid = &self.grid;
         let input_grid = self.input_grid.as_ref().unwrap_or(grid);
-        let dy = values(grad);
-        // Behind a ReLU, the gradient passes only where the output was positive.
-        let mask = output.filter(|_| g.relu).map(values);
+        let (dy, mask) = activation_gradient(g, output, grad);
         let x = values(x);
         // A strided layer's input gradient comes in phases, each with its own sub-kernel.
         let phases = self.phases.as_deref().filter(|_| wanted.x);

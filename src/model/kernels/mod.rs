@@ -15,6 +15,13 @@
 //! 1×1 layers) take patch matrices. On any other device (wgpu) and for layouts these kernels do
 //! not cover (groups, dilation, non-f32 values) the layer runs through Burn as before.
 //!
+//! Element-wise work next to a layer is fused into it rather than left to Burn's element-wise
+//! operations, which run on the one thread that drives training: a ReLU or leaky ReLU after a
+//! convolution ([`Activation`]) is applied as its output is written and its gradient as the
+//! output gradient is read; a ReLU after batch normalisation likewise ([`batch_norm_relu`]);
+//! ×2 nearest upsampling ([`upsample2`]) is one parallel pass each way. The fused activations
+//! and the upsampling give, bit for bit, what Burn's own operations give on the same input.
+//!
 //! The environment variable `CNN_WORKBENCH_KERNELS` picks a path for the whole process, so
 //! benchmarks can measure each from one build: `burn` (Burn's own ops), `patches` (no direct or
 //! Winograd kernels), `direct` (no Winograd). `CNN_WORKBENCH_SIMD=avx2` holds the direct and
@@ -25,11 +32,14 @@ pub mod conv;
 pub mod direct;
 pub mod norm;
 pub mod pool;
+pub mod upsample;
 #[cfg(target_arch = "x86_64")]
 pub mod winograd;
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
+
+use pulp::WithSimd;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -48,9 +58,10 @@ use burn::nn::pool::MaxPool2d;
 use burn::prelude::*;
 use burn::tensor::{DType, Shape, TensorData};
 
-pub use conv::ConvGeometry;
+pub use conv::{Activation, ConvGeometry};
 pub use norm::NormGeometry;
 pub use pool::PoolGeometry;
+pub use upsample::UpsampleGeometry;
 
 /// The tensor's values in row-major order, copying only when it is a strided view.
 fn values(tensor: &FlexTensor) -> Cow<'_, [f32]> {
@@ -105,6 +116,17 @@ fn masked_sum(values: &[f32], mask: Option<&[f32]>) -> f32 {
     lanes.iter().sum()
 }
 
+/// Runs `op` compiled for AVX2 + FMA where the CPU has them (at the baseline elsewhere), so the
+/// plain loops inside it vectorise 8 lanes wide. Rust never contracts a multiply and an add into
+/// one FMA on its own, so `op` computes the same values at either level.
+fn vectorized<Op: WithSimd>(op: Op) -> Op::Output {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(level) = direct::simd() {
+        return pulp::Simd::vectorize(level.avx2(), op);
+    }
+    pulp::Simd::vectorize(pulp::Scalar::new(), op)
+}
+
 /// Whether the hand-written kernels are in use (they are unless `CNN_WORKBENCH_KERNELS=burn`).
 pub fn enabled() -> bool {
     static ENABLED: OnceLock<bool> = OnceLock::new();
@@ -156,6 +178,9 @@ pub trait CpuKernels: Backend {
     /// A max pooling with the given geometry (no dilation, floor rounding).
     fn patch_max_pool2d(x: FloatTensor<Self>, geometry: PoolGeometry) -> FloatTensor<Self>;
 
+    /// ×2 nearest-neighbour upsampling.
+    fn patch_upsample2(x: FloatTensor<Self>, geometry: UpsampleGeometry) -> FloatTensor<Self>;
+
     /// Batch normalisation with the batch's own statistics (training mode).
     fn patch_batch_norm_train(
         x: FloatTensor<Self>,
@@ -177,6 +202,10 @@ impl CpuKernels for Flex {
 
     fn patch_max_pool2d(x: FlexTensor, geometry: PoolGeometry) -> FlexTensor {
         pool::forward(&geometry, &x).0
+    }
+
+    fn patch_upsample2(x: FlexTensor, geometry: UpsampleGeometry) -> FlexTensor {
+        upsample::forward(&geometry, &x)
     }
 
     fn patch_batch_norm_train(
@@ -224,11 +253,15 @@ impl Backward<Flex, 3> for NormBackward {
     }
 }
 
+/// The backward step of an operation with one input, whose gradient `gradient` computes from
+/// the operation's saved state and its output's gradient.
 #[derive(Debug)]
-struct MaxPoolBackward;
+struct OneInputBackward<S> {
+    gradient: fn(&S, &FlexTensor) -> FlexTensor,
+}
 
-impl Backward<Flex, 1> for MaxPoolBackward {
-    type State = (pool::Argmax, PoolGeometry);
+impl<S: Clone + Send + std::fmt::Debug + 'static> Backward<Flex, 1> for OneInputBackward<S> {
+    type State = S;
 
     fn backward(
         self,
@@ -239,11 +272,20 @@ impl Backward<Flex, 1> for MaxPoolBackward {
         let [node_x] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         if let Some(node) = node_x {
-            let (argmax, geometry) = ops.state;
-            grads.register::<Flex>(node.id, pool::backward(&geometry, &argmax, &grad));
+            grads.register::<Flex>(node.id, (self.gradient)(&ops.state, &grad));
         }
     }
 }
+
+/// Max pooling's backward step: each output gradient back to where its maximum came from.
+const MAX_POOL_BACKWARD: OneInputBackward<(pool::Argmax, PoolGeometry)> = OneInputBackward {
+    gradient: |(argmax, geometry), grad| pool::backward(geometry, argmax, grad),
+};
+
+/// Upsampling's backward step: each input's gradient the sum of its block's.
+const UPSAMPLE_BACKWARD: OneInputBackward<UpsampleGeometry> = OneInputBackward {
+    gradient: upsample::backward,
+};
 
 #[derive(Debug)]
 struct PatchConvBackward;
@@ -268,7 +310,7 @@ impl Backward<Flex, 3> for PatchConvBackward {
             bias: node_bias.is_some(),
         };
         let (dx, dweight, dbias) =
-            conv::backward(&geometry, &x, &weight, output.as_ref(), &grad, wanted);
+            conv::backward(&geometry, &x, &weight, output.as_ref(), grad, wanted);
         for (node, grad) in [(node_x, dx), (node_weight, dweight), (node_bias, dbias)] {
             if let (Some(node), Some(grad)) = (node, grad) {
                 grads.register::<Flex>(node.id, grad);
@@ -298,7 +340,8 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
                     weight.primitive(),
                     bias.primitive(),
                 );
-                let saved_output = geometry.relu.then(|| out.clone());
+                let saved_output =
+                    (geometry.activation != Activation::Identity).then(|| out.clone());
                 prep.finish((x_state, weight_state, geometry, saved_output), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(conv::forward(
@@ -311,7 +354,7 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
     }
 
     fn patch_max_pool2d(x: FloatTensor<Self>, geometry: PoolGeometry) -> FloatTensor<Self> {
-        match MaxPoolBackward
+        match MAX_POOL_BACKWARD
             .prepare::<C>([x.node()])
             .compute_bound()
             .stateful()
@@ -321,6 +364,19 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
                 prep.finish((argmax, geometry), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(pool::forward(&geometry, x.primitive()).0),
+        }
+    }
+
+    fn patch_upsample2(x: FloatTensor<Self>, geometry: UpsampleGeometry) -> FloatTensor<Self> {
+        match UPSAMPLE_BACKWARD
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                prep.finish(geometry, upsample::forward(&geometry, x.primitive()))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(upsample::forward(&geometry, x.primitive())),
         }
     }
 
@@ -400,22 +456,26 @@ fn padding(
 /// `conv.forward(x)`, through the hand-written kernels when `x` is on the CPU backend and the
 /// layer is one they cover.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    convolve(conv, x, false)
+    convolve(conv, x, Activation::Identity)
 }
 
 /// `relu(conv.forward(x))`, the ReLU fused into the convolution when the kernels run it.
 pub fn conv2d_relu(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
-    convolve(conv, x, true)
+    convolve(conv, x, Activation::Relu)
 }
 
-fn convolve(conv: &Conv2d, x: Tensor<4>, relu: bool) -> Tensor<4> {
+/// `activation` applied with Burn's own operations.
+fn activate(y: Tensor<4>, activation: Activation) -> Tensor<4> {
+    match activation {
+        Activation::Identity => y,
+        Activation::Relu => burn::tensor::activation::relu(y),
+        Activation::LeakyRelu(slope) => burn::tensor::activation::leaky_relu(y, f64::from(slope)),
+    }
+}
+
+fn convolve(conv: &Conv2d, x: Tensor<4>, activation: Activation) -> Tensor<4> {
     if conv.groups != 1 || conv.dilation != [1, 1] {
-        let y = conv.forward(x);
-        return if relu {
-            burn::tensor::activation::relu(y)
-        } else {
-            y
-        };
+        return activate(conv.forward(x), activation);
     }
     let [_, _, h, w] = x.dims();
     let pads = padding(&conv.padding, [h, w], conv.kernel_size, conv.stride);
@@ -425,13 +485,13 @@ fn convolve(conv: &Conv2d, x: Tensor<4>, relu: bool) -> Tensor<4> {
         conv.bias.as_ref().map(burn::module::Param::val),
         conv.stride,
         pads,
-        relu,
+        activation,
     )
 }
 
 /// A convolution with a weight computed elsewhere (e.g. a spectrally normalised one):
 /// `x` `[batch, cin, h, w]` with `weight` `[cout, cin, kh, kw]`, `bias`, `stride` and zero
-/// `padding` `[top, bottom, left, right]`, then a ReLU when `relu`; through the hand-written
+/// `padding` `[top, bottom, left, right]`, then `activation`; through the hand-written
 /// kernels on the CPU backend, through Burn elsewhere. Gradients reach the weight tensor and
 /// whatever it was computed from.
 pub fn conv2d_weighted(
@@ -440,7 +500,7 @@ pub fn conv2d_weighted(
     bias: Option<Tensor<1>>,
     stride: [usize; 2],
     pads: [usize; 4],
-    relu: bool,
+    activation: Activation,
 ) -> Tensor<4> {
     let through_burn = |x: Tensor<4>, weight: Tensor<4>, bias: Option<Tensor<1>>| {
         let [top, bottom, left, right] = pads;
@@ -450,12 +510,10 @@ pub fn conv2d_weighted(
             [1, 1],
             1,
         );
-        let y = burn::tensor::module::conv2d(x, weight, bias, options);
-        if relu {
-            burn::tensor::activation::relu(y)
-        } else {
-            y
-        }
+        activate(
+            burn::tensor::module::conv2d(x, weight, bias, options),
+            activation,
+        )
     };
     if !enabled() || x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
         return through_burn(x, weight, bias);
@@ -463,7 +521,11 @@ pub fn conv2d_weighted(
     let Some(mut geometry) = ConvGeometry::new(&x.dims(), &weight.dims(), stride, pads) else {
         return through_burn(x, weight, bias);
     };
-    geometry.relu = relu;
+    // The fused leaky ReLU tells the sides apart by the output's sign.
+    if matches!(activation, Activation::LeakyRelu(slope) if !(slope > 0.0 && slope < 1.0)) {
+        return through_burn(x, weight, bias);
+    }
+    geometry.activation = activation;
     let x = x.into_dispatch();
     if !on_flex(&x) {
         return through_burn(Tensor::from_dispatch(x), weight, bias);
@@ -502,6 +564,27 @@ pub fn max_pool2d(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
         return pool.forward(Tensor::from_dispatch(x));
     }
     Tensor::from_dispatch(Dispatch::patch_max_pool2d(x, geometry))
+}
+
+/// ×2 nearest-neighbour upsampling of `x` `[batch, channels, h, w]` to
+/// `[batch, channels, 2h, 2w]`, through the hand-written kernels on the CPU backend and through
+/// Burn's reshape and expand elsewhere.
+pub fn upsample2(x: Tensor<4>) -> Tensor<4> {
+    let through_burn = |x: Tensor<4>| {
+        let [b, c, h, w] = x.dims();
+        x.reshape([b, c, h, 1, w, 1])
+            .expand([b, c, h, 2, w, 2])
+            .reshape([b, c, 2 * h, 2 * w])
+    };
+    let geometry = UpsampleGeometry::new(&x.dims());
+    let Some(geometry) = geometry.filter(|_| enabled() && x.dtype() == DType::F32) else {
+        return through_burn(x);
+    };
+    let x = x.into_dispatch();
+    if !on_flex(&x) {
+        return through_burn(Tensor::from_dispatch(x));
+    }
+    Tensor::from_dispatch(Dispatch::patch_upsample2(x, geometry))
 }
 
 /// `bn.forward(x)`, through the hand-written kernels when `x` is on the CPU backend in training
@@ -576,10 +659,16 @@ mod tests {
 
     /// 1 where a ReLU's output is positive, else 0: a constant, outside the autodiff graph.
     fn relu_mask(out: Tensor<4>, device: &Device) -> Tensor<4> {
+        slope_mask(out, 0.0, device)
+    }
+
+    /// 1 where a (leaky) ReLU's output is positive, `slope` elsewhere: a constant, outside the
+    /// autodiff graph.
+    fn slope_mask(out: Tensor<4>, slope: f32, device: &Device) -> Tensor<4> {
         let out = out.into_data();
         let mask: Vec<f32> = out
             .iter::<f32>()
-            .map(|v| if v > 0.0 { 1.0 } else { 0.0 })
+            .map(|v| if v > 0.0 { 1.0 } else { slope })
             .collect();
         Tensor::<4>::from_data(TensorData::new(mask, out.shape().clone()), device)
     }
@@ -594,8 +683,21 @@ mod tests {
         padding: &PaddingConfig2d,
         bias: bool,
     ) {
-        for relu in [false, true] {
-            compare_layer(cin, cout, size, kernel, stride, padding.clone(), bias, relu);
+        for activation in [
+            Activation::Identity,
+            Activation::Relu,
+            Activation::LeakyRelu(0.2),
+        ] {
+            compare_layer(
+                cin,
+                cout,
+                size,
+                kernel,
+                stride,
+                padding.clone(),
+                bias,
+                activation,
+            );
         }
     }
 
@@ -608,7 +710,7 @@ mod tests {
         stride: [usize; 2],
         padding: PaddingConfig2d,
         bias: bool,
-        relu: bool,
+        activation: Activation,
     ) {
         let device = Device::flex().autodiff();
         let conv: Conv2d = Conv2dConfig::new([cin, cout], kernel)
@@ -625,16 +727,23 @@ mod tests {
         let probe = Tensor::<4>::random(reference.dims(), Distribution::Normal(0.0, 1.0), &device);
 
         // Where a pre-activation lies within rounding of zero, the two paths may fairly disagree
-        // on which side of the ReLU it falls, and a whole weight's gradient moves with it. So
-        // the reference applies the kernels' own mask (taken as a constant): every value and
-        // gradient is then compared, and a kernel that skipped or misplaced its ReLU still
-        // fails on the output or the gradients.
-        let kernel_mask = relu.then(|| relu_mask(conv2d_relu(&conv, x.clone()), &device));
+        // on which side of the (leaky) ReLU it falls, and a whole weight's gradient moves with
+        // it. So the reference applies the kernels' own mask (taken as a constant): every value
+        // and gradient is then compared, and a kernel that skipped or misplaced its activation
+        // still fails on the output or the gradients.
+        let kernel_mask = match activation {
+            Activation::Identity => None,
+            Activation::Relu => Some(relu_mask(conv2d_relu(&conv, x.clone()), &device)),
+            Activation::LeakyRelu(slope) => Some(slope_mask(
+                convolve(&conv, x.clone(), activation),
+                slope,
+                &device,
+            )),
+        };
         let run = |through_kernels: bool| {
             let x = x.clone().require_grad();
             let out = match (through_kernels, &kernel_mask) {
-                (true, None) => conv2d(&conv, x.clone()),
-                (true, Some(_)) => conv2d_relu(&conv, x.clone()),
+                (true, _) => convolve(&conv, x.clone(), activation),
                 (false, None) => conv.forward(x.clone()),
                 (false, Some(mask)) => conv.forward(x.clone()) * mask.clone(),
             };
@@ -784,6 +893,57 @@ mod tests {
             [0, 0],
             Some(vec![1.0, 1.0, 0.0, 2.0, 1.0, 1.0, 2.0, 2.0]),
         );
+    }
+
+    #[test]
+    fn upsampling_matches_burns_reshape_and_expand_exactly() {
+        let device = Device::flex().autodiff();
+        // Planes of several sizes, one task's worth and more (16,384 values a task).
+        for shape in [[2, 3, 4, 5], [1, 1, 1, 1], [3, 70, 16, 16], [2, 1, 7, 130]] {
+            let [b, c, h, w] = shape;
+            let x = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+            let probe = Tensor::<4>::random(
+                [b, c, 2 * h, 2 * w],
+                Distribution::Normal(0.0, 1.0),
+                &device,
+            );
+            let run = |through_kernels: bool| {
+                let x = x.clone().require_grad();
+                let y = if through_kernels {
+                    upsample2(x.clone())
+                } else {
+                    x.clone()
+                        .reshape([b, c, h, 1, w, 1])
+                        .expand([b, c, h, 2, w, 2])
+                        .reshape([b, c, 2 * h, 2 * w])
+                };
+                let grads = (y.clone() * probe.clone()).sum().backward();
+                let dx = x.grad(&grads).unwrap().into_data();
+                (
+                    y.into_data().try_to_vec::<f32>().unwrap(),
+                    dx.try_to_vec::<f32>().unwrap(),
+                )
+            };
+            let (burn, ours) = (run(false), run(true));
+            assert_eq!(ours.0, burn.0, "output of {shape:?}");
+            assert_eq!(ours.1, burn.1, "gradient of {shape:?}");
+        }
+        // Each value fills its 2×2 block; each gradient is its block's sum.
+        let x = Tensor::<4>::from_data(TensorData::new(vec![1.0f32, 2.0], [1, 1, 1, 2]), &device)
+            .require_grad();
+        let y = upsample2(x.clone());
+        let expected = vec![1.0f32, 1.0, 2.0, 2.0, 1.0, 1.0, 2.0, 2.0];
+        assert_eq!(y.clone().into_data().try_to_vec::<f32>().unwrap(), expected);
+        let weights = Tensor::<4>::from_data(
+            TensorData::new(
+                vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+                [1, 1, 2, 4],
+            ),
+            &device,
+        );
+        let grads = (y * weights).sum().backward();
+        let dx = x.grad(&grads).unwrap().into_data();
+        assert_eq!(dx.try_to_vec::<f32>().unwrap(), vec![14.0, 22.0]);
     }
 
     #[test]

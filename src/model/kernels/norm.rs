@@ -9,7 +9,9 @@ use burn::backend::flex::FlexTensor;
 
 use rayon::prelude::*;
 
-use super::{tensor, values};
+use pulp::{Simd, WithSimd};
+
+use super::{tensor, values, vectorized};
 
 /// The sizes of one batch normalisation: `[batch, channels, plane]` and epsilon.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,24 +50,65 @@ impl NormGeometry {
 
 /// The `K` sums `Σ f(a[i], b[i])[k]`, each in eight independent `f32` lanes (so it
 /// vectorises), the lanes then added in `f64`; a plane is short enough (≤ a few thousand
-/// values) for `f32` lanes.
+/// values) for `f32` lanes. Compiled for AVX2 where the CPU has it: the same additions in the
+/// same order at any level, so the sums do not depend on the CPU.
 fn lane_sums<const K: usize>(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> [f32; K]) -> [f64; K] {
-    let mut lanes = [[0.0f32; 8]; K];
-    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
-    let mut tail = [0.0f64; K];
-    for (&x, &y) in a_chunks.remainder().iter().zip(b_chunks.remainder()) {
-        for (t, v) in tail.iter_mut().zip(f(x, y)) {
-            *t += f64::from(v);
-        }
-    }
-    for (x, y) in a_chunks.zip(b_chunks) {
-        for lane in 0..8 {
-            for (k, v) in f(x[lane], y[lane]).into_iter().enumerate() {
-                lanes[k][lane] += v;
+    vectorized(LaneSums { a, b, f })
+}
+
+struct LaneSums<'a, F> {
+    a: &'a [f32],
+    b: &'a [f32],
+    f: F,
+}
+
+impl<const K: usize, F: Fn(f32, f32) -> [f32; K]> WithSimd for LaneSums<'_, F> {
+    type Output = [f64; K];
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) -> [f64; K] {
+        let Self { a, b, f } = self;
+        let mut lanes = [[0.0f32; 8]; K];
+        let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+        let mut tail = [0.0f64; K];
+        for (&x, &y) in a_chunks.remainder().iter().zip(b_chunks.remainder()) {
+            for (t, v) in tail.iter_mut().zip(f(x, y)) {
+                *t += f64::from(v);
             }
         }
+        for (x, y) in a_chunks.zip(b_chunks) {
+            for lane in 0..8 {
+                for (k, v) in f(x[lane], y[lane]).into_iter().enumerate() {
+                    lanes[k][lane] += v;
+                }
+            }
+        }
+        std::array::from_fn(|k| lanes[k].iter().map(|&v| f64::from(v)).sum::<f64>() + tail[k])
     }
-    std::array::from_fn(|k| lanes[k].iter().map(|&v| f64::from(v)).sum::<f64>() + tail[k])
+}
+
+/// `out[i] = f(a[i], b[i])`, compiled for AVX2 where the CPU has it.
+fn each(out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) {
+    vectorized(Each { out, a, b, f });
+}
+
+struct Each<'a, F> {
+    out: &'a mut [f32],
+    a: &'a [f32],
+    b: &'a [f32],
+    f: F,
+}
+
+impl<F: Fn(f32, f32) -> f32> WithSimd for Each<'_, F> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        let Self { out, a, b, f } = self;
+        for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+            *o = f(x, y);
+        }
+    }
 }
 
 /// The batch statistics the forward pass saves for the backward pass.
@@ -102,7 +145,7 @@ pub fn forward(
         .map(|c| {
             let m = mean[c] as f32;
             let sums = (0..g.batch)
-                .map(|n| lane_sums(plane(n, c), plane(n, c), |v, _| [(v - m) * (v - m)])[0]);
+                .map(|n| lane_sums(plane(n, c), plane(n, c), move |v, _| [(v - m) * (v - m)])[0]);
             sums.sum::<f64>() / g.count()
         })
         .collect();
@@ -124,13 +167,9 @@ pub fn forward(
             let c = index % g.channels;
             let (scale, shift) = (scale[c], shift[c]);
             if g.relu {
-                for (o, &v) in out.iter_mut().zip(x) {
-                    *o = (v * scale + shift).max(0.0);
-                }
+                each(out, x, x, move |v, _| (v * scale + shift).max(0.0));
             } else {
-                for (o, &v) in out.iter_mut().zip(x) {
-                    *o = v * scale + shift;
-                }
+                each(out, x, x, move |v, _| v * scale + shift);
             }
         });
     let channels = [g.channels];
@@ -181,8 +220,9 @@ pub fn backward(
     // Per channel: the gradient where the ReLU was open (`v·scale + shift > 0`), else zero.
     let gate = |c: usize| {
         let (scale, shift, relu) = (scale[c], shift[c], g.relu);
+        // `|`, not `||`: a select rather than a branch, so the loops vectorise.
         move |d: f32, v: f32| {
-            if !relu || v * scale + shift > 0.0 {
+            if !relu | (v * scale + shift > 0.0) {
                 d
             } else {
                 0.0
@@ -197,7 +237,7 @@ pub fn backward(
             (0..g.batch).fold((0.0, 0.0), |(dy_sum, dy_xhat_sum), n| {
                 let start = (n * g.channels + c) * g.plane;
                 let (dy, x) = (&dy[start..][..g.plane], &x[start..][..g.plane]);
-                let [a, b] = lane_sums(dy, x, |d, v| {
+                let [a, b] = lane_sums(dy, x, move |d, v| {
                     let d = gate(d, v);
                     [d, d * ((v - m) * s)]
                 });
@@ -226,11 +266,11 @@ pub fn backward(
                 let dy_mean = (dy_sum[c] / g.count()) as f32;
                 let dy_xhat_mean = (dy_xhat_sum[c] / g.count()) as f32;
                 let (mean, inv_std, gate) = (mean[c], inv_std[c], gate(c));
-                for ((o, &d), &v) in dx.iter_mut().zip(dy).zip(x) {
+                each(dx, dy, x, move |d, v| {
                     let d = gate(d, v);
                     let xhat = (v - mean) * inv_std;
-                    *o = gain * (d - dy_mean - xhat * dy_xhat_mean);
-                }
+                    gain * (d - dy_mean - xhat * dy_xhat_mean)
+                });
             });
         tensor(dx, &shape)
     });
