@@ -4,6 +4,7 @@
 //! The library holds everything; the binary only dispatches to the window ([`app::run_gui`]) or
 //! a headless command ([`cli`]). Both train through the same engine ([`train::engine`]).
 
+pub mod allocator;
 pub mod app;
 pub mod augment;
 pub mod cli;

@@ -3,6 +3,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    cnn_workbench::allocator::settle();
     let cli = cnn_workbench::cli::Cli::parse();
     let result = match cli.command {
         Some(command) => cnn_workbench::cli::run(command),

@@ -591,3 +591,50 @@ fn a_resnet_run_recorded_by_the_earlier_block_layout_resumes_and_exports() {
     );
     assert!(std::fs::metadata(&out).unwrap().len() > 10_000);
 }
+
+/// The program runs with mimalloc's purge delay set (it starts itself again with it when the
+/// environment lacks it), and keeps a person's own setting.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_program_runs_with_the_allocators_purge_delay() {
+    let environ_of = |setting: Option<&str>| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = workbench();
+        command
+            .args([
+                "train",
+                "--dataset",
+                "noise",
+                "--epochs",
+                "1000",
+                "--quiet",
+                "--out",
+            ])
+            .arg(dir.path().join("run"))
+            .env_remove("MIMALLOC_PURGE_DELAY")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Some(value) = setting {
+            command.env("MIMALLOC_PURGE_DELAY", value);
+        }
+        let mut child = command.spawn().unwrap();
+        // After the new start, the process's environment has the variable.
+        let path = format!("/proc/{}/environ", child.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut found = None;
+        while found.is_none() && std::time::Instant::now() < deadline {
+            let environ = std::fs::read(&path).unwrap_or_default();
+            found = environ
+                .split(|b| *b == 0)
+                .filter_map(|entry| entry.strip_prefix(b"MIMALLOC_PURGE_DELAY="))
+                .map(|value| String::from_utf8_lossy(value).into_owned())
+                .next();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        found
+    };
+    assert_eq!(environ_of(None).as_deref(), Some("10000"));
+    assert_eq!(environ_of(Some("-1")).as_deref(), Some("-1"));
+}
