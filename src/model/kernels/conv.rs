@@ -550,22 +550,21 @@ fn through_leaky(
         return grad;
     };
     let output = values(output);
-    let scale = |dy: &mut [f32], y: &[f32]| vectorized(ScaleWhereNegative { dy, y, slope });
-    const CHUNK: usize = 1 << 14;
-    if let Some((start, end)) = grad.layout().contiguous_offsets()
-        && let Some(storage) = grad.try_storage_mut::<f32>()
-        && end - start == output.len()
-    {
-        storage[start..end]
-            .par_chunks_mut(CHUNK)
+    let scale = |dy: &mut [f32]| {
+        const CHUNK: usize = 1 << 14;
+        dy.par_chunks_mut(CHUNK)
             .zip(output.par_chunks(CHUNK))
-            .for_each(|(dy, y)| scale(dy, y));
+            .for_each(|(dy, y)| vectorized(ScaleWhereNegative { dy, y, slope }));
+    };
+    if let Some((start, end)) = grad.layout().contiguous_offsets()
+        && end - start == output.len()
+        && let Some(storage) = grad.try_storage_mut::<f32>()
+    {
+        scale(&mut storage[start..end]);
         return grad;
     }
     let mut dy = values(&grad).into_owned();
-    dy.par_chunks_mut(CHUNK)
-        .zip(output.par_chunks(CHUNK))
-        .for_each(|(dy, y)| scale(dy, y));
+    scale(&mut dy);
     tensor(dy, grad.layout().shape())
 }
 
