@@ -1,14 +1,16 @@
-//! The GAN's convolutions one by one, at workload 6's sizes (`benches/compare.py`): the
-//! discriminator's three layers (batch 128: real and generated images together) with their
-//! fused leaky ReLU, the generator's two stages and its output layer (batch 64).
+//! The convolutions of workloads 2, 4 and 6 of `benches/compare.py` one by one, at their
+//! sizes: the deeper CNN's four layers (batch 64, each followed by its fused ReLU), ResNet-small's
+//! three kinds of 3×3 layer and its strided one (batch 64, followed by batch norm), the GAN's
+//! discriminator (batch 128: real and generated images together, fused leaky ReLU) and
+//! generator (batch 64).
 //!
-//! `cargo bench --bench gan_layers` prints, per layer, the best of six runs of the forward pass,
-//! of the backward pass for the weights alone (the discriminator's own update) and for the
-//! weights and the input (the generator's update reaches its images through the
-//! discriminator), in ms. The backward passes start from `sum(y · probe)` (so the layer gets
-//! a gradient of its own, as in training, not a shared broadcast), whose own backward steps are
-//! timed alone on a leaf of the output's shape and taken off. `CNN_WORKBENCH_KERNELS` and
-//! `CNN_WORKBENCH_SIMD` pick the kernels as in training.
+//! `cargo bench --bench conv_layers` prints, per layer, the best of `RUNS` runs of the forward
+//! pass, of the backward pass for the weights alone (a first layer's, or the discriminator's
+//! own update) and for the weights and the input, in ms. The backward passes start from
+//! `sum(y · probe)` (so the layer gets a gradient of its own, as in training, not a shared
+//! broadcast), whose own backward steps are timed alone on a leaf of the output's shape and
+//! taken off. `CNN_WORKBENCH_KERNELS` and `CNN_WORKBENCH_SIMD` pick the kernels as in training;
+//! `ONLY=<prefix>` keeps the layers whose name starts with it (`ONLY=D` the discriminator's).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot run should stop
 
 use std::time::Instant;
@@ -20,7 +22,15 @@ use cnn_workbench::model::kernels::{Activation, conv2d_weighted};
 /// One layer: what it is, batch, input and output channels, kernel side, stride, image side.
 type Layer = (&'static str, usize, usize, usize, usize, usize, usize);
 
-const LAYERS: [Layer; 6] = [
+const LAYERS: [Layer; 14] = [
+    ("C 1 -> 32, 3x3", 64, 1, 32, 3, 1, 28),
+    ("C 32 -> 32, 3x3", 64, 32, 32, 3, 1, 28),
+    ("C 32 -> 64, 3x3", 64, 32, 64, 3, 1, 14),
+    ("C 64 -> 64, 3x3", 64, 64, 64, 3, 1, 14),
+    ("R 16 -> 16, 3x3", 64, 16, 16, 3, 1, 32),
+    ("R 16 -> 32, 3x3 /2", 64, 16, 32, 3, 2, 32),
+    ("R 32 -> 32, 3x3", 64, 32, 32, 3, 1, 16),
+    ("R 64 -> 64, 3x3", 64, 64, 64, 3, 1, 8),
     ("D 1 -> 32, 3x3", 128, 1, 32, 3, 1, 28),
     ("D 32 -> 64, 4x4 /2", 128, 32, 64, 4, 2, 28),
     ("D 64 -> 128, 4x4 /2", 128, 64, 128, 4, 2, 14),
@@ -29,18 +39,23 @@ const LAYERS: [Layer; 6] = [
     ("G 32 -> 1, 3x3", 64, 32, 1, 3, 1, 28),
 ];
 
-const RUNS: usize = 6;
+const RUNS: usize = 10;
 
 fn main() {
     let device = Device::flex().autodiff();
     println!("| Layer | Forward ms | Backward, weights ms | Backward, weights and input ms |");
     println!("|---|---:|---:|---:|");
+    let only = std::env::var("ONLY").unwrap_or_default();
     for (name, batch, cin, cout, k, stride, side) in LAYERS {
-        // The discriminator's layers end in its leaky ReLU, the generator's in batch norm.
-        let activation = if name.starts_with('D') {
-            Activation::LeakyRelu(0.2)
-        } else {
-            Activation::Identity
+        if !name.starts_with(only.as_str()) {
+            continue;
+        }
+        // The deeper CNN's layers end in a ReLU, the discriminator's in its leaky ReLU,
+        // ResNet-small's and the generator's in batch norm.
+        let activation = match name.as_bytes()[0] {
+            b'C' => Activation::Relu,
+            b'D' => Activation::LeakyRelu(0.2),
+            _ => Activation::Identity,
         };
         let x = Tensor::<4>::random(
             [batch, cin, side, side],
