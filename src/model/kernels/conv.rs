@@ -972,14 +972,24 @@ impl Direct {
             .map(|rotated| direct::pack(rotated, g.cin, input_grid.taps()));
         let out_len = g.cout * g.pixels();
         let taps = grid.taps();
-        let weight_len = if wanted.weight {
-            direct::whole_channels(g.cout) * taps
-        } else {
-            0
+        // A 3×3 layer on Winograd's tiles takes them for its weight gradient too.
+        let weight_tiling = self
+            .winograd
+            .as_ref()
+            .map(|(tiling, _)| tiling)
+            .filter(|_| wanted.weight);
+        let weight_len = match (wanted.weight, weight_tiling) {
+            (false, _) => 0,
+            (true, Some(tiling)) => tiling.correlate_acc_len(g.cout) * direct::CHANNELS,
+            (true, None) => direct::whole_channels(g.cout) * taps,
         };
         let bias_len = if wanted.bias { g.cout } else { 0 };
         let lens = [
-            if wanted.weight { grid.padded_len() } else { 0 },
+            match (wanted.weight, weight_tiling) {
+                (false, _) => 0,
+                (true, Some(tiling)) => tiling.correlate_scratch_len(g.cout),
+                (true, None) => grid.padded_len(),
+            },
             if wanted.weight {
                 grid.grid_len(g.cout)
             } else {
@@ -1016,10 +1026,18 @@ impl Direct {
                     let dy_n = &dy[n * out_len..][..out_len];
                     let mask_n = mask.as_deref().map(|m| &m[n * out_len..][..out_len]);
                     if wanted.weight {
-                        grid.pad(&x[n * g.image_len()..][..g.image_len()], None, padded);
+                        let image = &x[n * g.image_len()..][..g.image_len()];
                         grid.interleave(self.simd.avx2(), dy_n, mask_n, g.cout, spread);
                         let (weight_acc, _) = weight_acc.as_chunks_mut();
-                        grid.correlate(self.simd, spread, padded, weight_acc);
+                        if let Some(tiling) = weight_tiling {
+                            let layout = [grid.width(), grid.span()];
+                            let simd = self.simd;
+                            tiling
+                                .correlate(simd, image, spread, layout, g.cout, padded, weight_acc);
+                        } else {
+                            grid.pad(image, None, padded);
+                            grid.correlate(self.simd, spread, padded, weight_acc);
+                        }
                     }
                     if wanted.weight && wanted.bias {
                         grid.row_sums(spread, bias_acc);
@@ -1058,7 +1076,10 @@ impl Direct {
         let (weight_sums, bias_sums) = sums.split_at(weight_len);
         let weight_grad = wanted.weight.then(|| {
             let (packed, _) = weight_sums.as_chunks();
-            let weights = direct::unpack(packed, g.cout, taps);
+            let weights = match weight_tiling {
+                Some(_) => winograd::weight_gradient(packed, g.cout, g.cin),
+                None => direct::unpack(packed, g.cout, taps),
+            };
             tensor(weights, &[g.cout, g.cin, g.kh, g.kw])
         });
         let bias_grad = wanted.bias.then(|| tensor(bias_sums.to_vec(), &[g.cout]));

@@ -108,6 +108,9 @@ trait Sixteen: Copy {
     /// `acc + w · x` in every lane.
     fn mul_add(self, w: Self::Reg, x: f32, acc: Self::Reg) -> Self::Reg;
 
+    /// `a + b` in every lane.
+    fn add(self, a: Self::Reg, b: Self::Reg) -> Self::Reg;
+
     #[inline(always)]
     fn zero(self) -> Self::Reg {
         pulp::cast([0.0f32; CHANNELS])
@@ -135,6 +138,11 @@ impl Sixteen for V3 {
             self.mul_add_f32x8(w[1], x, acc[1]),
         ]
     }
+
+    #[inline(always)]
+    fn add(self, a: Self::Reg, b: Self::Reg) -> Self::Reg {
+        [self.add_f32x8(a[0], b[0]), self.add_f32x8(a[1], b[1])]
+    }
 }
 
 impl Sixteen for V4 {
@@ -143,6 +151,11 @@ impl Sixteen for V4 {
     #[inline(always)]
     fn mul_add(self, w: Self::Reg, x: f32, acc: Self::Reg) -> Self::Reg {
         self.mul_add_f32x16(w, self.splat_f32x16(x), acc)
+    }
+
+    #[inline(always)]
+    fn add(self, a: Self::Reg, b: Self::Reg) -> Self::Reg {
+        self.add_f32x16(a, b)
     }
 }
 
@@ -261,6 +274,17 @@ impl Grid {
     /// Kernel taps: the length of one row of weights.
     pub fn taps(&self) -> usize {
         self.offsets.len()
+    }
+
+    /// Columns of the grid: [`Grid::interleave`] puts output pixel `(r, col)` at position
+    /// `r · width + col`.
+    pub(super) fn width(&self) -> usize {
+        self.wp
+    }
+
+    /// Grid positions computed per row of channels (see [`Grid::interleave`]).
+    pub(super) fn span(&self) -> usize {
+        self.span
     }
 
     /// Values of a padded image: every plane, plus room for the last tile's reads past them.
@@ -420,14 +444,26 @@ impl Grid {
             padded.len() >= self.padded_len() && grid.len() >= blocks * self.span * CHANNELS,
             "direct convolution buffers too small"
         );
-        let (offsets, span) = (&self.offsets[..], self.span);
-        match simd {
-            Level::Avx2(simd) => {
-                correlate_at::<_, TILE_TAPS>(simd, offsets, span, grid, padded, acc);
-            }
-            Level::Avx512(simd) => {
-                correlate_at::<_, WIDE_TILE_TAPS>(simd, offsets, span, grid, padded, acc);
-            }
+        correlate(simd, &self.offsets, self.span, grid, padded, acc);
+    }
+}
+
+/// `acc[b·taps + t][l] += Σ_q rows[(b·span + q)·16 + l] · padded[offsets[t] + q]` for
+/// `q < span`, compiled for `simd`'s level: [`Grid::correlate`] on any layout of offsets.
+pub(super) fn correlate(
+    simd: Level,
+    offsets: &[usize],
+    span: usize,
+    rows: &[f32],
+    padded: &[f32],
+    acc: &mut [[f32; CHANNELS]],
+) {
+    match simd {
+        Level::Avx2(simd) => {
+            correlate_at::<_, TILE_TAPS>(simd, offsets, span, rows, padded, acc);
+        }
+        Level::Avx512(simd) => {
+            correlate_at::<_, WIDE_TILE_TAPS>(simd, offsets, span, rows, padded, acc);
         }
     }
 }
@@ -739,9 +775,7 @@ fn correlate_tile<S: Sixteen, const N: usize>(
         }
     }
     for (acc, sum) in acc.iter_mut().zip(sums) {
-        acc.iter_mut()
-            .zip(simd.store(sum))
-            .for_each(|(a, s)| *a += s);
+        *acc = simd.store(simd.add(simd.load(acc), sum));
     }
 }
 

@@ -7,12 +7,15 @@
 //! as the direct path ([`super::direct`]). Each output tile is then `Aᵀ·M·A`. The transforms are
 //! additions only, laid out so that they run over contiguous rows (of tiles, or of output
 //! channels) and vectorise. The input gradient of such a convolution is another one (output
-//! gradient, weights transposed and rotated), so both take this path; the weight gradient stays
-//! direct.
+//! gradient, weights transposed and rotated), so both take this path. The weight gradient is
+//! `Gᵀ·(Σ (A·dY·Aᵀ) ⊙ V)·G` summed over tiles and images: the same transformed input, the
+//! output gradient's 2×2 tiles transformed with the 16 channels of a block in the lanes of one
+//! register, and per point a product summed over tiles by the direct path's weight-gradient
+//! kernel ([`Winograd::correlate`], [`weight_gradient`]).
 
 use pulp::{Simd, WithSimd};
 
-use super::direct::{CHANNELS, Level, POSITION_STEP, product, whole_channels};
+use super::direct::{CHANNELS, Level, POSITION_STEP, correlate, product, whole_channels};
 
 /// The transformed points of one tile.
 const POINTS: usize = 16;
@@ -84,7 +87,7 @@ impl Winograd {
 
     /// Values of the scratch [`Winograd::convolve`] needs for `channels` output channels.
     pub fn scratch_len(&self, channels: usize) -> usize {
-        self.rows_len() + self.input_len() + self.product_len(channels) + 4 * channels
+        self.rows_len() + self.input_len() + self.product_len(channels)
     }
 
     /// The convolution of one `image` `[channels, h, w]` (masked as in
@@ -149,31 +152,48 @@ impl Winograd {
                 let src = &image[at..][..self.w];
                 let mask = mask.map(|m| &m[at..][..self.w]);
                 let pr = r + self.top;
-                // Columns alternate between the two quarters of this row's parity; `left`
-                // decides which quarter the first one lands in.
-                let row = |parity: usize| 2 * (pr % 2) + parity;
-                let (first, second) = if self.left.is_multiple_of(2) {
-                    ((row(0), self.left / 2), (row(1), self.left / 2))
+                // Columns alternate between the two quarters of this row's parity: with `left`
+                // even, column 2k goes to parity 0 and 2k + 1 to parity 1, both at `base + k`;
+                // with `left` odd, 2k to parity 1 at `base + k`, 2k + 1 to parity 0 one on.
+                let row = 2 * (pr % 2);
+                let base = (pr / 2) * stride + self.left / 2;
+                let (even_at, odd_at) = if self.left.is_multiple_of(2) {
+                    (row * quarter + base, (row + 1) * quarter + base)
                 } else {
-                    ((row(1), self.left / 2), (row(0), self.left / 2 + 1))
+                    ((row + 1) * quarter + base, row * quarter + base + 1)
                 };
-                for (shift, (quarter_index, column)) in [first, second].into_iter().enumerate() {
-                    let dst = &mut quarters[quarter_index * quarter + (pr / 2) * stride + column..];
-                    let src = src.iter().skip(shift).step_by(2);
-                    match mask {
-                        None => {
-                            for (d, s) in dst.iter_mut().zip(src) {
-                                *d = *s;
-                            }
+                let (even_len, odd_len) = (self.w.div_ceil(2), self.w / 2);
+                let (even, odd) = if even_at < odd_at {
+                    let (low, high) = quarters.split_at_mut(odd_at);
+                    (&mut low[even_at..][..even_len], &mut high[..odd_len])
+                } else {
+                    let (low, high) = quarters.split_at_mut(even_at);
+                    (&mut high[..even_len], &mut low[odd_at..][..odd_len])
+                };
+                // Pairs of columns, so that the loop deinterleaves whole registers.
+                let (pairs, last) = src.as_chunks::<2>();
+                match mask {
+                    None => {
+                        for ((e, o), [a, b]) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
+                            (*e, *o) = (*a, *b);
                         }
-                        Some(mask) => {
-                            for ((d, s), m) in dst
-                                .iter_mut()
-                                .zip(src)
-                                .zip(mask.iter().skip(shift).step_by(2))
-                            {
-                                *d = if *m > 0.0 { *s } else { 0.0 };
-                            }
+                        if let [a] = last {
+                            even[even_len - 1] = *a;
+                        }
+                    }
+                    Some(mask) => {
+                        let (mask_pairs, mask_last) = mask.as_chunks::<2>();
+                        for (((e, o), [a, b]), [ma, mb]) in even
+                            .iter_mut()
+                            .zip(odd.iter_mut())
+                            .zip(pairs)
+                            .zip(mask_pairs)
+                        {
+                            *e = super::where_positive(*a, *ma);
+                            *o = super::where_positive(*b, *mb);
+                        }
+                        if let ([a], [m]) = (last, mask_last) {
+                            even[even_len - 1] = super::where_positive(*a, *m);
                         }
                     }
                 }
@@ -183,21 +203,25 @@ impl Winograd {
             for s in 0..2 {
                 let q0 = &quarters[s * quarter..][..quarter];
                 let q1 = &quarters[(2 + s) * quarter..][..quarter];
-                let (q0, q0_next) = (&q0[..positions], &q0[stride..]);
-                let q1_next = &q1[stride..];
+                // Every operand exactly `positions` long, so the loop below has no bounds
+                // checks and vectorises.
+                let (q0, q0_next) = (&q0[..positions], &q0[stride..][..positions]);
+                let q1_next = &q1[stride..][..positions];
                 let q1 = &q1[..positions];
                 let (e0, rest) = e[ek(0, s)..].split_at_mut(positions + 1);
                 let (e1, rest) = rest[positions + 1..].split_at_mut(positions + 1);
                 let (e2, rest) = rest[positions + 1..].split_at_mut(positions + 1);
                 let e3 = &mut rest[positions + 1..][..positions + 1];
+                let [e0, e1, e2, e3] = [e0, e1, e2, e3].map(|e| {
+                    let (e, last) = e.split_at_mut(positions);
+                    last[0] = 0.0;
+                    e
+                });
                 for i in 0..positions {
                     e0[i] = q0[i] - q0_next[i];
                     e1[i] = q1[i] + q0_next[i];
                     e2[i] = q0_next[i] - q1[i];
                     e3[i] = q1[i] - q1_next[i];
-                }
-                for e in [e0, e1, e2, e3] {
-                    e[positions] = 0.0;
                 }
             }
             // B across the tile columns: the even and odd columns of each e_k.
@@ -241,62 +265,309 @@ impl Winograd {
     }
 
     /// `Aᵀ·M·A` for every tile and the first `channels` output channels of `m`, written to `out`
-    /// `[channels, out_h, out_w]` through `f(value, channel)`; `tile` is scratch of
-    /// `4 × channels` values.
+    /// `[channels, out_h, out_w]` through `f(value, channel)`; the 16 channels of a block are
+    /// transformed together, element-wise.
     #[inline(always)]
     fn transform_output(
         &self,
         m: &[f32],
         channels: usize,
-        tile: &mut [f32],
         out: &mut [f32],
         f: impl Fn(f32, usize) -> f32,
     ) {
+        type Lanes = [f32; CHANNELS];
+        #[inline(always)]
+        fn zip(a: &Lanes, b: &Lanes, f: impl Fn(f32, f32) -> f32) -> Lanes {
+            // A plain loop, as in `transform_gradient`.
+            let mut out = *a;
+            for l in 0..CHANNELS {
+                out[l] = f(a[l], b[l]);
+            }
+            out
+        }
+        // Aᵀ applied to four values: (a + b + c, b − c − d).
+        #[inline(always)]
+        fn gather([a, b, c, d]: [&Lanes; 4]) -> [Lanes; 2] {
+            let ab = zip(a, b, |a, b| a + b);
+            let b_c = zip(b, c, |b, c| b - c);
+            [zip(&ab, c, |ab, c| ab + c), zip(&b_c, d, |b_c, d| b_c - d)]
+        }
         let stride = whole_channels(channels);
         let point_len = self.span * stride;
-        let (y0, rest) = tile.split_at_mut(channels);
-        let (y1, rest) = rest.split_at_mut(channels);
-        let (y2, y3) = rest.split_at_mut(channels);
-        let y3 = &mut y3[..channels];
+        let (m, _) = m.as_chunks::<CHANNELS>();
+        let point_len = point_len / CHANNELS;
         let plane = self.out_h * self.out_w;
         for a in 0..self.tiles_h {
             for b in 0..self.tiles_w {
                 let q = a * self.row_stride() + b;
-                let s: [&[f32]; POINTS] =
-                    std::array::from_fn(|p| &m[p * point_len + q * stride..][..channels]);
-                for c in 0..channels {
-                    // Aᵀ on the rows of points, then on the columns.
-                    let t = |l: usize| {
-                        (
-                            s[l][c] + s[4 + l][c] + s[8 + l][c],
-                            s[4 + l][c] - s[8 + l][c] - s[12 + l][c],
-                        )
-                    };
-                    let (t0, t1, t2, t3) = (t(0), t(1), t(2), t(3));
-                    y0[c] = t0.0 + t1.0 + t2.0;
-                    y1[c] = t1.0 - t2.0 - t3.0;
-                    y2[c] = t0.1 + t1.1 + t2.1;
-                    y3[c] = t1.1 - t2.1 - t3.1;
-                }
                 let (row, col) = (2 * a, 2 * b);
                 let right = col + 1 < self.out_w;
                 let below = row + 1 < self.out_h;
-                for c in 0..channels {
-                    let at = c * plane + row * self.out_w + col;
-                    out[at] = f(y0[c], c);
-                    if right {
-                        out[at + 1] = f(y1[c], c);
+                for block in 0..stride / CHANNELS {
+                    let at = q * stride / CHANNELS + block;
+                    // Aᵀ on the rows of points (for each column `l`), then on the columns.
+                    // Written out, not as closures: a closure may be left out of line, compiled
+                    // without the vector instructions.
+                    let s: [&Lanes; POINTS] = [
+                        &m[at],
+                        &m[point_len + at],
+                        &m[2 * point_len + at],
+                        &m[3 * point_len + at],
+                        &m[4 * point_len + at],
+                        &m[5 * point_len + at],
+                        &m[6 * point_len + at],
+                        &m[7 * point_len + at],
+                        &m[8 * point_len + at],
+                        &m[9 * point_len + at],
+                        &m[10 * point_len + at],
+                        &m[11 * point_len + at],
+                        &m[12 * point_len + at],
+                        &m[13 * point_len + at],
+                        &m[14 * point_len + at],
+                        &m[15 * point_len + at],
+                    ];
+                    let t = [
+                        gather([s[0], s[4], s[8], s[12]]),
+                        gather([s[1], s[5], s[9], s[13]]),
+                        gather([s[2], s[6], s[10], s[14]]),
+                        gather([s[3], s[7], s[11], s[15]]),
+                    ];
+                    let [mut y0, mut y1] = gather([&t[0][0], &t[1][0], &t[2][0], &t[3][0]]);
+                    let [mut y2, mut y3] = gather([&t[0][1], &t[1][1], &t[2][1], &t[3][1]]);
+                    let first = block * CHANNELS;
+                    let lanes = CHANNELS.min(channels - first);
+                    // `f` over whole registers first, then one store per value.
+                    for l in 0..CHANNELS {
+                        let c = first + l.min(lanes - 1);
+                        (y0[l], y1[l]) = (f(y0[l], c), f(y1[l], c));
+                        (y2[l], y3[l]) = (f(y2[l], c), f(y3[l], c));
                     }
-                    if below {
-                        out[at + self.out_w] = f(y2[c], c);
+                    for l in 0..lanes {
+                        let at = (first + l) * plane + row * self.out_w + col;
+                        out[at] = y0[l];
                         if right {
-                            out[at + self.out_w + 1] = f(y3[c], c);
+                            out[at + 1] = y1[l];
+                        }
+                        if below {
+                            out[at + self.out_w] = y2[l];
+                            if right {
+                                out[at + self.out_w + 1] = y3[l];
+                            }
                         }
                     }
                 }
             }
         }
     }
+}
+
+impl Winograd {
+    /// Values of the transformed output gradient for `rows` output channels.
+    fn gradient_len(&self, rows: usize) -> usize {
+        POINTS * whole_channels(rows) * self.span
+    }
+
+    /// Values of the scratch [`Winograd::correlate`] needs for `rows` output channels.
+    pub fn correlate_scratch_len(&self, rows: usize) -> usize {
+        self.rows_len() + self.input_len() + self.gradient_len(rows)
+    }
+
+    /// Registers of [`Winograd::correlate`]'s accumulator for `rows` output channels: per
+    /// point, per block of 16 output channels, per input channel.
+    pub fn correlate_acc_len(&self, rows: usize) -> usize {
+        POINTS * rows.div_ceil(CHANNELS) * self.channels
+    }
+
+    /// Adds one image's share of the weight gradient, in the transformed domain, to `acc`
+    /// (laid out `[point][block of 16 output channels][input channel]`, 16 lanes each;
+    /// [`weight_gradient`] turns the sum over images into kernels). `image` is the layer's
+    /// input `[channels, h, w]`; `grid` is the gradient of its `rows` output channels laid out
+    /// by [`super::direct::Grid::interleave`] on a grid `width` columns wide with `span`
+    /// positions per block. The convolution's output tile is `Aᵀ·(U ⊙ V)·A`, so the kernels'
+    /// gradient is `Gᵀ·(Σ (A·dY·Aᵀ) ⊙ V)·G`: per point, the sum over tiles is one product of
+    /// the output gradient's transformed tiles with the input's, run by the direct path's
+    /// weight-gradient kernel, 16 multiplications per 2×2 output tile instead of 36.
+    #[allow(clippy::too_many_arguments)]
+    pub fn correlate(
+        &self,
+        simd: Level,
+        image: &[f32],
+        grid: &[f32],
+        [width, span]: [usize; 2],
+        rows: usize,
+        scratch: &mut [f32],
+        acc: &mut [[f32; CHANNELS]],
+    ) {
+        let blocks = rows.div_ceil(CHANNELS);
+        assert!(
+            grid.len() >= blocks * span * CHANNELS
+                && width >= self.out_w
+                && span >= self.out_h * width
+                && scratch.len() >= self.correlate_scratch_len(rows)
+                && acc.len() >= self.correlate_acc_len(rows),
+            "Winograd weight-gradient buffers too small"
+        );
+        simd.vectorize(Correlate {
+            tiling: self,
+            simd,
+            image,
+            grid,
+            width,
+            grid_span: span,
+            rows,
+            scratch,
+            acc,
+        });
+    }
+
+    /// `A·dY·Aᵀ` for every 2×2 tile of the output gradient `grid` (as in
+    /// [`Winograd::correlate`]), into `out` laid out `[point][block][position][lane]`: the
+    /// 16 output channels of a block are the lanes, so each step is element-wise over them.
+    /// The dropped position of each row of tiles and the positions past the last tile are zero.
+    #[inline(always)]
+    fn transform_gradient(
+        &self,
+        grid: &[f32],
+        [width, grid_span]: [usize; 2],
+        rows: usize,
+        out: &mut [f32],
+    ) {
+        type Lanes = [f32; CHANNELS];
+        #[inline(always)]
+        fn zip(a: Lanes, b: Lanes, f: impl Fn(f32, f32) -> f32) -> Lanes {
+            // A plain loop: `array::from_fn`'s closure may be left out of line, compiled
+            // without the vector instructions.
+            let mut out = a;
+            for l in 0..CHANNELS {
+                out[l] = f(a[l], b[l]);
+            }
+            out
+        }
+        // Row `k` of A applied to the pair (x, y): x, x + y, x − y, −y.
+        #[inline(always)]
+        fn spread(x: Lanes, y: Lanes) -> [Lanes; 4] {
+            [
+                x,
+                zip(x, y, |x, y| x + y),
+                zip(x, y, |x, y| x - y),
+                zip(x, y, |_, y| -y),
+            ]
+        }
+        let blocks = rows.div_ceil(CHANNELS);
+        let stride = self.row_stride();
+        let positions = self.tiles_h * stride;
+        let point_len = blocks * self.span * CHANNELS;
+        let zero = [0.0f32; CHANNELS];
+        for b in 0..blocks {
+            let (block, _) = grid[b * grid_span * CHANNELS..][..grid_span * CHANNELS].as_chunks();
+            let at = |r: usize, col: usize| -> Lanes {
+                if r < self.out_h && col < self.out_w {
+                    block[r * width + col]
+                } else {
+                    zero
+                }
+            };
+            let mut store = |point: usize, q: usize, value: &Lanes| {
+                out[point * point_len + (b * self.span + q) * CHANNELS..][..CHANNELS]
+                    .copy_from_slice(value);
+            };
+            for a in 0..self.tiles_h {
+                for t in 0..self.tiles_w {
+                    let (r, c) = (2 * a, 2 * t);
+                    // A on each row's two columns, then on the two rows.
+                    let top = spread(at(r, c), at(r, c + 1));
+                    let bottom = spread(at(r + 1, c), at(r + 1, c + 1));
+                    for l in 0..4 {
+                        for (k, value) in spread(top[l], bottom[l]).iter().enumerate() {
+                            store(4 * k + l, a * stride + t, value);
+                        }
+                    }
+                }
+                for point in 0..POINTS {
+                    store(point, a * stride + self.tiles_w, &zero);
+                }
+            }
+            for q in positions..self.span {
+                for point in 0..POINTS {
+                    store(point, q, &zero);
+                }
+            }
+        }
+    }
+}
+
+/// [`Winograd::correlate`] as one operation.
+struct Correlate<'a> {
+    tiling: &'a Winograd,
+    simd: Level,
+    image: &'a [f32],
+    grid: &'a [f32],
+    width: usize,
+    grid_span: usize,
+    rows: usize,
+    scratch: &'a mut [f32],
+    acc: &'a mut [[f32; CHANNELS]],
+}
+
+impl WithSimd for Correlate<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        let Self {
+            tiling,
+            simd,
+            image,
+            grid,
+            width,
+            grid_span,
+            rows,
+            scratch,
+            acc,
+        } = self;
+        let (transform_rows, rest) = scratch.split_at_mut(tiling.rows_len());
+        let (v, rest) = rest.split_at_mut(tiling.input_len());
+        let dy = &mut rest[..tiling.gradient_len(rows)];
+        tiling.transform_input(image, None, transform_rows, v);
+        tiling.transform_gradient(grid, [width, grid_span], rows, dy);
+        let span = tiling.span;
+        let v_len = tiling.channels * span;
+        let dy_len = whole_channels(rows) * span;
+        let acc_len = rows.div_ceil(CHANNELS) * tiling.channels;
+        for point in 0..POINTS {
+            correlate(
+                simd,
+                &tiling.offsets,
+                span,
+                &dy[point * dy_len..][..dy_len],
+                &v[point * v_len..][..v_len],
+                &mut acc[point * acc_len..][..acc_len],
+            );
+        }
+    }
+}
+
+/// The weight gradient `[rows, cols, 3, 3]` from the sum over images of
+/// [`Winograd::correlate`]'s accumulators: `Gᵀ·M·G` for each pair of channels.
+pub fn weight_gradient(acc: &[[f32; CHANNELS]], rows: usize, cols: usize) -> Vec<f32> {
+    let blocks = rows.div_ceil(CHANNELS);
+    // Gᵀ applied to the four values of one row or column of points.
+    let back = |[a, b, c, d]: [f32; 4]| [a + 0.5 * (b + c), 0.5 * (b - c), 0.5 * (b + c) + d];
+    let mut out = vec![0.0f32; rows * cols * 9];
+    for r in 0..rows {
+        for c in 0..cols {
+            let m = |point: usize| acc[(point * blocks + r / CHANNELS) * cols + c][r % CHANNELS];
+            // Down the rows of points for each column `l`, then across the columns.
+            let columns: [[f32; 3]; 4] =
+                std::array::from_fn(|l| back([m(l), m(4 + l), m(8 + l), m(12 + l)]));
+            let kernel = &mut out[(r * cols + c) * 9..][..9];
+            for i in 0..3 {
+                let row = back([columns[0][i], columns[1][i], columns[2][i], columns[3][i]]);
+                kernel[3 * i..][..3].copy_from_slice(&row);
+            }
+        }
+    }
+    out
 }
 
 /// [`Winograd::convolve`] as one operation.
@@ -330,10 +601,10 @@ impl<F: Fn(f32, usize) -> f32> WithSimd for Convolve<'_, F> {
         } = self;
         let (rows, rest) = scratch.split_at_mut(tiling.rows_len());
         let (v, rest) = rest.split_at_mut(tiling.input_len());
-        let (m, tile) = rest.split_at_mut(tiling.product_len(out_channels));
+        let m = &mut rest[..tiling.product_len(out_channels)];
         tiling.transform_input(image, mask, rows, v);
         tiling.multiply(simd, u, v, m);
-        tiling.transform_output(m, out_channels, tile, out, f);
+        tiling.transform_output(m, out_channels, out, f);
     }
 }
 
@@ -379,6 +650,70 @@ mod tests {
     fn winograd_matches_the_direct_convolution() {
         for simd in direct::levels() {
             winograd_matches_at(simd);
+        }
+    }
+
+    /// Winograd's weight gradient against the direct kernels' (checked against the
+    /// definition), on the same geometries, with and without a ReLU mask on the output
+    /// gradient, one to three blocks of output channels, accumulated over two images.
+    #[test]
+    fn winograd_weight_gradient_matches_the_direct_one() {
+        for simd in direct::levels() {
+            // (cin, h, w, cout, top, left, out_h, out_w)
+            for (cin, h, w, cout, top, left, out_h, out_w) in [
+                (3, 7, 6, 5, 1, 1, 7, 6),
+                (2, 9, 9, 17, 0, 0, 7, 7),
+                (4, 1, 1, 3, 1, 1, 1, 1),
+                (5, 6, 11, 40, 2, 1, 6, 10),
+                (33, 8, 8, 16, 1, 1, 8, 8),
+            ] {
+                let grid = Grid::new(cin, h, w, [3, 3], top, left, out_h, out_w)
+                    .unwrap_or_else(|| panic!("direct geometry {cin} {h} {w}"));
+                let tiling = Winograd::new(cin, [h, w], [top, left], [out_h, out_w])
+                    .unwrap_or_else(|| panic!("Winograd geometry {cin} {h} {w}"));
+                let outputs = cout * out_h * out_w;
+                let mask: Vec<f32> = (0..outputs).map(|i| (i % 3) as f32 - 0.5).collect();
+                for masked in [false, true] {
+                    let mask = masked.then_some(mask.as_slice());
+                    let mut direct_acc =
+                        vec![[0.0f32; CHANNELS]; whole_channels(cout) / CHANNELS * grid.taps()];
+                    let mut acc = vec![[0.0f32; CHANNELS]; tiling.correlate_acc_len(cout)];
+                    let mut scratch = vec![f32::NAN; tiling.correlate_scratch_len(cout)];
+                    for image_index in 0..2 {
+                        let image: Vec<f32> = (0..cin * h * w)
+                            .map(|i| ((i * 7 + image_index) % 11) as f32 * 0.3 - 1.5)
+                            .collect();
+                        let dy: Vec<f32> = (0..outputs)
+                            .map(|i| ((i * 5 + 3 * image_index) % 13) as f32 * 0.1 - 0.6)
+                            .collect();
+                        let mut spread = vec![f32::NAN; grid.grid_len(cout)];
+                        grid.interleave(simd.avx2(), &dy, mask, cout, &mut spread);
+                        let mut padded = vec![0.0f32; grid.padded_len()];
+                        grid.pad(&image, None, &mut padded);
+                        grid.correlate(simd, &spread, &padded, &mut direct_acc);
+                        let layout = [grid.width(), grid.span()];
+                        tiling.correlate(
+                            simd,
+                            &image,
+                            &spread,
+                            layout,
+                            cout,
+                            &mut scratch,
+                            &mut acc,
+                        );
+                    }
+                    let expected = direct::unpack(&direct_acc, cout, grid.taps());
+                    let got = weight_gradient(&acc, cout, cin);
+                    let scale = expected.iter().fold(1.0f32, |s, v| s.max(v.abs()));
+                    for (i, (a, b)) in got.iter().zip(&expected).enumerate() {
+                        assert!(
+                            (a - b).abs() <= 1e-5 * scale,
+                            "{} geometry {cin} {h} {w} {cout} masked {masked} [{i}]: {a} vs {b}",
+                            simd.name()
+                        );
+                    }
+                }
+            }
         }
     }
 
