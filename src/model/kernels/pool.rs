@@ -97,21 +97,24 @@ pub struct Argmax(Arc<Vec<u32>>);
 /// One plane's maxima and their positions, the window clipped to the image.
 fn pool_plane(g: &PoolGeometry, plane: &[f32], out: &mut [f32], at: &mut [u32]) {
     #[cfg(target_arch = "x86_64")]
-    if g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 {
-        if let Some(level) = super::direct::simd() {
-            let simd = level.avx2();
-            pulp::Simd::vectorize(
-                simd,
-                PoolPairs {
-                    simd,
-                    g,
-                    plane,
-                    out,
-                    at,
-                },
-            );
-            return;
-        }
+    if g.kh == 2
+        && g.kw == 2
+        && g.sh == 2
+        && g.sw == 2
+        && g.ph == 0
+        && g.pw == 0
+        && let Some(level) = super::direct::simd()
+    {
+        let simd = level.avx2();
+        let pairs = PoolPairs {
+            simd,
+            g,
+            plane,
+            out,
+            at,
+        };
+        pulp::Simd::vectorize(simd, pairs);
+        return;
     }
     for oh in 0..g.out_h {
         let rows =
