@@ -476,8 +476,10 @@ fn one_click_runs_the_a_b_pair_and_overlays_the_plain_run() {
     harness.run_steps(2);
     harness.get_by_label("A/B run vs none").click();
     harness.step();
+    // Both runs listed with both epochs read back (under load the list can show a finished
+    // run a few frames before its metrics).
     step_until(&mut harness, "both runs to be listed", |app| {
-        !app.run.is_active() && app.runs.len() == 2
+        !app.run.is_active() && app.runs.len() == 2 && app.runs.iter().all(|r| r.history.len() == 2)
     });
     let app = harness.state();
     assert_eq!(app.run.phase, Phase::Ended(RunStatus::Completed));
