@@ -54,6 +54,20 @@ impl Activation {
             Self::LeakyRelu(slope) => v.max(v * slope),
         }
     }
+
+    /// `values[i] ← activation(values[i] + bias)`, the choice made once for the whole run so
+    /// that the loop vectorises.
+    #[inline(always)]
+    pub fn apply_with_bias(self, values: &mut [f32], bias: f32) {
+        match self {
+            Self::Identity => values.iter_mut().for_each(|v| *v += bias),
+            Self::Relu => values.iter_mut().for_each(|v| *v = (*v + bias).max(0.0)),
+            Self::LeakyRelu(slope) => values.iter_mut().for_each(|v| {
+                let x = *v + bias;
+                *v = x.max(x * slope);
+            }),
+        }
+    }
 }
 
 /// The sizes of one convolution: input, kernel, stride, padding and the output they give.
@@ -899,6 +913,9 @@ impl Direct {
                 .zip(x.par_chunks(g.image_len()))
                 .for_each(|(out, image)| {
                     with_scratch(scratch_len, |scratch| {
+                        let finish = |plane: &mut [f32], c: usize| {
+                            activation.apply_with_bias(plane, bias[c]);
+                        };
                         tiling.convolve(self.simd, &u, g.cout, image, None, scratch, out, finish);
                     });
                 });
@@ -1060,7 +1077,7 @@ impl Direct {
                         (dx_part.as_deref_mut(), input_tiling, rotated_u.as_deref())
                     {
                         let image = &mut dx_part[(n - first) * g.image_len()..][..g.image_len()];
-                        let (cin, v) = (g.cin, |v: f32, _| v);
+                        let (cin, v) = (g.cin, |_: &mut [f32], _| {});
                         tiling.convolve(self.simd, u, cin, dy_n, mask_n, dy_padded, image, v);
                     } else if let (Some(dx_part), Some(rotated)) =
                         (dx_part.as_deref_mut(), rotated.as_deref())

@@ -92,8 +92,8 @@ impl Winograd {
 
     /// The convolution of one `image` `[channels, h, w]` (masked as in
     /// [`super::direct::Grid::pad`]) with the kernels `u` from [`transform_weights`] into `out`
-    /// `[out_channels, out_h, out_w]`, through `f(value, channel)`: the three steps compiled
-    /// together for `simd`'s level.
+    /// `[out_channels, out_h, out_w]`, finished by `f(plane, channel)` on each output plane in
+    /// place: the three steps compiled together for `simd`'s level.
     #[allow(clippy::too_many_arguments)]
     pub fn convolve(
         &self,
@@ -104,7 +104,7 @@ impl Winograd {
         mask: Option<&[f32]>,
         scratch: &mut [f32],
         out: &mut [f32],
-        f: impl Fn(f32, usize) -> f32,
+        f: impl Fn(&mut [f32], usize),
     ) {
         simd.vectorize(Convolve {
             tiling: self,
@@ -170,32 +170,15 @@ impl Winograd {
                     let (low, high) = quarters.split_at_mut(even_at);
                     (&mut high[..even_len], &mut low[odd_at..][..odd_len])
                 };
-                // Pairs of columns, so that the loop deinterleaves whole registers.
+                // Pairs of columns, so that each step deinterleaves whole registers.
                 let (pairs, last) = src.as_chunks::<2>();
-                match mask {
-                    None => {
-                        for ((e, o), [a, b]) in even.iter_mut().zip(odd.iter_mut()).zip(pairs) {
-                            (*e, *o) = (*a, *b);
-                        }
-                        if let [a] = last {
-                            even[even_len - 1] = *a;
-                        }
-                    }
-                    Some(mask) => {
-                        let (mask_pairs, mask_last) = mask.as_chunks::<2>();
-                        for (((e, o), [a, b]), [ma, mb]) in even
-                            .iter_mut()
-                            .zip(odd.iter_mut())
-                            .zip(pairs)
-                            .zip(mask_pairs)
-                        {
-                            *e = super::where_positive(*a, *ma);
-                            *o = super::where_positive(*b, *mb);
-                        }
-                        if let ([a], [m]) = (last, mask_last) {
-                            even[even_len - 1] = super::where_positive(*a, *m);
-                        }
-                    }
+                let mask = mask.map(|m| m.as_chunks::<2>());
+                split_pairs(pairs, mask.map(|(m, _)| m), even, odd);
+                if let [a] = last {
+                    even[even_len - 1] = match mask {
+                        Some((_, [m])) => super::where_positive(*a, *m),
+                        _ => *a,
+                    };
                 }
             }
             // Bᵀ down the tile rows: e_k for column parity s, from rows of parity 0 and 1.
@@ -203,8 +186,7 @@ impl Winograd {
             for s in 0..2 {
                 let q0 = &quarters[s * quarter..][..quarter];
                 let q1 = &quarters[(2 + s) * quarter..][..quarter];
-                // Every operand exactly `positions` long, so the loop below has no bounds
-                // checks and vectorises.
+                // Every operand exactly `positions` long.
                 let (q0, q0_next) = (&q0[..positions], &q0[stride..][..positions]);
                 let q1_next = &q1[stride..][..positions];
                 let q1 = &q1[..positions];
@@ -217,12 +199,10 @@ impl Winograd {
                     last[0] = 0.0;
                     e
                 });
-                for i in 0..positions {
-                    e0[i] = q0[i] - q0_next[i];
-                    e1[i] = q1[i] + q0_next[i];
-                    e2[i] = q0_next[i] - q1[i];
-                    e3[i] = q1[i] - q1_next[i];
-                }
+                each(e0, q0, q0_next, |a, b| a - b);
+                each(e1, q1, q0_next, |a, b| a + b);
+                each(e2, q0_next, q1, |a, b| a - b);
+                each(e3, q1, q1_next, |a, b| a - b);
             }
             // B across the tile columns: the even and odd columns of each e_k.
             for k in 0..4 {
@@ -231,18 +211,10 @@ impl Winograd {
                 let (even, even_next) = (&even[..positions], &even[1..]);
                 let (odd, odd_next) = (&odd[..positions], &odd[1..]);
                 let at = |l: usize| ((4 * k + l) * self.channels + c) * self.span;
-                for (i, d) in v[at(0)..][..positions].iter_mut().enumerate() {
-                    *d = even[i] - even_next[i];
-                }
-                for (i, d) in v[at(1)..][..positions].iter_mut().enumerate() {
-                    *d = odd[i] + even_next[i];
-                }
-                for (i, d) in v[at(2)..][..positions].iter_mut().enumerate() {
-                    *d = even_next[i] - odd[i];
-                }
-                for (i, d) in v[at(3)..][..positions].iter_mut().enumerate() {
-                    *d = odd[i] - odd_next[i];
-                }
+                each(&mut v[at(0)..][..positions], even, even_next, |a, b| a - b);
+                each(&mut v[at(1)..][..positions], odd, even_next, |a, b| a + b);
+                each(&mut v[at(2)..][..positions], even_next, odd, |a, b| a - b);
+                each(&mut v[at(3)..][..positions], odd, odd_next, |a, b| a - b);
             }
             for point in 0..POINTS {
                 v[(point * self.channels + c) * self.span + positions..][..self.span - positions]
@@ -265,15 +237,15 @@ impl Winograd {
     }
 
     /// `Aᵀ·M·A` for every tile and the first `channels` output channels of `m`, written to `out`
-    /// `[channels, out_h, out_w]` through `f(value, channel)`; the 16 channels of a block are
-    /// transformed together, element-wise.
+    /// `[channels, out_h, out_w]`, then `f(plane, channel)` on each plane; the 16 channels of a
+    /// block are transformed together, element-wise.
     #[inline(always)]
     fn transform_output(
         &self,
         m: &[f32],
         channels: usize,
         out: &mut [f32],
-        f: impl Fn(f32, usize) -> f32,
+        f: impl Fn(&mut [f32], usize),
     ) {
         type Lanes = [f32; CHANNELS];
         #[inline(always)]
@@ -332,16 +304,10 @@ impl Winograd {
                         gather([s[2], s[6], s[10], s[14]]),
                         gather([s[3], s[7], s[11], s[15]]),
                     ];
-                    let [mut y0, mut y1] = gather([&t[0][0], &t[1][0], &t[2][0], &t[3][0]]);
-                    let [mut y2, mut y3] = gather([&t[0][1], &t[1][1], &t[2][1], &t[3][1]]);
+                    let [y0, y1] = gather([&t[0][0], &t[1][0], &t[2][0], &t[3][0]]);
+                    let [y2, y3] = gather([&t[0][1], &t[1][1], &t[2][1], &t[3][1]]);
                     let first = block * CHANNELS;
                     let lanes = CHANNELS.min(channels - first);
-                    // `f` over whole registers first, then one store per value.
-                    for l in 0..CHANNELS {
-                        let c = first + l.min(lanes - 1);
-                        (y0[l], y1[l]) = (f(y0[l], c), f(y1[l], c));
-                        (y2[l], y3[l]) = (f(y2[l], c), f(y3[l], c));
-                    }
                     for l in 0..lanes {
                         let at = (first + l) * plane + row * self.out_w + col;
                         out[at] = y0[l];
@@ -357,6 +323,11 @@ impl Winograd {
                     }
                 }
             }
+        }
+        // `f` plane by plane, where it can vectorise (per lane of a block it was one scalar
+        // call per value).
+        for (c, plane) in out.chunks_exact_mut(plane).take(channels).enumerate() {
+            f(plane, c);
         }
     }
 }
@@ -496,6 +467,107 @@ impl Winograd {
     }
 }
 
+/// Values per step of the element-wise loops: one AVX-512 register, two AVX2 ones.
+const RUN: usize = 16;
+
+/// `out[i] = op(a[i], b[i])` for each `i` of `out`, [`RUN`] values at a time, the last step
+/// overlapping the one before where the length is not a multiple: every value depends on the
+/// sources alone, so computing one twice is harmless, and no remainder is left to a scalar
+/// loop (rows of tiles are short: 56 or 210 positions at 14×14 or 28×28).
+#[inline(always)]
+fn each(out: &mut [f32], a: &[f32], b: &[f32], op: impl Fn(f32, f32) -> f32) {
+    let n = out.len();
+    let (a, b) = (&a[..n], &b[..n]);
+    if n < RUN {
+        for i in 0..n {
+            out[i] = op(a[i], b[i]);
+        }
+        return;
+    }
+    let mut start = 0;
+    loop {
+        let at = start.min(n - RUN);
+        let (Some(o), Some(x), Some(y)) = (
+            out[at..].first_chunk_mut::<RUN>(),
+            a[at..].first_chunk::<RUN>(),
+            b[at..].first_chunk::<RUN>(),
+        ) else {
+            unreachable!("a step of {RUN} from {at} of {n}");
+        };
+        for l in 0..RUN {
+            o[l] = op(x[l], y[l]);
+        }
+        if at == n - RUN {
+            return;
+        }
+        start += RUN;
+    }
+}
+
+/// The first and second values of each pair into `even` and `odd`, each gated by its `mask`
+/// pair where given (ReLU's gradient gate), eight pairs at a time (four for shorter rows) with
+/// an overlapping last step as in [`each`].
+#[inline(always)]
+fn split_pairs(pairs: &[[f32; 2]], mask: Option<&[[f32; 2]]>, even: &mut [f32], odd: &mut [f32]) {
+    let n = pairs.len();
+    let (even, odd) = (&mut even[..n], &mut odd[..n]);
+    if n >= 8 {
+        split_pairs_by::<8>(pairs, mask, even, odd);
+    } else if n >= 4 {
+        split_pairs_by::<4>(pairs, mask, even, odd);
+    } else {
+        for i in 0..n {
+            let [a, b] = pairs[i];
+            (even[i], odd[i]) = match mask {
+                Some(m) => (
+                    super::where_positive(a, m[i][0]),
+                    super::where_positive(b, m[i][1]),
+                ),
+                None => (a, b),
+            };
+        }
+    }
+}
+
+/// [`split_pairs`] `STEP` pairs at a time, for at least `STEP` pairs.
+#[inline(always)]
+fn split_pairs_by<const STEP: usize>(
+    pairs: &[[f32; 2]],
+    mask: Option<&[[f32; 2]]>,
+    even: &mut [f32],
+    odd: &mut [f32],
+) {
+    let n = pairs.len();
+    let mut start = 0;
+    loop {
+        let at = start.min(n - STEP);
+        let (Some(e), Some(o), Some(p)) = (
+            even[at..].first_chunk_mut::<STEP>(),
+            odd[at..].first_chunk_mut::<STEP>(),
+            pairs[at..].first_chunk::<STEP>(),
+        ) else {
+            unreachable!("a step of {STEP} from {at} of {n}");
+        };
+        match mask.and_then(|m| m[at..].first_chunk::<STEP>()) {
+            Some(m) => {
+                for l in 0..STEP {
+                    e[l] = super::where_positive(p[l][0], m[l][0]);
+                    o[l] = super::where_positive(p[l][1], m[l][1]);
+                }
+            }
+            None => {
+                for l in 0..STEP {
+                    (e[l], o[l]) = (p[l][0], p[l][1]);
+                }
+            }
+        }
+        if at == n - STEP {
+            return;
+        }
+        start += STEP;
+    }
+}
+
 /// [`Winograd::correlate`] as one operation.
 struct Correlate<'a> {
     tiling: &'a Winograd,
@@ -583,7 +655,7 @@ struct Convolve<'a, F> {
     f: F,
 }
 
-impl<F: Fn(f32, usize) -> f32> WithSimd for Convolve<'_, F> {
+impl<F: Fn(&mut [f32], usize)> WithSimd for Convolve<'_, F> {
     type Output = ();
 
     #[inline(always)]
@@ -643,9 +715,10 @@ mod tests {
     use super::*;
 
     /// Winograd's tiles against the direct kernels (themselves checked against the definition)
-    /// on even and odd outputs, "same" and "valid" padding, one-pixel and lopsided images, with
-    /// and without a mask, at every instruction level this CPU has (AVX2, and AVX-512 where
-    /// present).
+    /// on even and odd outputs, "same" and "valid" padding, one-pixel and lopsided images, rows
+    /// short and long enough for each of the transform's step widths (scalar, 4 and 8 pairs,
+    /// runs of 16 with an overlapping last step), with and without a mask, at every
+    /// instruction level this CPU has (AVX2, and AVX-512 where present).
     #[test]
     fn winograd_matches_the_direct_convolution() {
         for simd in direct::levels() {
@@ -666,6 +739,7 @@ mod tests {
                 (4, 1, 1, 3, 1, 1, 1, 1),
                 (5, 6, 11, 40, 2, 1, 6, 10),
                 (33, 8, 8, 16, 1, 1, 8, 8),
+                (2, 18, 21, 17, 1, 1, 18, 21),
             ] {
                 let grid = Grid::new(cin, h, w, [3, 3], top, left, out_h, out_w)
                     .unwrap_or_else(|| panic!("direct geometry {cin} {h} {w}"));
@@ -725,6 +799,8 @@ mod tests {
             (4, 1, 1, 3, 1, 1, 1, 1),
             (5, 6, 11, 20, 2, 1, 6, 10),
             (33, 8, 8, 16, 1, 1, 8, 8),
+            (2, 18, 21, 17, 1, 1, 18, 21),
+            (3, 30, 34, 5, 0, 1, 28, 33),
         ] {
             let image: Vec<f32> = (0..cin * h * w)
                 .map(|i| ((i * 7) % 11) as f32 * 0.3 - 1.5)
@@ -762,7 +838,7 @@ mod tests {
                     mask,
                     &mut scratch,
                     &mut out,
-                    |v, _| v,
+                    |_, _| {},
                 );
                 let scale = expected.iter().fold(1.0f32, |s, v| s.max(v.abs()));
                 for (i, (a, b)) in out.iter().zip(&expected).enumerate() {
