@@ -699,10 +699,11 @@ fn patch_backward(
 const DIRECT_MIN_CHANNELS: usize = 8;
 
 /// Channels (input and output) from which a 3×3 layer takes Winograd's tiles: below, the
-/// transforms cost more than the multiplications they save (ResNet-small's 16 → 16 layers per
-/// batch of 64: forward 2.96 ms Winograd, 2.49 ms direct; its 32 → 32: 1.92 ms, 2.37 ms).
+/// transforms cost more than the multiplications they save. ResNet-small's 16 → 16 layers at
+/// 32×32 per batch of 64, since the transforms run in whole registers: forward 2.28–2.39 ms
+/// Winograd, 2.45–2.75 ms direct; backward (weights and input) 3.31–3.60 ms, 3.67–4.00 ms.
 #[cfg(target_arch = "x86_64")]
-const WINOGRAD_MIN_CHANNELS: usize = 32;
+const WINOGRAD_MIN_CHANNELS: usize = 16;
 
 /// The direct (patch-free) path for a stride-1 convolution: the forward grid and the grid of
 /// the convolution that gives the input gradient.

@@ -8,7 +8,7 @@
 //! with a hand-written backward step registered with Burn's autodiff graph. On a CPU with AVX2
 //! and FMA (or AVX-512, chosen at run time: see [`direct::simd`]), layers take [`direct`]
 //! (register-tiled products read straight from a padded image, stored as phase planes for a
-//! stride above 1) and, for 3×3 stride-1 kernels with at least 32 channels, [`winograd`]
+//! stride above 1) and, for 3×3 stride-1 kernels with at least 16 channels, [`winograd`]
 //! (F(2×2, 3×3): 16 multiplications per tile instead of 36) for the forward pass, the input
 //! gradient and the weight gradient; a strided layer's input gradient is split by the input pixels' phases into
 //! stride-1 convolutions on the direct kernels; the rest (a first layer's forward pass, strided
