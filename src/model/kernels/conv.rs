@@ -27,7 +27,7 @@ use super::masked_sum;
 use super::winograd::{self, Winograd};
 use pulp::{Simd, WithSimd};
 
-use super::{sum, tensor, values, vectorized};
+use super::{sum, tensor, values, vectorized, zeros};
 
 /// What the kernels apply to a convolution's output before returning it (and whose gradient
 /// they apply in the backward pass, from the saved output).
@@ -515,7 +515,7 @@ pub fn forward(
     let weight = values(weight);
     let bias = values(bias);
     let (k, pixels) = (g.patch_len(), g.pixels());
-    let mut out = vec![0.0f32; g.batch * g.cout * pixels];
+    let mut out = zeros(g.batch * g.cout * pixels);
     out.par_chunks_mut(g.cout * pixels)
         .zip(x.par_chunks(g.image_len()))
         .for_each(|(out, image)| {
@@ -654,7 +654,7 @@ fn patch_backward(
     let weight = values(weight);
 
     let per_task = images_per_task(g.batch);
-    let mut dx = vec![0.0f32; if wanted.x { g.batch * g.image_len() } else { 0 }];
+    let mut dx = zeros(if wanted.x { g.batch * g.image_len() } else { 0 });
     let dx_parts = task_parts(&mut dx, g, per_task);
     let weight_len = if wanted.weight { g.cout * k } else { 0 };
     let bias_len = if wanted.bias { g.cout } else { 0 };
@@ -909,7 +909,7 @@ impl Direct {
         if let Some((tiling, _)) = &self.winograd {
             let u = winograd::transform_weights(&values(weight), g.cout, g.cin);
             let scratch_len = tiling.scratch_len(g.cout);
-            let mut out = vec![0.0f32; g.batch * g.cout * g.pixels()];
+            let mut out = zeros(g.batch * g.cout * g.pixels());
             out.par_chunks_mut(g.cout * g.pixels())
                 .zip(x.par_chunks(g.image_len()))
                 .for_each(|(out, image)| {
@@ -925,7 +925,7 @@ impl Direct {
         let grid = &self.grid;
         let packed = direct::pack(&values(weight), g.cout, grid.taps());
         let (padded_len, sums_len) = (grid.padded_len(), grid.product_len(g.cout));
-        let mut out = vec![0.0f32; g.batch * g.cout * g.pixels()];
+        let mut out = zeros(g.batch * g.cout * g.pixels());
         out.par_chunks_mut(g.cout * g.pixels())
             .zip(x.par_chunks(g.image_len()))
             .for_each(|(out, image)| {
@@ -1030,7 +1030,7 @@ impl Direct {
         ];
 
         let per_task = images_per_task(g.batch);
-        let mut dx = vec![0.0f32; if wanted.x { g.batch * g.image_len() } else { 0 }];
+        let mut dx = zeros(if wanted.x { g.batch * g.image_len() } else { 0 });
         let dx_parts = task_parts(&mut dx, g, per_task);
         let sums = sum_over_tasks(dx_parts, weight_len + bias_len, |task, mut dx_part, acc| {
             let first = task * per_task;

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use pulp::{Simd, WithSimd};
 
-use super::{tensor, values, vectorized};
+use super::{tensor, values, vectorized, zeros};
 
 /// The sizes of one batch normalisation: `[batch, channels, plane]` and epsilon.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -159,7 +159,7 @@ pub fn forward(
     let shift: Vec<f32> = (0..g.channels)
         .map(|c| beta[c] - mean[c] * scale[c])
         .collect();
-    let mut out = vec![0.0f32; x.len()];
+    let mut out = zeros(x.len());
     out.par_chunks_mut(g.plane)
         .zip(x.par_chunks(g.plane))
         .enumerate()
@@ -256,7 +256,7 @@ pub fn backward(
         .then(|| tensor(dy_sum.iter().map(|&v| v as f32).collect(), &channels));
     let x_grad = wanted.x.then(|| {
         // dx = γ·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)).
-        let mut dx = vec![0.0f32; x.len()];
+        let mut dx = zeros(x.len());
         dx.par_chunks_mut(g.plane)
             .zip(dy.par_chunks(g.plane).zip(x.par_chunks(g.plane)))
             .enumerate()

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::{tensor, values};
+use super::{tensor, values, zeros};
 
 /// The sizes of one pooling: input planes, window, stride, padding and the output they give.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,7 +230,7 @@ impl pulp::WithSimd for PoolPairs<'_> {
 /// The pooled `[batch, channels, out_h, out_w]` tensor and where each maximum came from.
 pub fn forward(g: &PoolGeometry, x: &FlexTensor) -> (FlexTensor, Argmax) {
     let x = values(x);
-    let mut out = vec![0.0f32; g.planes() * g.out_plane()];
+    let mut out = zeros(g.planes() * g.out_plane());
     let mut at = vec![0u32; g.planes() * g.out_plane()];
     out.par_chunks_mut(g.out_plane())
         .zip(at.par_chunks_mut(g.out_plane()))
@@ -245,7 +245,7 @@ pub fn forward(g: &PoolGeometry, x: &FlexTensor) -> (FlexTensor, Argmax) {
 /// The input's gradient: each output gradient added at its maximum's position.
 pub fn backward(g: &PoolGeometry, argmax: &Argmax, grad: &FlexTensor) -> FlexTensor {
     let grad = values(grad);
-    let mut dx = vec![0.0f32; g.planes() * g.plane()];
+    let mut dx = zeros(g.planes() * g.plane());
     dx.par_chunks_mut(g.plane())
         .zip(grad.par_chunks(g.out_plane()))
         .zip(argmax.0.par_chunks(g.out_plane()))

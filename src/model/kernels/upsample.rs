@@ -9,7 +9,7 @@
 use burn::backend::flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::{tensor, values};
+use super::{tensor, values, zeros};
 
 /// The input planes of a ×2 upsampling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +56,7 @@ pub fn forward(g: &UpsampleGeometry, x: &FlexTensor) -> FlexTensor {
     let x = values(x);
     let (h, w) = (g.h, g.w);
     let per_task = planes_per_task(g);
-    let mut out = vec![0.0f32; g.planes * 4 * h * w];
+    let mut out = zeros(g.planes * 4 * h * w);
     out.par_chunks_mut(per_task * 4 * h * w)
         .zip(x.par_chunks(per_task * h * w))
         .for_each(|(out, x)| {
@@ -80,7 +80,7 @@ pub fn backward(g: &UpsampleGeometry, grad: &FlexTensor) -> FlexTensor {
     let grad = values(grad);
     let (h, w) = (g.h, g.w);
     let per_task = planes_per_task(g);
-    let mut dx = vec![0.0f32; g.planes * h * w];
+    let mut dx = zeros(g.planes * h * w);
     dx.par_chunks_mut(per_task * h * w)
         .zip(grad.par_chunks(per_task * 4 * h * w))
         .for_each(|(dx, grad)| {
