@@ -94,6 +94,7 @@ fn zeros(len: usize) -> Vec<f32> {
 /// `value` where `mask` is positive, else 0: the ReLU gradient's gate, written with bit
 /// operations so that it compiles to no branch even where the compiler cannot vectorise the loop
 /// around it (a branch on the sign of activations mispredicts half the time).
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn where_positive(value: f32, mask: f32) -> f32 {
     f32::from_bits(value.to_bits() & u32::from(mask > 0.0).wrapping_neg())
