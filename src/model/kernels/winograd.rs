@@ -484,9 +484,7 @@ fn each(out: &mut [f32], a: &[f32], b: &[f32], op: impl Fn(f32, f32) -> f32) {
         }
         return;
     }
-    let mut start = 0;
-    loop {
-        let at = start.min(n - RUN);
+    for at in steps::<RUN>(n) {
         let (Some(o), Some(x), Some(y)) = (
             out[at..].first_chunk_mut::<RUN>(),
             a[at..].first_chunk::<RUN>(),
@@ -497,11 +495,14 @@ fn each(out: &mut [f32], a: &[f32], b: &[f32], op: impl Fn(f32, f32) -> f32) {
         for l in 0..RUN {
             o[l] = op(x[l], y[l]);
         }
-        if at == n - RUN {
-            return;
-        }
-        start += RUN;
     }
+}
+
+/// The starts of whole steps of `STEP` values over `0..n` (`n ≥ STEP`): 0, `STEP`, 2·`STEP`, …,
+/// the last one `n − STEP`, overlapping the one before where `n` is not a multiple.
+#[inline(always)]
+fn steps<const STEP: usize>(n: usize) -> impl Iterator<Item = usize> {
+    (0..n.div_ceil(STEP)).map(move |k| (k * STEP).min(n - STEP))
 }
 
 /// The first and second values of each pair into `even` and `odd`, each gated by its `mask`
@@ -538,9 +539,7 @@ fn split_pairs_by<const STEP: usize>(
     odd: &mut [f32],
 ) {
     let n = pairs.len();
-    let mut start = 0;
-    loop {
-        let at = start.min(n - STEP);
+    for at in steps::<STEP>(n) {
         let (Some(e), Some(o), Some(p)) = (
             even[at..].first_chunk_mut::<STEP>(),
             odd[at..].first_chunk_mut::<STEP>(),
@@ -561,10 +560,6 @@ fn split_pairs_by<const STEP: usize>(
                 }
             }
         }
-        if at == n - STEP {
-            return;
-        }
-        start += STEP;
     }
 }
 
