@@ -55,17 +55,21 @@ impl Activation {
         }
     }
 
-    /// `values[i] ← activation(values[i] + bias)`, the choice made once for the whole run so
-    /// that the loop vectorises.
+    /// `values[i] ← activation(values[i] + bias)`, the choice made once for the whole run (each
+    /// loop calls [`Activation::apply`] on a constant variant) so that the loop vectorises.
     #[inline(always)]
     pub fn apply_with_bias(self, values: &mut [f32], bias: f32) {
         match self {
-            Self::Identity => values.iter_mut().for_each(|v| *v += bias),
-            Self::Relu => values.iter_mut().for_each(|v| *v = (*v + bias).max(0.0)),
-            Self::LeakyRelu(slope) => values.iter_mut().for_each(|v| {
-                let x = *v + bias;
-                *v = x.max(x * slope);
-            }),
+            Self::Identity => values
+                .iter_mut()
+                .for_each(|v| *v = Self::Identity.apply(*v + bias)),
+            Self::Relu => values
+                .iter_mut()
+                .for_each(|v| *v = Self::Relu.apply(*v + bias)),
+            Self::LeakyRelu(slope) => {
+                let leaky = Self::LeakyRelu(slope);
+                values.iter_mut().for_each(|v| *v = leaky.apply(*v + bias));
+            }
         }
     }
 }
