@@ -822,7 +822,11 @@ impl Phase {
         let ([rows, cols], [r0, c0], s) = (self.size, self.start, g.sh);
         let pixels = &mut pixels[..g.cin * rows * cols];
         grid.pad(dy, mask, padded);
-        grid.product(simd, packed, padded, sums);
+        if g.cin <= direct::FEW_ROWS {
+            grid.product_few(simd, packed, g.cin, padded, sums);
+        } else {
+            grid.product(simd, packed, padded, sums);
+        }
         grid.compact(sums, g.cin, pixels, |v, _| v);
         for (c, plane) in pixels.chunks_exact(rows * cols).enumerate() {
             for (u, row) in plane.chunks_exact(cols).enumerate() {
@@ -936,7 +940,11 @@ impl Direct {
                 with_scratch(padded_len + sums_len, |scratch| {
                     let (padded, sums) = scratch.split_at_mut(padded_len);
                     grid.pad(image, None, padded);
-                    grid.product(self.simd, &packed, padded, sums);
+                    if g.cout <= direct::FEW_ROWS {
+                        grid.product_few(self.simd, &packed, g.cout, padded, sums);
+                    } else {
+                        grid.product(self.simd, &packed, padded, sums);
+                    }
                     grid.compact(sums, g.cout, out, finish);
                 });
             });
@@ -1000,6 +1008,7 @@ impl Direct {
             .as_ref()
             .map(|(tiling, _)| tiling)
             .filter(|_| wanted.weight);
+        let few_weight = wanted.weight && weight_tiling.is_none() && g.cout <= direct::FEW_ROWS;
         let weight_len = match (wanted.weight, weight_tiling) {
             (false, _) => 0,
             (true, Some(tiling)) => tiling.correlate_acc_len(g.cout) * direct::CHANNELS,
@@ -1047,7 +1056,15 @@ impl Direct {
                 for n in first..last {
                     let dy_n = &dy[n * out_len..][..out_len];
                     let mask_n = mask.as_deref().map(|m| &m[n * out_len..][..out_len]);
-                    if wanted.weight {
+                    if few_weight {
+                        // A few output channels: one dot product per tap and channel, without
+                        // 16-channel tiles.
+                        let image = &x[n * g.image_len()..][..g.image_len()];
+                        grid.pad(image, None, padded);
+                        let (weight_acc, _) = weight_acc.as_chunks_mut();
+                        let simd = self.simd;
+                        grid.correlate_few(simd, dy_n, mask_n, g.cout, padded, spread, weight_acc);
+                    } else if wanted.weight {
                         let image = &x[n * g.image_len()..][..g.image_len()];
                         grid.interleave(self.simd.avx2(), dy_n, mask_n, g.cout, spread);
                         let (weight_acc, _) = weight_acc.as_chunks_mut();
@@ -1061,7 +1078,7 @@ impl Direct {
                             grid.correlate(self.simd, spread, padded, weight_acc);
                         }
                     }
-                    if wanted.weight && wanted.bias {
+                    if wanted.weight && wanted.bias && !few_weight {
                         grid.row_sums(spread, bias_acc);
                     } else if wanted.bias {
                         for (c, sum) in bias_acc.iter_mut().enumerate() {
@@ -1088,7 +1105,11 @@ impl Direct {
                         (dx_part.as_deref_mut(), rotated.as_deref())
                     {
                         input_grid.pad(dy_n, mask_n, dy_padded);
-                        input_grid.product(self.simd, rotated, dy_padded, dx_sums);
+                        if g.cin <= direct::FEW_ROWS {
+                            input_grid.product_few(self.simd, rotated, g.cin, dy_padded, dx_sums);
+                        } else {
+                            input_grid.product(self.simd, rotated, dy_padded, dx_sums);
+                        }
                         let image = &mut dx_part[(n - first) * g.image_len()..][..g.image_len()];
                         input_grid.compact(dx_sums, g.cin, image, |v, _| v);
                     }

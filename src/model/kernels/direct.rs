@@ -448,6 +448,196 @@ impl Grid {
     }
 }
 
+/// Output rows (channels) up to which [`Grid::product_few`] and [`Grid::correlate_few`] take
+/// the place of the 16-channel tiles: a generator's last layer (1 or 3 channels out), a first
+/// layer's input gradient. Below, most lanes of a 16-channel tile would be padding.
+pub const FEW_ROWS: usize = 4;
+
+/// Grid positions per run of the few-row kernels: 12 AVX2 registers (6 AVX-512 ones) of
+/// independent sums, so the multiply-adds need not wait on one another.
+const FEW_RUN: usize = 96;
+
+impl Grid {
+    /// [`Grid::product`] for at most [`FEW_ROWS`] output rows, grid positions in the lanes:
+    /// per run of positions, each tap is one multiply-add of a broadcast weight with the
+    /// padded values at the tap's offset. Writes the same layout as [`Grid::product`].
+    pub fn product_few(
+        &self,
+        simd: Level,
+        packed: &[[f32; CHANNELS]],
+        rows: usize,
+        padded: &[f32],
+        out: &mut [f32],
+    ) {
+        let taps = self.taps();
+        assert!(
+            rows <= FEW_ROWS.min(CHANNELS)
+                && packed.len() >= taps
+                && padded.len() >= self.padded_len()
+                && out.len() >= CHANNELS * self.span,
+            "direct convolution buffers too small"
+        );
+        simd.vectorize(FewProduct {
+            offsets: &self.offsets,
+            span: self.span,
+            packed: &packed[..taps],
+            rows,
+            padded,
+            out,
+        });
+    }
+
+    /// [`Grid::interleave`] and [`Grid::correlate`] for at most [`FEW_ROWS`] rows of `values`
+    /// `[rows, out_h, out_w]` (masked as in [`Grid::pad`]): each row laid on the grid in
+    /// `line` (`span` values) and each tap's sum one dot product with the padded values at
+    /// its offset, added to lane `row` of `acc[tap]`.
+    pub fn correlate_few(
+        &self,
+        simd: Level,
+        values: &[f32],
+        mask: Option<&[f32]>,
+        rows: usize,
+        padded: &[f32],
+        line: &mut [f32],
+        acc: &mut [[f32; CHANNELS]],
+    ) {
+        let plane = self.out_h * self.out_w;
+        assert!(
+            rows <= FEW_ROWS.min(CHANNELS)
+                && values.len() >= rows * plane
+                && mask.is_none_or(|m| m.len() >= rows * plane)
+                && padded.len() >= self.padded_len()
+                && line.len() >= self.span
+                && acc.len() >= self.taps(),
+            "direct convolution buffers too small"
+        );
+        let line = &mut line[..self.span];
+        for row in 0..rows {
+            line.fill(0.0);
+            for r in 0..self.out_h {
+                let at = (row * self.out_h + r) * self.out_w;
+                let src = &values[at..][..self.out_w];
+                let mask = mask.map(|m| &m[at..][..self.out_w]);
+                copy_masked(src, mask, &mut line[r * self.wp..][..self.out_w]);
+            }
+            simd.vectorize(FewCorrelate {
+                offsets: &self.offsets,
+                line,
+                row,
+                padded,
+                acc: &mut *acc,
+            });
+        }
+    }
+}
+
+/// [`Grid::product_few`] as one operation.
+struct FewProduct<'a> {
+    offsets: &'a [usize],
+    span: usize,
+    packed: &'a [[f32; CHANNELS]],
+    rows: usize,
+    padded: &'a [f32],
+    out: &'a mut [f32],
+}
+
+impl WithSimd for FewProduct<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        let Self {
+            offsets,
+            span,
+            packed,
+            rows,
+            padded,
+            out,
+        } = self;
+        for row in 0..rows {
+            let mut q = 0;
+            while q + FEW_RUN <= span {
+                let sums = few_run::<FEW_RUN>(offsets, packed, row, padded, q);
+                for (l, sum) in sums.iter().enumerate() {
+                    out[(q + l) * CHANNELS + row] = *sum;
+                }
+                q += FEW_RUN;
+            }
+            // The rest in whole steps (the span is a multiple of `SPAN_STEP`).
+            while q < span {
+                let sums = few_run::<SPAN_STEP>(offsets, packed, row, padded, q);
+                for (l, sum) in sums.iter().enumerate() {
+                    out[(q + l) * CHANNELS + row] = *sum;
+                }
+                q += SPAN_STEP;
+            }
+        }
+    }
+}
+
+/// The sums over taps of lane `row` of each tap's weights times the padded values at the
+/// tap's offset, for the `N` grid positions from `q`.
+#[inline(always)]
+fn few_run<const N: usize>(
+    offsets: &[usize],
+    packed: &[[f32; CHANNELS]],
+    row: usize,
+    padded: &[f32],
+    q: usize,
+) -> [f32; N] {
+    let mut sums = [0.0f32; N];
+    for (&offset, weights) in offsets.iter().zip(packed) {
+        let w = weights[row];
+        let Some(x) = padded[offset + q..].first_chunk::<N>() else {
+            unreachable!("the padded image covers every tap's run");
+        };
+        for l in 0..N {
+            sums[l] = w.mul_add(x[l], sums[l]);
+        }
+    }
+    sums
+}
+
+/// One row of [`Grid::correlate_few`] as one operation.
+struct FewCorrelate<'a> {
+    offsets: &'a [usize],
+    line: &'a [f32],
+    row: usize,
+    padded: &'a [f32],
+    acc: &'a mut [[f32; CHANNELS]],
+}
+
+impl WithSimd for FewCorrelate<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        const LANES: usize = 2 * SPAN_STEP;
+        let Self {
+            offsets,
+            line,
+            row,
+            padded,
+            acc,
+        } = self;
+        let (runs, rest) = line.as_chunks::<LANES>();
+        for (&offset, acc) in offsets.iter().zip(acc.iter_mut()) {
+            let x = &padded[offset..][..line.len()];
+            let (x_runs, x_rest) = x.as_chunks::<LANES>();
+            let mut sums = [0.0f32; LANES];
+            for (d, x) in runs.iter().zip(x_runs) {
+                for l in 0..LANES {
+                    sums[l] = d[l].mul_add(x[l], sums[l]);
+                }
+            }
+            for (d, x) in rest.iter().zip(x_rest) {
+                sums[0] = d.mul_add(*x, sums[0]);
+            }
+            acc[row] += sums.iter().sum::<f32>();
+        }
+    }
+}
+
 /// `acc[b·taps + t][l] += Σ_q rows[(b·span + q)·16 + l] · padded[offsets[t] + q]` for
 /// `q < span`, compiled for `simd`'s level: [`Grid::correlate`] on any layout of offsets.
 pub(super) fn correlate(
@@ -931,6 +1121,10 @@ mod tests {
             (4, 10, 11, 6, 1, 1, 2, 0, 0, 5, 6),
             (2, 11, 12, 3, 7, 7, 2, 3, 3, 6, 6),
             (3, 13, 9, 4, 3, 3, 3, 0, 0, 4, 3),
+            // One output channel: a generator's last layer (runs of 96 positions and the
+            // rest), a strided one.
+            (32, 28, 28, 1, 3, 3, 1, 1, 1, 28, 28),
+            (2, 14, 13, 1, 4, 4, 2, 1, 1, 7, 7),
         ] {
             let case = format!(
                 "{}: {cin} {h}x{w} -> {cout} {kh}x{kw} stride {stride}",
@@ -959,6 +1153,15 @@ mod tests {
                 &image, &weights, shapes.0, shapes.1, stride, shapes.2, shapes.3,
             );
             assert_eq!(out, expected, "{case}");
+            // A few output channels: positions in the lanes, the same sums.
+            if cout <= FEW_ROWS {
+                let packed = pack(&weights, cout, grid.taps());
+                let mut sums = vec![f32::NAN; grid.product_len(cout)];
+                grid.product_few(simd, &packed, cout, &padded, &mut sums);
+                let mut few = vec![f32::NAN; cout * out_h * out_w];
+                grid.compact(&sums, cout, &mut few, |v, _| v);
+                assert_eq!(few, expected, "{case}, few rows");
+            }
 
             // The weight gradient for an output gradient `dy`: Σ dy · tap-shifted input.
             let dy: Vec<f32> = (0..cout * out_h * out_w)
@@ -990,6 +1193,12 @@ mod tests {
                 }
             }
             assert_eq!(gradient, expected, "{case}");
+            if cout <= FEW_ROWS {
+                let mut acc = vec![[0.0f32; CHANNELS]; taps];
+                let mut line = vec![f32::NAN; grid.grid_len(cout)];
+                grid.correlate_few(simd, &dy, None, cout, &padded, &mut line, &mut acc);
+                assert_eq!(unpack(&acc, cout, taps), expected, "{case}, few rows");
+            }
         }
     }
 }

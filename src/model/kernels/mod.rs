@@ -11,8 +11,10 @@
 //! stride above 1) and, for 3×3 stride-1 kernels with at least 16 channels, [`winograd`]
 //! (F(2×2, 3×3): 16 multiplications per tile instead of 36) for the forward pass, the input
 //! gradient and the weight gradient; a strided layer's input gradient is split by the input pixels' phases into
-//! stride-1 convolutions on the direct kernels; the rest (a first layer's forward pass, strided
-//! 1×1 layers) take patch matrices. On any other device (wgpu) and for layouts these kernels do
+//! stride-1 convolutions on the direct kernels. Where one side has at most four channels (a
+//! generator's last layer, a first layer's input gradient), the direct kernels put grid
+//! positions in the lanes instead of 16 channels, most of which would be padding. The rest (a
+//! first layer's forward pass, strided 1×1 layers) take patch matrices. On any other device (wgpu) and for layouts these kernels do
 //! not cover (groups, dilation, non-f32 values) the layer runs through Burn as before.
 //!
 //! Element-wise work next to a layer is fused into it rather than left to Burn's element-wise
@@ -854,6 +856,13 @@ mod tests {
             (4, 6, [10, 11], [3, 3], [3, 3], Explicit(1, 1, 1, 1), true),
             (3, 4, [9, 9], [5, 5], [2, 2], Explicit(2, 2, 2, 2), true),
             (5, 3, [7, 8], [2, 2], [3, 3], Valid, true),
+            // A few channels on one side: a generator's last layer (one channel out, every
+            // pass on the few-row kernels), a first layer's input gradient, a strided layer's
+            // input gradient in phases to two channels.
+            (32, 1, [28, 28], [3, 3], [1, 1], Explicit(1, 1, 1, 1), true),
+            (1, 32, [28, 28], [3, 3], [1, 1], Explicit(1, 1, 1, 1), true),
+            (8, 3, [13, 11], [3, 3], [1, 1], Explicit(1, 1, 1, 1), false),
+            (2, 16, [14, 14], [4, 4], [2, 2], Explicit(1, 1, 1, 1), true),
         ];
         for (cin, cout, size, kernel, stride, padding, bias) in cases {
             compare(cin, cout, size, kernel, stride, &padding, bias);
