@@ -491,6 +491,7 @@ impl Grid {
     /// `[rows, out_h, out_w]` (masked as in [`Grid::pad`]): each row laid on the grid in
     /// `line` (`span` values) and each tap's sum one dot product with the padded values at
     /// its offset, added to lane `row` of `acc[tap]`.
+    #[allow(clippy::too_many_arguments)]
     pub fn correlate_few(
         &self,
         simd: Level,
