@@ -822,11 +822,7 @@ impl Phase {
         let ([rows, cols], [r0, c0], s) = (self.size, self.start, g.sh);
         let pixels = &mut pixels[..g.cin * rows * cols];
         grid.pad(dy, mask, padded);
-        if g.cin <= direct::FEW_ROWS {
-            grid.product_few(simd, packed, g.cin, padded, sums);
-        } else {
-            grid.product(simd, packed, padded, sums);
-        }
+        grid.product_rows(simd, packed, g.cin, padded, sums);
         grid.compact(sums, g.cin, pixels, |v, _| v);
         for (c, plane) in pixels.chunks_exact(rows * cols).enumerate() {
             for (u, row) in plane.chunks_exact(cols).enumerate() {
@@ -940,11 +936,7 @@ impl Direct {
                 with_scratch(padded_len + sums_len, |scratch| {
                     let (padded, sums) = scratch.split_at_mut(padded_len);
                     grid.pad(image, None, padded);
-                    if g.cout <= direct::FEW_ROWS {
-                        grid.product_few(self.simd, &packed, g.cout, padded, sums);
-                    } else {
-                        grid.product(self.simd, &packed, padded, sums);
-                    }
+                    grid.product_rows(self.simd, &packed, g.cout, padded, sums);
                     grid.compact(sums, g.cout, out, finish);
                 });
             });
@@ -1105,11 +1097,7 @@ impl Direct {
                         (dx_part.as_deref_mut(), rotated.as_deref())
                     {
                         input_grid.pad(dy_n, mask_n, dy_padded);
-                        if g.cin <= direct::FEW_ROWS {
-                            input_grid.product_few(self.simd, rotated, g.cin, dy_padded, dx_sums);
-                        } else {
-                            input_grid.product(self.simd, rotated, dy_padded, dx_sums);
-                        }
+                        input_grid.product_rows(self.simd, rotated, g.cin, dy_padded, dx_sums);
                         let image = &mut dx_part[(n - first) * g.image_len()..][..g.image_len()];
                         input_grid.compact(dx_sums, g.cin, image, |v, _| v);
                     }

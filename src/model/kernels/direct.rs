@@ -458,6 +458,23 @@ pub const FEW_ROWS: usize = 4;
 const FEW_RUN: usize = 96;
 
 impl Grid {
+    /// [`Grid::product`] for the first `rows` output rows of `packed`: on
+    /// [`Grid::product_few`] for at most [`FEW_ROWS`] of them, on the 16-row tiles otherwise.
+    pub fn product_rows(
+        &self,
+        simd: Level,
+        packed: &[[f32; CHANNELS]],
+        rows: usize,
+        padded: &[f32],
+        out: &mut [f32],
+    ) {
+        if rows <= FEW_ROWS {
+            self.product_few(simd, packed, rows, padded, out);
+        } else {
+            self.product(simd, packed, padded, out);
+        }
+    }
+
     /// [`Grid::product`] for at most [`FEW_ROWS`] output rows, grid positions in the lanes:
     /// per run of positions, each tap is one multiply-add of a broadcast weight with the
     /// padded values at the tap's offset. Writes the same layout as [`Grid::product`].
