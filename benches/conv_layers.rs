@@ -11,18 +11,25 @@
 //! broadcast), whose own backward steps are timed alone on a leaf of the output's shape and
 //! taken off. `CNN_WORKBENCH_KERNELS` and `CNN_WORKBENCH_SIMD` pick the kernels as in training;
 //! `ONLY=<prefix>` keeps the layers whose name starts with it (`ONLY=D` the discriminator's).
+//! The generator's two upsampling layers come three ways: the convolution of an upsampled
+//! image alone, upsampling then convolving as two operations, and as the one operation
+//! training uses (`upsample2_conv2d`), the last two from the half-size image.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot run should stop
 
 use std::time::Instant;
 
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2dConfig;
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use cnn_workbench::model::kernels::{Activation, conv2d_weighted};
+use cnn_workbench::model::kernels::{
+    Activation, conv2d, conv2d_weighted, upsample2, upsample2_conv2d,
+};
 
 /// One layer: what it is, batch, input and output channels, kernel side, stride, image side.
 type Layer = (&'static str, usize, usize, usize, usize, usize, usize);
 
-const LAYERS: [Layer; 14] = [
+const LAYERS: [Layer; 18] = [
     ("C 1 -> 32, 3x3", 64, 1, 32, 3, 1, 28),
     ("C 32 -> 32, 3x3", 64, 32, 32, 3, 1, 28),
     ("C 32 -> 64, 3x3", 64, 32, 64, 3, 1, 14),
@@ -37,6 +44,10 @@ const LAYERS: [Layer; 14] = [
     ("G 128 -> 64, 3x3", 64, 128, 64, 3, 1, 14),
     ("G 64 -> 32, 3x3", 64, 64, 32, 3, 1, 28),
     ("G 32 -> 1, 3x3", 64, 32, 1, 3, 1, 28),
+    ("G 128 -> 64, up, 3x3", 64, 128, 64, 3, 1, 7),
+    ("G 128 -> 64, up + 3x3", 64, 128, 64, 3, 1, 7),
+    ("G 64 -> 32, up, 3x3", 64, 64, 32, 3, 1, 14),
+    ("G 64 -> 32, up + 3x3", 64, 64, 32, 3, 1, 14),
 ];
 
 const RUNS: usize = 10;
@@ -64,8 +75,27 @@ fn main() {
         );
         let w = Tensor::<4>::random([cout, cin, k, k], Distribution::Normal(0.0, 0.1), &device);
         let bias = Tensor::<1>::zeros([cout], &device);
+        // The upsampling layers run as a module holding `w`: its weight is a leaf that takes
+        // the gradient.
+        let mut module = Conv2dConfig::new([cin, cout], [k, k])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(&device);
+        module.weight = module.weight.map(|_| w.clone().require_grad());
         let conv = |x: Tensor<4>, w: Tensor<4>| {
-            conv2d_weighted(x, w, Some(bias.clone()), [stride; 2], [1; 4], activation)
+            if name.contains("up, ") {
+                conv2d(&module, upsample2(x))
+            } else if name.contains("up + ") {
+                upsample2_conv2d(&module, x)
+            } else {
+                conv2d_weighted(x, w, Some(bias.clone()), [stride; 2], [1; 4], activation)
+            }
+        };
+        let leaf = |w: &Tensor<4>| {
+            if name.contains("up") {
+                module.weight.val()
+            } else {
+                w.clone()
+            }
         };
         let dims = conv(x.clone(), w.clone()).dims();
         let probe = Tensor::<4>::random(dims, Distribution::Normal(0.0, 1.0), &device);
@@ -84,7 +114,7 @@ fn main() {
                 forward = forward.min(start.elapsed().as_secs_f64());
                 let start = Instant::now();
                 let grads = (y * probe.clone()).sum().backward();
-                let _ = w.grad(&grads).unwrap().into_data();
+                let _ = leaf(&w).grad(&grads).unwrap().into_data();
                 let secs = start.elapsed().as_secs_f64();
                 if with_input {
                     both = both.min(secs);

@@ -20,7 +20,7 @@ use burn::tensor::activation::tanh;
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
-use super::kernels::{Activation, batch_norm_relu, conv2d, conv2d_weighted, upsample2};
+use super::kernels::{Activation, batch_norm_relu, conv2d, conv2d_weighted, upsample2_conv2d};
 use super::{InputShape, ModelError};
 
 /// Largest side of the generator's first grid: the images are reached by doubling from it.
@@ -249,8 +249,7 @@ impl Generator {
         let x = x.reshape([b, self.first, self.base[0], self.base[1]]);
         let mut x = batch_norm_relu(&self.bn0, x);
         for stage in &self.stages {
-            x = upsample2(x);
-            x = conv2d(&stage.conv, x);
+            x = upsample2_conv2d(&stage.conv, x);
             x = batch_norm_relu(&stage.bn, x);
         }
         let x = tanh(conv2d(&self.out, x));

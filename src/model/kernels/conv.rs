@@ -27,6 +27,7 @@ use super::masked_sum;
 use super::winograd::{self, Winograd};
 use pulp::{Simd, WithSimd};
 
+use super::upsample::{self, UpsampleGeometry};
 use super::{sum, tensor, values, vectorized, zeros};
 
 /// What the kernels apply to a convolution's output before returning it (and whose gradient
@@ -465,17 +466,18 @@ fn images_per_task(batch: usize) -> usize {
     batch.div_ceil(8 * rayon::current_num_threads()).max(1)
 }
 
-/// Each backward task's share of the input gradient `dx` (`per_task` images), or `None` for
-/// every task when `dx` is empty (the input gradient is not wanted).
-fn task_parts<'a>(
-    dx: &'a mut [f32],
-    g: &ConvGeometry,
+/// Each backward task's share of the input gradient `dx` (`per_task` images of `image_len`
+/// values), or `None` for every task of the `batch` when `dx` is empty (the input gradient is
+/// not wanted).
+fn task_parts(
+    dx: &mut [f32],
+    [batch, image_len]: [usize; 2],
     per_task: usize,
-) -> Vec<Option<&'a mut [f32]>> {
+) -> Vec<Option<&mut [f32]>> {
     if dx.is_empty() {
-        (0..g.batch.div_ceil(per_task)).map(|_| None).collect()
+        (0..batch.div_ceil(per_task)).map(|_| None).collect()
     } else {
-        dx.chunks_mut(per_task * g.image_len()).map(Some).collect()
+        dx.chunks_mut(per_task * image_len).map(Some).collect()
     }
 }
 
@@ -635,6 +637,46 @@ pub fn backward(
     patch_backward(g, x, weight, output, grad, wanted)
 }
 
+/// [`forward`] of the ×2 nearest-neighbour upsampling `up` of `x` `[batch, cin, h, w]`: `g`
+/// describes the convolution of the upsampled image (`2h × 2w`). A 3×3 "same" layer wide
+/// enough for Winograd's tiles reads `x` as it is, on 9 points per tile
+/// ([`Direct::upsampled`]); any other upsamples `x` first.
+pub fn forward_upsampled(
+    up: &UpsampleGeometry,
+    g: &ConvGeometry,
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: &FlexTensor,
+) -> FlexTensor {
+    debug_assert_eq!(up.output_shape(), [g.batch, g.cin, g.h, g.w]);
+    #[cfg(target_arch = "x86_64")]
+    if let Some(direct) = Direct::upsampled(g) {
+        return direct.forward(g, x, weight, bias);
+    }
+    forward(g, &upsample::forward(up, x), weight, bias)
+}
+
+/// The gradients of [`forward_upsampled`], the input's at its own (half) size, as
+/// [`backward`] gives them.
+pub fn backward_upsampled(
+    up: &UpsampleGeometry,
+    g: &ConvGeometry,
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    output: Option<&FlexTensor>,
+    grad: FlexTensor,
+    wanted: Wanted,
+) -> (Option<FlexTensor>, Option<FlexTensor>, Option<FlexTensor>) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(direct) = Direct::upsampled(g) {
+        let grad = &through_leaky(g, output, grad);
+        return direct.backward(g, x, weight, output, grad, wanted);
+    }
+    let upsampled = upsample::forward(up, x);
+    let (dx, dweight, dbias) = backward(g, &upsampled, weight, output, grad, wanted);
+    (dx.map(|dx| upsample::backward(up, &dx)), dweight, dbias)
+}
+
 /// [`backward`] through patch matrices.
 fn patch_backward(
     g: &ConvGeometry,
@@ -659,7 +701,7 @@ fn patch_backward(
 
     let per_task = images_per_task(g.batch);
     let mut dx = zeros(if wanted.x { g.batch * g.image_len() } else { 0 });
-    let dx_parts = task_parts(&mut dx, g, per_task);
+    let dx_parts = task_parts(&mut dx, [g.batch, g.image_len()], per_task);
     let weight_len = if wanted.weight { g.cout * k } else { 0 };
     let bias_len = if wanted.bias { g.cout } else { 0 };
     let sums = sum_over_tasks(dx_parts, weight_len + bias_len, |task, mut dx_part, acc| {
@@ -723,6 +765,9 @@ struct Direct {
     /// For a stride above 1, the input gradient split by the input pixels' phases (see
     /// [`Phase`]); `None` where a phase would need negative padding (patch matrices then).
     phases: Option<Vec<Phase>>,
+    /// The height and width of the input the layer is given: the geometry's own, or half of
+    /// them where it is given the image before a ×2 upsampling ([`Direct::upsampled`]).
+    input: [usize; 2],
 }
 
 /// One phase `(a, b)` of a strided layer's input gradient: the input pixels at rows
@@ -860,6 +905,7 @@ impl Direct {
                 input_grid: None,
                 winograd: None,
                 phases: Phase::all(g),
+                input: [g.h, g.w],
             });
         }
         let bottom = (g.out_h + g.kh - 1).checked_sub(g.h + g.top)?;
@@ -883,6 +929,7 @@ impl Direct {
         });
         Some(Self {
             phases: None,
+            input: [g.h, g.w],
             winograd: winograd.flatten(),
             simd: direct::simd()?,
             grid: Grid::new(g.cin, g.h, g.w, kernel, g.top, g.left, g.out_h, g.out_w)?,
@@ -899,6 +946,39 @@ impl Direct {
         })
     }
 
+    /// The path for `g` applied to the ×2 nearest upsampling of the image it is given (`g`
+    /// describes the convolution of the upsampled image): Winograd's 9-point tilings
+    /// ([`Winograd::upsampled`], [`Winograd::summed`]) for a 3×3 layer padded by one on every
+    /// side with [`WINOGRAD_MIN_CHANNELS`]; `None` for any other.
+    fn upsampled(g: &ConvGeometry) -> Option<Self> {
+        let same =
+            g.out_h == g.h && g.out_w == g.w && g.h.is_multiple_of(2) && g.w.is_multiple_of(2);
+        let padded = [g.kh, g.kw, g.sh, g.sw, g.top, g.left] == [3, 3, 1, 1, 1, 1];
+        if !same || !padded || g.cin.min(g.cout) < WINOGRAD_MIN_CHANNELS {
+            return None;
+        }
+        if !super::direct_enabled() || !super::winograd_enabled() {
+            return None;
+        }
+        let half = [g.h / 2, g.w / 2];
+        Some(Self {
+            simd: direct::simd()?,
+            grid: Grid::new(g.cin, g.h, g.w, [3, 3], 1, 1, g.out_h, g.out_w)?,
+            input_grid: Some(Grid::new(g.cout, g.h, g.w, [3, 3], 1, 1, g.h, g.w)?),
+            winograd: Some((
+                Winograd::upsampled(g.cin, half)?,
+                Winograd::summed(g.cout, half)?,
+            )),
+            phases: None,
+            input: half,
+        })
+    }
+
+    /// Values of one image as the layer is given it.
+    fn image_len(&self, g: &ConvGeometry) -> usize {
+        g.cin * self.input[0] * self.input[1]
+    }
+
     fn forward(
         &self,
         g: &ConvGeometry,
@@ -906,6 +986,7 @@ impl Direct {
         weight: &FlexTensor,
         bias: &FlexTensor,
     ) -> FlexTensor {
+        let image_len = self.image_len(g);
         let x = values(x);
         let bias = values(bias);
         let activation = g.activation;
@@ -915,7 +996,7 @@ impl Direct {
             let scratch_len = tiling.scratch_len(g.cout);
             let mut out = zeros(g.batch * g.cout * g.pixels());
             out.par_chunks_mut(g.cout * g.pixels())
-                .zip(x.par_chunks(g.image_len()))
+                .zip(x.par_chunks(image_len))
                 .for_each(|(out, image)| {
                     with_scratch(scratch_len, |scratch| {
                         let finish = |plane: &mut [f32], c: usize| {
@@ -931,7 +1012,7 @@ impl Direct {
         let (padded_len, sums_len) = (grid.padded_len(), grid.product_len(g.cout));
         let mut out = zeros(g.batch * g.cout * g.pixels());
         out.par_chunks_mut(g.cout * g.pixels())
-            .zip(x.par_chunks(g.image_len()))
+            .zip(x.par_chunks(image_len))
             .for_each(|(out, image)| {
                 with_scratch(padded_len + sums_len, |scratch| {
                     let (padded, sums) = scratch.split_at_mut(padded_len);
@@ -1035,8 +1116,9 @@ impl Direct {
         ];
 
         let per_task = images_per_task(g.batch);
-        let mut dx = zeros(if wanted.x { g.batch * g.image_len() } else { 0 });
-        let dx_parts = task_parts(&mut dx, g, per_task);
+        let image_len = self.image_len(g);
+        let mut dx = zeros(if wanted.x { g.batch * image_len } else { 0 });
+        let dx_parts = task_parts(&mut dx, [g.batch, image_len], per_task);
         let sums = sum_over_tasks(dx_parts, weight_len + bias_len, |task, mut dx_part, acc| {
             let first = task * per_task;
             let last = (first + per_task).min(g.batch);
@@ -1051,13 +1133,13 @@ impl Direct {
                     if few_weight {
                         // A few output channels: one dot product per tap and channel, without
                         // 16-channel tiles.
-                        let image = &x[n * g.image_len()..][..g.image_len()];
+                        let image = &x[n * image_len..][..image_len];
                         grid.pad(image, None, padded);
                         let (weight_acc, _) = weight_acc.as_chunks_mut();
                         let simd = self.simd;
                         grid.correlate_few(simd, dy_n, mask_n, g.cout, padded, spread, weight_acc);
                     } else if wanted.weight {
-                        let image = &x[n * g.image_len()..][..g.image_len()];
+                        let image = &x[n * image_len..][..image_len];
                         grid.interleave(self.simd.avx2(), dy_n, mask_n, g.cout, spread);
                         let (weight_acc, _) = weight_acc.as_chunks_mut();
                         if let Some(tiling) = weight_tiling {
@@ -1082,7 +1164,7 @@ impl Direct {
                     if let (Some(dx_part), Some(phases), Some(weights)) =
                         (dx_part.as_deref_mut(), phases, phase_weights.as_deref())
                     {
-                        let image = &mut dx_part[(n - first) * g.image_len()..][..g.image_len()];
+                        let image = &mut dx_part[(n - first) * image_len..][..image_len];
                         for (phase, packed) in phases.iter().zip(weights) {
                             let simd = self.simd;
                             phase.input_gradient(simd, g, packed, dy_n, mask_n, dy_padded, image);
@@ -1090,7 +1172,7 @@ impl Direct {
                     } else if let (Some(dx_part), Some(tiling), Some(u)) =
                         (dx_part.as_deref_mut(), input_tiling, rotated_u.as_deref())
                     {
-                        let image = &mut dx_part[(n - first) * g.image_len()..][..g.image_len()];
+                        let image = &mut dx_part[(n - first) * image_len..][..image_len];
                         let (cin, v) = (g.cin, |_: &mut [f32], _| {});
                         tiling.convolve(self.simd, u, cin, dy_n, mask_n, dy_padded, image, v);
                     } else if let (Some(dx_part), Some(rotated)) =
@@ -1098,7 +1180,7 @@ impl Direct {
                     {
                         input_grid.pad(dy_n, mask_n, dy_padded);
                         input_grid.product_rows(self.simd, rotated, g.cin, dy_padded, dx_sums);
-                        let image = &mut dx_part[(n - first) * g.image_len()..][..g.image_len()];
+                        let image = &mut dx_part[(n - first) * image_len..][..image_len];
                         input_grid.compact(dx_sums, g.cin, image, |v, _| v);
                     }
                 }
@@ -1108,13 +1190,14 @@ impl Direct {
         let weight_grad = wanted.weight.then(|| {
             let (packed, _) = weight_sums.as_chunks();
             let weights = match weight_tiling {
-                Some(_) => winograd::weight_gradient(packed, g.cout, g.cin),
+                Some(tiling) => tiling.weight_gradient(packed, g.cout, g.cin),
                 None => direct::unpack(packed, g.cout, taps),
             };
             tensor(weights, &[g.cout, g.cin, g.kh, g.kw])
         });
         let bias_grad = wanted.bias.then(|| tensor(bias_sums.to_vec(), &[g.cout]));
-        let x_grad = x_grad.or_else(|| wanted.x.then(|| tensor(dx, &[g.batch, g.cin, g.h, g.w])));
+        let [h, w] = self.input;
+        let x_grad = x_grad.or_else(|| wanted.x.then(|| tensor(dx, &[g.batch, g.cin, h, w])));
         (x_grad, weight_grad, bias_grad)
     }
 }
@@ -1122,6 +1205,33 @@ impl Direct {
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
+
+    /// The generator's upsampling layers take the 9-point tilings wherever Winograd runs;
+    /// layers the tilings do not fit do not.
+    #[test]
+    fn upsampled_layers_take_the_nine_point_tilings_where_they_fit() {
+        let geometry = |cin, size, cout, kernel: usize, stride, pad| {
+            let x = [2, cin, size, size];
+            ConvGeometry::new(&x, &[cout, cin, kernel, kernel], [stride; 2], [pad; 4]).unwrap()
+        };
+        let winograd = direct::simd().is_some()
+            && crate::model::kernels::direct_enabled()
+            && crate::model::kernels::winograd_enabled();
+        for g in [
+            geometry(128, 14, 64, 3, 1, 1),
+            geometry(64, 28, 32, 3, 1, 1),
+        ] {
+            assert_eq!(Direct::upsampled(&g).is_some(), winograd, "{g:?}");
+        }
+        for g in [
+            geometry(8, 28, 32, 3, 1, 1),
+            geometry(32, 28, 32, 5, 1, 2),
+            geometry(32, 28, 32, 3, 2, 1),
+            geometry(32, 28, 32, 3, 1, 0),
+        ] {
+            assert!(Direct::upsampled(&g).is_none(), "{g:?}");
+        }
+    }
 
     /// The phases of a strided layer's input gradient cover every input pixel a tap reaches
     /// exactly once (the others get none), for the layers the networks use and odd ones; the

@@ -14,7 +14,11 @@
 //! stride-1 convolutions on the direct kernels. Where one side has at most four channels (a
 //! generator's last layer, a first layer's input gradient), the direct kernels put grid
 //! positions in the lanes instead of 16 channels, most of which would be padding. The rest (a
-//! first layer's forward pass, strided 1×1 layers) take patch matrices. On any other device (wgpu) and for layouts these kernels do
+//! first layer's forward pass, strided 1×1 layers) take patch matrices. A ×2 nearest
+//! upsampling followed by a 3×3 "same" layer (the generator's stages) is one operation
+//! ([`upsample2_conv2d`]) whose Winograd tiles read the image at its own size: the upsampled
+//! copy is never stored, and 9 of the 16 transformed points remain, in every pass (see
+//! [`winograd`]). On any other device (wgpu) and for layouts these kernels do
 //! not cover (groups, dilation, non-f32 values) the layer runs through Burn as before.
 //!
 //! Element-wise work next to a layer is fused into it rather than left to Burn's element-wise
@@ -201,6 +205,16 @@ pub trait CpuKernels: Backend {
         geometry: ConvGeometry,
     ) -> FloatTensor<Self>;
 
+    /// The convolution `geometry` of the ×2 nearest-neighbour upsampling `up` of `x`, as one
+    /// operation (the upsampled image is not stored).
+    fn patch_upsample_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        up: UpsampleGeometry,
+        geometry: ConvGeometry,
+    ) -> FloatTensor<Self>;
+
     /// A max pooling with the given geometry (no dilation, floor rounding).
     fn patch_max_pool2d(x: FloatTensor<Self>, geometry: PoolGeometry) -> FloatTensor<Self>;
 
@@ -224,6 +238,16 @@ impl CpuKernels for Flex {
         geometry: ConvGeometry,
     ) -> FlexTensor {
         conv::forward(&geometry, &x, &weight, &bias)
+    }
+
+    fn patch_upsample_conv2d(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        up: UpsampleGeometry,
+        geometry: ConvGeometry,
+    ) -> FlexTensor {
+        conv::forward_upsampled(&up, &geometry, &x, &weight, &bias)
     }
 
     fn patch_max_pool2d(x: FlexTensor, geometry: PoolGeometry) -> FlexTensor {
@@ -313,11 +337,33 @@ const UPSAMPLE_BACKWARD: OneInputBackward<UpsampleGeometry> = OneInputBackward {
     gradient: upsample::backward,
 };
 
+/// The forward pass of a convolution, of the upsampling `up` of `x` where given.
+fn convolve_flex(
+    up: Option<&UpsampleGeometry>,
+    geometry: &ConvGeometry,
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: &FlexTensor,
+) -> FlexTensor {
+    match up {
+        Some(up) => conv::forward_upsampled(up, geometry, x, weight, bias),
+        None => conv::forward(geometry, x, weight, bias),
+    }
+}
+
+/// The backward step of a convolution ([`CpuKernels::patch_conv2d`]), or of an upsampling and
+/// a convolution ([`CpuKernels::patch_upsample_conv2d`]) where the state holds the upsampling.
 #[derive(Debug)]
 struct PatchConvBackward;
 
 impl Backward<Flex, 3> for PatchConvBackward {
-    type State = (NodeId, NodeId, ConvGeometry, Option<FlexTensor>);
+    type State = (
+        NodeId,
+        NodeId,
+        Option<UpsampleGeometry>,
+        ConvGeometry,
+        Option<FlexTensor>,
+    );
 
     fn backward(
         self,
@@ -327,7 +373,7 @@ impl Backward<Flex, 3> for PatchConvBackward {
     ) {
         let [node_x, node_weight, node_bias] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
-        let (x_state, weight_state, geometry, output) = ops.state;
+        let (x_state, weight_state, up, geometry, output) = ops.state;
         let x: FlexTensor = checkpointer.retrieve_node_output(x_state);
         let weight: FlexTensor = checkpointer.retrieve_node_output(weight_state);
         let wanted = conv::Wanted {
@@ -335,12 +381,46 @@ impl Backward<Flex, 3> for PatchConvBackward {
             weight: node_weight.is_some(),
             bias: node_bias.is_some(),
         };
-        let (dx, dweight, dbias) =
-            conv::backward(&geometry, &x, &weight, output.as_ref(), grad, wanted);
+        let (g, output) = (&geometry, output.as_ref());
+        let (dx, dweight, dbias) = match &up {
+            Some(up) => conv::backward_upsampled(up, g, &x, &weight, output, grad, wanted),
+            None => conv::backward(g, &x, &weight, output, grad, wanted),
+        };
         for (node, grad) in [(node_x, dx), (node_weight, dweight), (node_bias, dbias)] {
             if let (Some(node), Some(grad)) = (node, grad) {
                 grads.register::<Flex>(node.id, grad);
             }
+        }
+    }
+}
+
+/// A convolution (of the upsampling `up` of `x` where given) on the CPU backend with
+/// autodiff: the forward pass, and where a gradient is wanted, [`PatchConvBackward`]
+/// registered with the inputs and weights it needs (and the output, behind an activation).
+fn tracked_conv<C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<Flex, C>>,
+    weight: FloatTensor<Autodiff<Flex, C>>,
+    bias: FloatTensor<Autodiff<Flex, C>>,
+    up: Option<UpsampleGeometry>,
+    geometry: ConvGeometry,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    let forward = |x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor| {
+        convolve_flex(up.as_ref(), &geometry, x, weight, bias)
+    };
+    match PatchConvBackward
+        .prepare::<C>([x.node(), weight.node(), bias.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let x_state = prep.checkpoint(&x);
+            let weight_state = prep.checkpoint(&weight);
+            let out = forward(x.primitive(), weight.primitive(), bias.primitive());
+            let saved_output = (geometry.activation != Activation::Identity).then(|| out.clone());
+            prep.finish((x_state, weight_state, up, geometry, saved_output), out)
+        }
+        OpsKind::UnTracked(prep) => {
+            prep.finish(forward(x.primitive(), weight.primitive(), bias.primitive()))
         }
     }
 }
@@ -352,31 +432,17 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
         bias: FloatTensor<Self>,
         geometry: ConvGeometry,
     ) -> FloatTensor<Self> {
-        match PatchConvBackward
-            .prepare::<C>([x.node(), weight.node(), bias.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let x_state = prep.checkpoint(&x);
-                let weight_state = prep.checkpoint(&weight);
-                let out = conv::forward(
-                    &geometry,
-                    x.primitive(),
-                    weight.primitive(),
-                    bias.primitive(),
-                );
-                let saved_output =
-                    (geometry.activation != Activation::Identity).then(|| out.clone());
-                prep.finish((x_state, weight_state, geometry, saved_output), out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(conv::forward(
-                &geometry,
-                x.primitive(),
-                weight.primitive(),
-                bias.primitive(),
-            )),
-        }
+        tracked_conv::<C>(x, weight, bias, None, geometry)
+    }
+
+    fn patch_upsample_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        up: UpsampleGeometry,
+        geometry: ConvGeometry,
+    ) -> FloatTensor<Self> {
+        tracked_conv::<C>(x, weight, bias, Some(up), geometry)
     }
 
     fn patch_max_pool2d(x: FloatTensor<Self>, geometry: PoolGeometry) -> FloatTensor<Self> {
@@ -611,6 +677,44 @@ pub fn upsample2(x: Tensor<4>) -> Tensor<4> {
         return through_burn(Tensor::from_dispatch(x));
     }
     Tensor::from_dispatch(Dispatch::patch_upsample2(x, geometry))
+}
+
+/// `conv.forward(upsample2(x))`: ×2 nearest-neighbour upsampling, then the layer. On the CPU
+/// backend the two are one operation whose 3×3 "same" layers read `x` at its own size (9
+/// multiplications per 2×2 output tile on Winograd's tiles, and no upsampled copy, forward or
+/// backward); elsewhere, and for layers the kernels do not cover, the two steps as they are.
+pub fn upsample2_conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let two_steps = |x: Tensor<4>| conv2d(conv, upsample2(x));
+    let (Some(up), true) = (UpsampleGeometry::new(&x.dims()), enabled()) else {
+        return two_steps(x);
+    };
+    if conv.groups != 1 || conv.dilation != [1, 1] || x.dtype() != DType::F32 {
+        return two_steps(x);
+    }
+    let weight = conv.weight.val();
+    let [b, c, h, w] = up.output_shape();
+    let pads = padding(&conv.padding, [h, w], conv.kernel_size, conv.stride);
+    let Some(geometry) = ConvGeometry::new(&[b, c, h, w], &weight.dims(), conv.stride, pads) else {
+        return two_steps(x);
+    };
+    if weight.dtype() != DType::F32 {
+        return two_steps(x);
+    }
+    let x = x.into_dispatch();
+    if !on_flex(&x) {
+        return two_steps(Tensor::from_dispatch(x));
+    }
+    let bias = match conv.bias.as_ref() {
+        Some(bias) => bias.val(),
+        None => Tensor::zeros([geometry.cout], &weight.device()),
+    };
+    Tensor::from_dispatch(Dispatch::patch_upsample_conv2d(
+        x,
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        up,
+        geometry,
+    ))
 }
 
 /// `bn.forward(x)`, through the hand-written kernels when `x` is on the CPU backend in training
@@ -929,6 +1033,77 @@ mod tests {
             [0, 0],
             Some(vec![1.0, 1.0, 0.0, 2.0, 1.0, 1.0, 2.0, 2.0]),
         );
+    }
+
+    /// Upsampling then convolving as one operation against Burn's reshape, expand and
+    /// convolution: output, input gradient (at the input's size), weight and bias gradients.
+    /// 3×3 "same" layers with 16 or more channels read the half-size image on Winograd's 9
+    /// points, square and oblong, one pixel, with and without bias; the rest (fewer channels, a
+    /// 5×5 kernel, a stride, no padding) upsample first and take the ordinary paths.
+    #[test]
+    fn upsampled_convolution_matches_burn_forward_and_backward() {
+        use PaddingConfig2d::{Explicit, Same, Valid};
+        let device = Device::flex().autodiff();
+        // (input channels, output channels, half-size image, kernel, stride, padding, bias)
+        let cases = [
+            (16, 16, [7, 7], [3, 3], [1, 1], Explicit(1, 1, 1, 1), true),
+            (20, 33, [4, 9], [3, 3], [1, 1], Same, false),
+            (16, 17, [1, 1], [3, 3], [1, 1], Explicit(1, 1, 1, 1), true),
+            (32, 16, [14, 14], [3, 3], [1, 1], Explicit(1, 1, 1, 1), true),
+            (3, 5, [5, 6], [3, 3], [1, 1], Explicit(1, 1, 1, 1), true),
+            (16, 16, [5, 5], [5, 5], [1, 1], Explicit(2, 2, 2, 2), true),
+            (16, 18, [6, 6], [3, 3], [2, 2], Explicit(1, 1, 1, 1), true),
+            (16, 16, [6, 5], [3, 3], [1, 1], Valid, false),
+        ];
+        for (cin, cout, [h, w], kernel, stride, padding, bias) in cases {
+            let conv: Conv2d = Conv2dConfig::new([cin, cout], kernel)
+                .with_stride(stride)
+                .with_padding(padding)
+                .with_bias(bias)
+                .init(&device);
+            let x = Tensor::<4>::random([2, cin, h, w], Distribution::Normal(0.0, 1.0), &device);
+            let expected_dims = conv.forward(upsample2(x.clone())).dims();
+            let probe = Tensor::<4>::random(expected_dims, Distribution::Normal(0.0, 1.0), &device);
+            let run = |fused: bool| {
+                let x = x.clone().require_grad();
+                let out = if fused {
+                    upsample2_conv2d(&conv, x.clone())
+                } else {
+                    let up = x
+                        .clone()
+                        .reshape([2, cin, h, 1, w, 1])
+                        .expand([2, cin, h, 2, w, 2])
+                        .reshape([2, cin, 2 * h, 2 * w]);
+                    conv.forward(up)
+                };
+                let grads = (out.clone() * probe.clone()).sum().backward();
+                let dx = x.grad(&grads).map(|g| g.into_data());
+                let dw = conv.weight.val().grad(&grads).map(|g| g.into_data());
+                let db = conv.bias.as_ref().and_then(|b| b.val().grad(&grads));
+                (out.into_data(), dx, dw, db.map(|g| g.into_data()))
+            };
+            let (burn, ours) = (run(false), run(true));
+            let case = format!("{cin} → {cout} at {h}×{w}, {kernel:?} / {stride:?}");
+            let close = |a: &TensorData, b: &TensorData, what: &str| {
+                assert_eq!(a.shape(), b.shape(), "{case}: {what} shape");
+                let a = a.try_to_vec::<f32>().unwrap();
+                let b = b.try_to_vec::<f32>().unwrap();
+                let scale = a.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+                for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                    assert!(
+                        (x - y).abs() <= 1e-4 * scale,
+                        "{case}: {what}[{i}]: {x} vs {y}"
+                    );
+                }
+            };
+            close(&burn.0, &ours.0, "output");
+            close(&burn.1.unwrap(), &ours.1.unwrap(), "x grad");
+            close(&burn.2.unwrap(), &ours.2.unwrap(), "weight grad");
+            assert_eq!(burn.3.is_some(), ours.3.is_some(), "{case}: bias grad");
+            if let (Some(a), Some(b)) = (&burn.3, &ours.3) {
+                close(a, b, "bias grad");
+            }
+        }
     }
 
     #[test]
