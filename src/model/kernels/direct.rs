@@ -287,6 +287,13 @@ impl Grid {
         self.span
     }
 
+    /// Grid positions that hold outputs, `out_h · wp`: the span past them is rounding, which
+    /// the products round to whole tiles of [`POSITION_STEP`] only and the weight gradient
+    /// skips (a 7×7 output on an 8-wide grid is 56 positions of a span of 72).
+    fn positions(&self) -> usize {
+        self.out_h * self.wp
+    }
+
     /// Values of a padded image: every plane, plus room for the last tile's reads past them.
     pub fn padded_len(&self) -> usize {
         let reach = self.offsets.iter().max().map_or(0, |last| last + self.span);
@@ -425,7 +432,8 @@ impl Grid {
             padded.len() >= self.padded_len() && out.len() >= blocks * CHANNELS * self.span,
             "direct convolution buffers too small"
         );
-        product(simd, &self.offsets, self.span, packed, padded, out);
+        let positions = self.positions().div_ceil(POSITION_STEP) * POSITION_STEP;
+        product(simd, &self.offsets, positions, packed, padded, out);
     }
 
     /// Adds to `acc[b·taps + t][l]` the sum over grid positions `q` of `grid`'s row
@@ -444,7 +452,8 @@ impl Grid {
             padded.len() >= self.padded_len() && grid.len() >= blocks * self.span * CHANNELS,
             "direct convolution buffers too small"
         );
-        correlate(simd, &self.offsets, self.span, grid, padded, acc);
+        let layout = [self.span, self.positions()];
+        correlate(simd, &self.offsets, layout, grid, padded, acc);
     }
 }
 
@@ -657,21 +666,22 @@ impl WithSimd for FewCorrelate<'_> {
 }
 
 /// `acc[b·taps + t][l] += Σ_q rows[(b·span + q)·16 + l] · padded[offsets[t] + q]` for
-/// `q < span`, compiled for `simd`'s level: [`Grid::correlate`] on any layout of offsets.
+/// `q < positions` (`layout` is `[span, positions]`), compiled for `simd`'s level:
+/// [`Grid::correlate`] on any layout of offsets.
 pub(super) fn correlate(
     simd: Level,
     offsets: &[usize],
-    span: usize,
+    layout: [usize; 2],
     rows: &[f32],
     padded: &[f32],
     acc: &mut [[f32; CHANNELS]],
 ) {
     match simd {
         Level::Avx2(simd) => {
-            correlate_at::<_, TILE_TAPS>(simd, offsets, span, rows, padded, acc);
+            correlate_at::<_, TILE_TAPS>(simd, offsets, layout, rows, padded, acc);
         }
         Level::Avx512(simd) => {
-            correlate_at::<_, WIDE_TILE_TAPS>(simd, offsets, span, rows, padded, acc);
+            correlate_at::<_, WIDE_TILE_TAPS>(simd, offsets, layout, rows, padded, acc);
         }
     }
 }
@@ -680,7 +690,7 @@ pub(super) fn correlate(
 fn correlate_at<S: Sixteen + Simd, const T: usize>(
     simd: S,
     offsets: &[usize],
-    span: usize,
+    [span, positions]: [usize; 2],
     rows: &[f32],
     padded: &[f32],
     acc: &mut [[f32; CHANNELS]],
@@ -688,6 +698,7 @@ fn correlate_at<S: Sixteen + Simd, const T: usize>(
     let op = Correlate::<S, T> {
         offsets,
         span,
+        positions,
         simd,
         rows,
         padded,
@@ -914,7 +925,10 @@ fn transpose(simd: V3, rows: [f32x8; LANES]) -> [f32x8; LANES] {
 /// broadcasting one padded value per tap.
 struct Correlate<'a, S, const T: usize> {
     offsets: &'a [usize],
+    /// Positions per block of rows in `rows`.
     span: usize,
+    /// Positions summed over, from the start of each block.
+    positions: usize,
     simd: S,
     rows: &'a [f32],
     padded: &'a [f32],
@@ -929,6 +943,7 @@ impl<S: Sixteen, const T: usize> WithSimd for Correlate<'_, S, T> {
         let Self {
             offsets,
             span,
+            positions,
             simd,
             rows,
             padded,
@@ -939,7 +954,7 @@ impl<S: Sixteen, const T: usize> WithSimd for Correlate<'_, S, T> {
             return;
         }
         for (block, acc) in acc.chunks_exact_mut(taps).enumerate() {
-            let (rows, _) = rows[block * span * CHANNELS..][..span * CHANNELS].as_chunks();
+            let (rows, _) = rows[block * span * CHANNELS..][..positions * CHANNELS].as_chunks();
             let mut first = 0;
             while first < taps {
                 // Whole tiles of `T` taps, then the rest in at most two smaller tiles.

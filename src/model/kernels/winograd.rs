@@ -853,11 +853,14 @@ impl WithSimd for Correlate<'_> {
         let v_len = tiling.channels * span;
         let dy_len = whole_channels(rows) * span;
         let acc_len = rows.div_ceil(CHANNELS) * tiling.channels;
+        // Past the last row of tiles the transformed gradient is zero: those positions are
+        // left out of the sums.
+        let layout = [span, tiling.tiles_h * tiling.row_stride()];
         for slot in 0..tiling.points().len() {
             correlate(
                 simd,
                 &tiling.offsets,
-                span,
+                layout,
                 &dy[slot * dy_len..][..dy_len],
                 &v[slot * v_len..][..v_len],
                 &mut acc[slot * acc_len..][..acc_len],
