@@ -11,7 +11,7 @@
 //! The CIFAR-style variant for small images lives in [`super::resnet_small`] and uses the same
 //! modules.
 
-use super::kernels::{batch_norm, batch_norm_relu, conv2d, max_pool2d};
+use super::kernels::{add_relu, batch_norm, batch_norm_relu, conv2d, max_pool2d};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
@@ -396,7 +396,6 @@ fn shortcut(downsample: &Option<(Conv2d, BatchNorm)>, x: Tensor<4>) -> Tensor<4>
 pub struct BasicBlock {
     conv1: Conv2d,
     bn1: BatchNorm,
-    relu: Relu,
     conv2: Conv2d,
     bn2: BatchNorm,
     /// 1×1 convolution and BatchNorm where the shape changes (torchvision's `downsample.0` and
@@ -409,7 +408,6 @@ impl BasicBlock {
         Self {
             conv1: conv(in_c, planes, 3, stride, 1, device),
             bn1: BatchNormConfig::new(planes).init(device),
-            relu: Relu::new(),
             conv2: conv(planes, planes, 3, 1, 1, device),
             bn2: BatchNormConfig::new(planes).init(device),
             downsample: downsample(in_c, planes, stride, device),
@@ -420,7 +418,7 @@ impl BasicBlock {
         let identity = shortcut(&self.downsample, x.clone());
         let out = batch_norm_relu(&self.bn1, conv2d(&self.conv1, x));
         let out = batch_norm(&self.bn2, conv2d(&self.conv2, out));
-        self.relu.forward(out + identity)
+        add_relu(out, identity)
     }
 }
 
@@ -435,7 +433,6 @@ pub struct Bottleneck {
     bn2: BatchNorm,
     conv3: Conv2d,
     bn3: BatchNorm,
-    relu: Relu,
     /// 1×1 convolution and BatchNorm where the shape changes (torchvision's `downsample.0` and
     /// `downsample.1`).
     downsample: Option<(Conv2d, BatchNorm)>,
@@ -451,7 +448,6 @@ impl Bottleneck {
             bn2: BatchNormConfig::new(planes).init(device),
             conv3: conv(planes, out_c, 1, 1, 0, device),
             bn3: BatchNormConfig::new(out_c).init(device),
-            relu: Relu::new(),
             downsample: downsample(in_c, out_c, stride, device),
         }
     }
@@ -461,7 +457,7 @@ impl Bottleneck {
         let out = batch_norm_relu(&self.bn1, conv2d(&self.conv1, x));
         let out = batch_norm_relu(&self.bn2, conv2d(&self.conv2, out));
         let out = batch_norm(&self.bn3, conv2d(&self.conv3, out));
-        self.relu.forward(out + identity)
+        add_relu(out, identity)
     }
 }
 

@@ -28,7 +28,7 @@ use super::winograd::{self, Winograd};
 use pulp::{Simd, WithSimd};
 
 use super::upsample::{self, UpsampleGeometry};
-use super::{sum, tensor, values, vectorized, zeros};
+use super::{PARALLEL_CHUNK, in_place, sum, tensor, values, vectorized, zeros};
 
 /// What the kernels apply to a convolution's output before returning it (and whose gradient
 /// they apply in the backward pass, from the saved output).
@@ -561,31 +561,16 @@ fn activation_gradient<'a>(
 /// elsewhere, so those values stay as they are), as Burn's `leaky_relu` backward step
 /// multiplies; in place and in parallel when the gradient is not shared, so no buffer is
 /// allocated (a fresh one costs more in page faults than the multiplications).
-fn through_leaky(
-    g: &ConvGeometry,
-    output: Option<&FlexTensor>,
-    mut grad: FlexTensor,
-) -> FlexTensor {
+fn through_leaky(g: &ConvGeometry, output: Option<&FlexTensor>, grad: FlexTensor) -> FlexTensor {
     let (Activation::LeakyRelu(slope), Some(output)) = (g.activation, output) else {
         return grad;
     };
     let output = values(output);
-    let scale = |dy: &mut [f32]| {
-        const CHUNK: usize = 1 << 14;
-        dy.par_chunks_mut(CHUNK)
-            .zip(output.par_chunks(CHUNK))
+    in_place(grad, |dy| {
+        dy.par_chunks_mut(PARALLEL_CHUNK)
+            .zip(output.par_chunks(PARALLEL_CHUNK))
             .for_each(|(dy, y)| vectorized(ScaleWhereNegative { dy, y, slope }));
-    };
-    if let Some((start, end)) = grad.layout().contiguous_offsets()
-        && end - start == output.len()
-        && let Some(storage) = grad.try_storage_mut::<f32>()
-    {
-        scale(&mut storage[start..end]);
-        return grad;
-    }
-    let mut dy = values(&grad).into_owned();
-    scale(&mut dy);
-    tensor(dy, grad.layout().shape())
+    })
 }
 
 /// `dy[i] *= slope` where `y[i] < 0` (by 1 elsewhere), compiled for AVX2 where the CPU has it:

@@ -25,8 +25,10 @@
 //! operations, which run on the one thread that drives training: a ReLU or leaky ReLU after a
 //! convolution ([`Activation`]) is applied as its output is written and its gradient as the
 //! output gradient is read; a ReLU after batch normalisation likewise ([`batch_norm_relu`]);
-//! ×2 nearest upsampling ([`upsample2`]) is one parallel pass each way. The fused activations
-//! and the upsampling give, bit for bit, what Burn's own operations give on the same input.
+//! ×2 nearest upsampling ([`upsample2`]) is one parallel pass each way, and so is the sum and
+//! ReLU that end a residual block ([`add_relu`], in place where the buffers allow). The fused
+//! activations, the upsampling and the residual sum give, bit for bit, what Burn's own
+//! operations give on the same input.
 //!
 //! The environment variable `CNN_WORKBENCH_KERNELS` picks a path for the whole process, so
 //! benchmarks can measure each from one build: `burn` (Burn's own ops), `patches` (no direct or
@@ -38,6 +40,7 @@ pub mod conv;
 pub mod direct;
 pub mod norm;
 pub mod pool;
+pub mod residual;
 pub mod upsample;
 #[cfg(target_arch = "x86_64")]
 pub mod winograd;
@@ -80,6 +83,27 @@ fn values(tensor: &FlexTensor) -> Cow<'_, [f32]> {
 /// A contiguous CPU tensor of `shape` holding `values`.
 fn tensor(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, Shape::from(shape.to_vec())))
+}
+
+/// Values per parallel task of an element-wise pass: large enough to be worth handing out,
+/// small enough to spread.
+const PARALLEL_CHUNK: usize = 1 << 14;
+
+/// `values_of`'s values changed by `f`: in its own buffer where that is contiguous and not
+/// shared (no buffer allocated: a fresh one costs more in page faults than an element-wise
+/// pass), in a copy otherwise.
+fn in_place(mut values_of: FlexTensor, f: impl FnOnce(&mut [f32])) -> FlexTensor {
+    let len = values_of.layout().num_elements();
+    if let Some((start, end)) = values_of.layout().contiguous_offsets()
+        && end - start == len
+        && let Some(storage) = values_of.try_storage_mut::<f32>()
+    {
+        f(&mut storage[start..end]);
+        return values_of;
+    }
+    let mut copy = values(&values_of).into_owned();
+    f(&mut copy);
+    tensor(copy, values_of.layout().shape())
 }
 
 /// Values from which [`zeros`] shares the zeroing out among the thread pool.
@@ -215,6 +239,9 @@ pub trait CpuKernels: Backend {
         geometry: ConvGeometry,
     ) -> FloatTensor<Self>;
 
+    /// `relu(a + b)` for `a` and `b` of one shape (checked by the caller).
+    fn patch_add_relu(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
+
     /// A max pooling with the given geometry (no dilation, floor rounding).
     fn patch_max_pool2d(x: FloatTensor<Self>, geometry: PoolGeometry) -> FloatTensor<Self>;
 
@@ -248,6 +275,10 @@ impl CpuKernels for Flex {
         geometry: ConvGeometry,
     ) -> FlexTensor {
         conv::forward_upsampled(&up, &geometry, &x, &weight, &bias)
+    }
+
+    fn patch_add_relu(a: FlexTensor, b: FlexTensor) -> FlexTensor {
+        add_relu_flex(a, &b)
     }
 
     fn patch_max_pool2d(x: FlexTensor, geometry: PoolGeometry) -> FlexTensor {
@@ -323,6 +354,43 @@ impl<S: Clone + Send + std::fmt::Debug + 'static> Backward<Flex, 1> for OneInput
         let grad = grads.consume::<Flex>(&ops.node);
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, (self.gradient)(&ops.state, &grad));
+        }
+    }
+}
+
+/// [`residual::forward`], or Burn's own sum and ReLU should the shapes differ (the caller
+/// checks that they do not).
+fn add_relu_flex(a: FlexTensor, b: &FlexTensor) -> FlexTensor {
+    if a.layout().shape() == b.layout().shape() {
+        return residual::forward(a, b);
+    }
+    use burn::backend::ops::{ActivationOps, FloatTensorOps};
+    Flex::relu(Flex::float_add(a, b.clone()))
+}
+
+/// The backward step of [`CpuKernels::patch_add_relu`]: the output's gradient gated by the saved
+/// output, to both inputs.
+#[derive(Debug)]
+struct AddReluBackward;
+
+impl Backward<Flex, 2> for AddReluBackward {
+    type State = FlexTensor;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [node_a, node_b] = ops.parents;
+        let grad = residual::backward(&ops.state, grads.consume::<Flex>(&ops.node));
+        match (node_a, node_b) {
+            (Some(a), Some(b)) => {
+                grads.register::<Flex>(a.id, grad.clone());
+                grads.register::<Flex>(b.id, grad);
+            }
+            (Some(node), None) | (None, Some(node)) => grads.register::<Flex>(node.id, grad),
+            (None, None) => {}
         }
     }
 }
@@ -443,6 +511,22 @@ impl<C: CheckpointStrategy> CpuKernels for Autodiff<Flex, C> {
         geometry: ConvGeometry,
     ) -> FloatTensor<Self> {
         tracked_conv::<C>(x, weight, bias, Some(up), geometry)
+    }
+
+    fn patch_add_relu(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (a, a_node) = a.into_parts();
+        let (b, b_node) = b.into_parts();
+        match AddReluBackward
+            .prepare::<C>([a_node, b_node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let out = add_relu_flex(a, &b);
+                prep.finish(out.clone(), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(add_relu_flex(a, &b)),
+        }
     }
 
     fn patch_max_pool2d(x: FloatTensor<Self>, geometry: PoolGeometry) -> FloatTensor<Self> {
@@ -715,6 +799,21 @@ pub fn upsample2_conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         up,
         geometry,
     ))
+}
+
+/// `relu(a + b)`, the end of a residual block: on the CPU backend one operation whose passes run
+/// on the thread pool (see [`residual`]); Burn's sum and ReLU elsewhere and for tensors of
+/// different shapes (broadcasting) or other element types.
+pub fn add_relu(a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
+    let two_steps = |a: Tensor<4>, b: Tensor<4>| burn::tensor::activation::relu(a + b);
+    if !enabled() || a.dims() != b.dims() || a.dtype() != DType::F32 || b.dtype() != DType::F32 {
+        return two_steps(a, b);
+    }
+    let (a, b) = (a.into_dispatch(), b.into_dispatch());
+    if !on_flex(&a) || !on_flex(&b) {
+        return two_steps(Tensor::from_dispatch(a), Tensor::from_dispatch(b));
+    }
+    Tensor::from_dispatch(Dispatch::patch_add_relu(a, b))
 }
 
 /// `bn.forward(x)`, through the hand-written kernels when `x` is on the CPU backend in training
@@ -1103,6 +1202,56 @@ mod tests {
             if let (Some(a), Some(b)) = (&burn.3, &ours.3) {
                 close(a, b, "bias grad");
             }
+        }
+    }
+
+    /// The fused end of a residual block against Burn's sum and ReLU, bit for bit: output and
+    /// both inputs' gradients, one task's worth of values and several, with `a` used again
+    /// after the sum (so not overwritten in place) and not, and with both inputs one tensor.
+    #[test]
+    fn add_relu_matches_burns_sum_and_relu_exactly() {
+        let device = Device::flex().autodiff();
+        for shape in [[2, 3, 4, 5], [3, 70, 16, 16]] {
+            let normal = || Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
+            // Some sums exactly zero: `b` is `-a` there.
+            let a = normal();
+            let b = normal().mask_where(normal().greater_elem(1.0), a.clone().neg());
+            let probe = normal();
+            for reuse_a in [false, true] {
+                let run = |fused: bool| {
+                    let (a, b) = (a.clone().require_grad(), b.clone().require_grad());
+                    let out = if fused {
+                        add_relu(a.clone(), b.clone())
+                    } else {
+                        burn::tensor::activation::relu(a.clone() + b.clone())
+                    };
+                    let loss = (out.clone() * probe.clone()).sum();
+                    let loss = if reuse_a {
+                        loss + a.clone().sum()
+                    } else {
+                        loss
+                    };
+                    let grads = loss.backward();
+                    let grad = |t: &Tensor<4>| t.grad(&grads).unwrap().into_data();
+                    let vec = |d: TensorData| d.try_to_vec::<f32>().unwrap();
+                    (vec(out.into_data()), vec(grad(&a)), vec(grad(&b)))
+                };
+                let (burn, ours) = (run(false), run(true));
+                assert_eq!(ours.0, burn.0, "output of {shape:?}");
+                assert_eq!(ours.1, burn.1, "a's gradient of {shape:?}");
+                assert_eq!(ours.2, burn.2, "b's gradient of {shape:?}");
+            }
+            // One tensor on both sides: its gradient is the gated one twice.
+            let x = a.clone().require_grad();
+            let grads = (add_relu(x.clone(), x.clone()) * probe.clone())
+                .sum()
+                .backward();
+            let ours = x.grad(&grads).unwrap().into_data();
+            let x = a.clone().require_grad();
+            let out = burn::tensor::activation::relu(x.clone() + x.clone());
+            let grads = (out * probe.clone()).sum().backward();
+            let burn = x.grad(&grads).unwrap().into_data();
+            assert_eq!(ours, burn, "shared input of {shape:?}");
         }
     }
 
