@@ -988,16 +988,7 @@ mod tests {
         };
         let (out_a, dx_a, dw_a, db_a) = run(false);
         let (out_b, dx_b, dw_b, db_b) = run(true);
-        let close = |a: &TensorData, b: &TensorData, what: &str| {
-            assert_eq!(a.shape(), b.shape(), "{what} shape");
-            let a = a.try_to_vec::<f32>().unwrap_or_default();
-            let b = b.try_to_vec::<f32>().unwrap_or_default();
-            assert!(!a.is_empty());
-            let scale = a.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-            for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-                assert!((x - y).abs() <= 1e-4 * scale, "{what}[{i}]: {x} vs {y}");
-            }
-        };
+        let close = assert_close;
         close(&out_a, &out_b, "output");
         close(&dx_a.expect("x grad"), &dx_b.expect("x grad"), "x grad");
         close(
@@ -1008,6 +999,19 @@ mod tests {
         assert_eq!(db_a.is_some(), db_b.is_some());
         if let (Some(a), Some(b)) = (db_a, db_b) {
             close(&a, &b, "bias grad");
+        }
+    }
+
+    /// Two tensors of one shape whose values agree within 10⁻⁴ of the first one's largest
+    /// magnitude (at least 1).
+    fn assert_close(a: &TensorData, b: &TensorData, what: &str) {
+        assert_eq!(a.shape(), b.shape(), "{what} shape");
+        let a = a.try_to_vec::<f32>().unwrap_or_default();
+        let b = b.try_to_vec::<f32>().unwrap_or_default();
+        assert!(!a.is_empty());
+        let scale = a.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert!((x - y).abs() <= 1e-4 * scale, "{what}[{i}]: {x} vs {y}");
         }
     }
 
@@ -1184,16 +1188,7 @@ mod tests {
             let (burn, ours) = (run(false), run(true));
             let case = format!("{cin} → {cout} at {h}×{w}, {kernel:?} / {stride:?}");
             let close = |a: &TensorData, b: &TensorData, what: &str| {
-                assert_eq!(a.shape(), b.shape(), "{case}: {what} shape");
-                let a = a.try_to_vec::<f32>().unwrap();
-                let b = b.try_to_vec::<f32>().unwrap();
-                let scale = a.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-                for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-                    assert!(
-                        (x - y).abs() <= 1e-4 * scale,
-                        "{case}: {what}[{i}]: {x} vs {y}"
-                    );
-                }
+                assert_close(a, b, &format!("{case}: {what}"));
             };
             close(&burn.0, &ours.0, "output");
             close(&burn.1.unwrap(), &ours.1.unwrap(), "x grad");
