@@ -1303,11 +1303,15 @@ mod tests {
 
     #[test]
     fn batch_norm_matches_burn_output_gradients_and_running_statistics() {
-        compare_norm(false);
-        compare_norm(true);
+        // Planes of 18 values (eight lanes and one at a time) and of 77 (the gradient sums'
+        // 32 lanes, then 8, then 5 one at a time).
+        for shape in [[4, 5, 3, 6], [3, 5, 7, 11]] {
+            compare_norm(shape, false);
+            compare_norm(shape, true);
+        }
     }
 
-    fn compare_norm(relu: bool) {
+    fn compare_norm(shape: [usize; 4], relu: bool) {
         let device = Device::flex().autodiff();
         let gamma = Tensor::<1>::random([5], Distribution::Normal(1.0, 0.5), &device);
         let beta = Tensor::<1>::random([5], Distribution::Normal(0.0, 0.5), &device);
@@ -1319,8 +1323,8 @@ mod tests {
             bn.beta = Param::from_tensor(beta.clone());
             bn
         };
-        let x = Tensor::<4>::random([4, 5, 3, 6], Distribution::Normal(2.0, 3.0), &device);
-        let probe = Tensor::<4>::random([4, 5, 3, 6], Distribution::Normal(0.0, 1.0), &device);
+        let x = Tensor::<4>::random(shape, Distribution::Normal(2.0, 3.0), &device);
+        let probe = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), &device);
         // The kernels' own ReLU mask as the reference's, as in `compare_layer`.
         let kernel_mask = relu.then(|| relu_mask(batch_norm_relu(&make(), x.clone()), &device));
         let run = |through_kernels: bool| {

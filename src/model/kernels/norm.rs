@@ -48,13 +48,20 @@ impl NormGeometry {
     }
 }
 
-/// The `K` sums `Σ f(a[i], b[i])[k]`, each in eight independent `f32` lanes (so it
-/// vectorises), the lanes then added in `f64`; a plane is short enough (≤ a few thousand
-/// values) for `f32` lanes. Compiled for AVX2 where the CPU has it: the same additions in the
-/// same order at any level, so the sums do not depend on the CPU.
+/// The `K` sums `Σ f(a[i], b[i])[k]` in independent `f32` lanes (so they vectorise), the lanes
+/// then added in `f64`; a plane is short enough (≤ a few thousand values) for `f32` lanes.
+/// Compiled for AVX2 where the CPU has it: the same additions in the same order at any level,
+/// so the sums do not depend on the CPU.
+///
+/// Several sums at once run [`WIDE`] lanes (four registers, so an addition does not wait on the
+/// one before it), then eight lanes, then one value at a time; a single sum keeps to eight lanes,
+/// which the compiler vectorises better for it.
 fn lane_sums<const K: usize>(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> [f32; K]) -> [f64; K] {
     vectorized(LaneSums { a, b, f })
 }
+
+/// The lanes of [`lane_sums`]' first stretch when it computes several sums.
+const WIDE: usize = 32;
 
 struct LaneSums<'a, F> {
     a: &'a [f32],
@@ -68,23 +75,49 @@ impl<const K: usize, F: Fn(f32, f32) -> [f32; K]> WithSimd for LaneSums<'_, F> {
     #[inline(always)]
     fn with_simd<S: Simd>(self, _: S) -> [f64; K] {
         let Self { a, b, f } = self;
-        let mut lanes = [[0.0f32; 8]; K];
-        let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
-        let mut tail = [0.0f64; K];
-        for (&x, &y) in a_chunks.remainder().iter().zip(b_chunks.remainder()) {
-            for (t, v) in tail.iter_mut().zip(f(x, y)) {
-                *t += f64::from(v);
-            }
+        if K == 1 {
+            return narrow_sums(a, b, &f);
         }
-        for (x, y) in a_chunks.zip(b_chunks) {
-            for lane in 0..8 {
+        let wide_end = a.len().min(b.len()) / WIDE * WIDE;
+        let mut wide = [[0.0f32; WIDE]; K];
+        for (x, y) in a[..wide_end]
+            .chunks_exact(WIDE)
+            .zip(b[..wide_end].chunks_exact(WIDE))
+        {
+            for lane in 0..WIDE {
                 for (k, v) in f(x[lane], y[lane]).into_iter().enumerate() {
-                    lanes[k][lane] += v;
+                    wide[k][lane] += v;
                 }
             }
         }
-        std::array::from_fn(|k| lanes[k].iter().map(|&v| f64::from(v)).sum::<f64>() + tail[k])
+        let rest = narrow_sums(&a[wide_end..], &b[wide_end..], &f);
+        std::array::from_fn(|k| wide[k].iter().map(|&v| f64::from(v)).sum::<f64>() + rest[k])
     }
+}
+
+/// [`lane_sums`] in eight lanes, then one value at a time.
+#[inline(always)]
+fn narrow_sums<const K: usize>(
+    a: &[f32],
+    b: &[f32],
+    f: &impl Fn(f32, f32) -> [f32; K],
+) -> [f64; K] {
+    let mut lanes = [[0.0f32; 8]; K];
+    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let mut tail = [0.0f64; K];
+    for (&x, &y) in a_chunks.remainder().iter().zip(b_chunks.remainder()) {
+        for (t, v) in tail.iter_mut().zip(f(x, y)) {
+            *t += f64::from(v);
+        }
+    }
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for lane in 0..8 {
+            for (k, v) in f(x[lane], y[lane]).into_iter().enumerate() {
+                lanes[k][lane] += v;
+            }
+        }
+    }
+    std::array::from_fn(|k| lanes[k].iter().map(|&v| f64::from(v)).sum::<f64>() + tail[k])
 }
 
 /// `out[i] = f(a[i], b[i])`, compiled for AVX2 where the CPU has it.
@@ -275,4 +308,32 @@ pub fn backward(
         tensor(dx, &shape)
     });
     (x_grad, gamma_grad, beta_grad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lane_sums_add_every_value_once_at_every_length() {
+        // Lengths around each stretch's boundaries: none, the tail alone, whole eights, whole
+        // 32s, and 32s + eights + a tail.
+        for len in [0, 5, 8, 31, 32, 33, 45, 77, 1024] {
+            let a: Vec<f32> = (0..len).map(|i| (i % 13) as f32 * 0.25 - 1.0).collect();
+            let b: Vec<f32> = (0..len).map(|i| (i % 7) as f32 - 3.0).collect();
+            let [sum, product] = lane_sums(&a, &b, |x, y| [x, x * y]);
+            let expected_sum: f64 = a.iter().map(|&x| f64::from(x)).sum();
+            let expected_product: f64 = a.iter().zip(&b).map(|(&x, &y)| f64::from(x * y)).sum();
+            assert!(
+                (sum - expected_sum).abs() < 1e-3,
+                "{len}: {sum} vs {expected_sum}"
+            );
+            assert!(
+                (product - expected_product).abs() < 1e-3,
+                "{len}: {product} vs {expected_product}"
+            );
+            let [single] = lane_sums(&a, &b, |x, _| [x]);
+            assert!((single - expected_sum).abs() < 1e-3, "{len}: {single}");
+        }
+    }
 }
