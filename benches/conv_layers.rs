@@ -13,23 +13,25 @@
 //! `ONLY=<prefix>` keeps the layers whose name starts with it (`ONLY=D` the discriminator's).
 //! The generator's two upsampling layers come three ways: the convolution of an upsampled
 //! image alone, upsampling then convolving as two operations, and as the one operation
-//! training uses (`upsample2_conv2d`), the last two from the half-size image.
+//! training uses (`upsample2_conv2d`), the last two from the half-size image. The `N` rows
+//! are ResNet-small's batch normalisations with their fused ReLU, one per stage (the weights
+//! being its scale and shift).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot run should stop
 
 use std::time::Instant;
 
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2dConfig;
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use cnn_workbench::model::kernels::{
-    Activation, conv2d, conv2d_weighted, upsample2, upsample2_conv2d,
+    Activation, batch_norm_relu, conv2d, conv2d_weighted, upsample2, upsample2_conv2d,
 };
 
 /// One layer: what it is, batch, input and output channels, kernel side, stride, image side.
 type Layer = (&'static str, usize, usize, usize, usize, usize, usize);
 
-const LAYERS: [Layer; 18] = [
+const LAYERS: [Layer; 21] = [
     ("C 1 -> 32, 3x3", 64, 1, 32, 3, 1, 28),
     ("C 32 -> 32, 3x3", 64, 32, 32, 3, 1, 28),
     ("C 32 -> 64, 3x3", 64, 32, 64, 3, 1, 14),
@@ -48,6 +50,9 @@ const LAYERS: [Layer; 18] = [
     ("G 128 -> 64, up + 3x3", 64, 128, 64, 3, 1, 7),
     ("G 64 -> 32, up, 3x3", 64, 64, 32, 3, 1, 14),
     ("G 64 -> 32, up + 3x3", 64, 64, 32, 3, 1, 14),
+    ("N 16, 32x32, + ReLU", 64, 16, 16, 1, 1, 32),
+    ("N 32, 16x16, + ReLU", 64, 32, 32, 1, 1, 16),
+    ("N 64, 8x8, + ReLU", 64, 64, 64, 1, 1, 8),
 ];
 
 const RUNS: usize = 10;
@@ -81,8 +86,12 @@ fn main() {
             .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
             .init(&device);
         module.weight = module.weight.map(|_| w.clone().require_grad());
+        let mut norm: BatchNorm = BatchNormConfig::new(cout).init(&device);
+        norm.gamma = norm.gamma.map(|g| g.require_grad());
         let conv = |x: Tensor<4>, w: Tensor<4>| {
-            if name.contains("up, ") {
+            if name.starts_with('N') {
+                batch_norm_relu(&norm, x)
+            } else if name.contains("up, ") {
                 conv2d(&module, upsample2(x))
             } else if name.contains("up + ") {
                 upsample2_conv2d(&module, x)
@@ -114,7 +123,11 @@ fn main() {
                 forward = forward.min(start.elapsed().as_secs_f64());
                 let start = Instant::now();
                 let grads = (y * probe.clone()).sum().backward();
-                let _ = leaf(&w).grad(&grads).unwrap().into_data();
+                let _ = if name.starts_with('N') {
+                    norm.gamma.val().grad(&grads).unwrap().into_data()
+                } else {
+                    leaf(&w).grad(&grads).unwrap().into_data()
+                };
                 let secs = start.elapsed().as_secs_f64();
                 if with_input {
                     both = both.min(secs);
