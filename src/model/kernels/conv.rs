@@ -24,7 +24,7 @@ use super::direct::{self, Grid};
 #[cfg(target_arch = "x86_64")]
 use super::masked_sum;
 #[cfg(target_arch = "x86_64")]
-use super::winograd::{self, Winograd};
+use super::winograd::Winograd;
 use pulp::{Simd, WithSimd};
 
 use super::upsample::{self, UpsampleGeometry};
@@ -903,8 +903,8 @@ impl Direct {
             && super::winograd_enabled())
         .then(|| {
             Some((
-                Winograd::new(g.cin, [g.h, g.w], [g.top, g.left], [g.out_h, g.out_w])?,
-                Winograd::new(
+                Winograd::best(g.cin, [g.h, g.w], [g.top, g.left], [g.out_h, g.out_w])?,
+                Winograd::best(
                     g.cout,
                     [g.out_h, g.out_w],
                     [2 - g.top, 2 - g.left],
@@ -977,7 +977,7 @@ impl Direct {
         let activation = g.activation;
         let finish = |v: f32, c: usize| activation.apply(v + bias[c]);
         if let Some((tiling, _)) = &self.winograd {
-            let u = winograd::transform_weights(&values(weight), g.cout, g.cin);
+            let u = tiling.transform_weights(&values(weight), g.cout, g.cin);
             let scratch_len = tiling.scratch_len(g.cout);
             let mut out = zeros(g.batch * g.cout * g.pixels());
             out.par_chunks_mut(g.cout * g.pixels())
@@ -1050,10 +1050,9 @@ impl Direct {
             direct::transpose_rotate(&weight, g.cout, g.cin, g.kh, g.kw)
         });
         let input_tiling = self.winograd.as_ref().map(|(_, tiling)| tiling);
-        let rotated_u = rotated
-            .as_deref()
-            .filter(|_| input_tiling.is_some())
-            .map(|rotated| winograd::transform_weights(rotated, g.cin, g.cout));
+        let rotated_u = rotated.as_deref().and_then(|rotated| {
+            input_tiling.map(|tiling| tiling.transform_weights(rotated, g.cin, g.cout))
+        });
         let rotated = rotated
             .as_deref()
             .filter(|_| input_tiling.is_none())

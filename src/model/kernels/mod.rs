@@ -9,7 +9,8 @@
 //! and FMA (or AVX-512, chosen at run time: see [`direct::simd`]), layers take [`direct`]
 //! (register-tiled products read straight from a padded image, stored as phase planes for a
 //! stride above 1) and, for 3×3 stride-1 kernels with at least 16 channels, [`winograd`]
-//! (F(2×2, 3×3): 16 multiplications per tile instead of 36) for the forward pass, the input
+//! (F(2×2, 3×3): 16 multiplications per 2×2 tile instead of 36; F(4×4, 3×3), 36 per 4×4 tile
+//! instead of 144, from 24 outputs a side) for the forward pass, the input
 //! gradient and the weight gradient; a strided layer's input gradient is split by the input pixels' phases into
 //! stride-1 convolutions on the direct kernels. Where one side has at most four channels (a
 //! generator's last layer, a first layer's input gradient), the direct kernels put grid
@@ -197,7 +198,7 @@ pub fn direct_enabled() -> bool {
     })
 }
 
-/// Whether 3×3 stride-1 convolutions on the direct path use Winograd's F(2×2, 3×3) for the
+/// Whether 3×3 stride-1 convolutions on the direct path use Winograd's tiles for the
 /// forward pass and both gradients; `CNN_WORKBENCH_KERNELS=direct` keeps them direct.
 pub fn winograd_enabled() -> bool {
     static WINOGRAD: OnceLock<bool> = OnceLock::new();
@@ -1052,9 +1053,13 @@ mod tests {
             (8, 5, [6, 7], [2, 3], [1, 1], Explicit(0, 1, 1, 1), true),
             (10, 6, [1, 1], [3, 3], [1, 1], Explicit(1, 1, 1, 1), true),
             (12, 3, [2, 1], [5, 5], [1, 1], Explicit(2, 2, 2, 2), false),
-            // Layer-sized: 16 and 32 channels over 24×24 and 40×40 images.
+            // Layer-sized: 16 and 32 channels over 24×24 and 40×40 images. From 24 outputs a
+            // side, 3×3 layers take F(4×4, 3×3)'s tiles: "same" at 28×28 (the deeper CNN's
+            // first block), "valid" with odd sides (rows and columns of partial tiles).
             (16, 8, [24, 24], [3, 3], [1, 1], Explicit(1, 1, 1, 1), true),
             (32, 8, [40, 40], [3, 3], [2, 2], Explicit(1, 1, 1, 1), false),
+            (16, 16, [28, 28], [3, 3], [1, 1], Explicit(1, 1, 1, 1), true),
+            (16, 17, [27, 26], [3, 3], [1, 1], Valid, false),
             // Strided input gradients in phases: the discriminator's 4×4 stride-2 layers, odd
             // sizes, a stride of 3, a kernel as wide as the padding, one smaller than the
             // stride (pixels no tap reaches), ResNet's 3×3 stride 2 after a ReLU.
