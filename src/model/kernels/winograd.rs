@@ -483,8 +483,8 @@ impl Winograd {
                 let at = (c * self.h + r) * self.w;
                 let src = &image[at..][..self.w];
                 let mask = mask.map(|m| &m[at..][..self.w]);
-                // Image column `4m + j` is padded column `4m + j + left`: phase
-                // `(j + left) mod 4`, position `m + (j + left) / 4` of the row.
+                // Image column `4m + j` is padded column `4m + j + left`, in phase plane
+                // `p_j` = `(j + left) mod 4` of the row's phase.
                 let pr = r + self.top;
                 let base = (pr / 4) * stride;
                 let phase = &mut planes[4 * (pr % 4) * plane_len..][..4 * plane_len];
