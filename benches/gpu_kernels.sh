@@ -27,6 +27,7 @@ BIN=$(realpath "$BIN")
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 
+# The deeper CNN as compare.py defines it (DEEPER_JSON, workload 2).
 deeper='{"kind": "cnn", "channels": [32, 32, 64, 64], "pool_every": 2, "batch_norm": false, "hidden": 128, "kernel_size": 3, "pooling": "max", "global_pool": false, "dropout": 0.0}'
 case "$MODEL" in
   deeper) data=(--dataset embedded --train-size "$SAMPLES" --val-fraction 0.02 --model-json "$deeper") ;;
